@@ -1,0 +1,78 @@
+// model.h — a loaded DeepSeek-V2/V3-family model and its KV cache.
+//
+// One Model holds read-only weights; any number of KvCaches (one per chat session) run against it.
+// Attention has two paths (deepseek-arch.md §2): explicit K/V (prefill of several tokens, training)
+// and the absorbed latent path (decode), whose cache holds only kv_lora_rank + qk_rope_head_dim
+// values per token per layer.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "engine/backend.h"
+#include "engine/config.h"
+#include "engine/telemetry.h"
+#include "engine/weights.h"
+
+namespace engine {
+
+class KvCache;
+
+struct ModelStats {
+    int64_t total_params = 0;      // every weight the forward pass uses (MTP excluded)
+    int64_t active_params = 0;     // per token: dense parts + top_k routed + shared experts
+    int64_t weight_bytes = 0;      // in their stored dtype
+    int64_t kv_bytes_per_token = 0;       // MLA latent cache, F32 as we store it
+    int64_t mha_kv_bytes_per_token = 0;   // what MHA would need (same elem size)
+};
+
+// Progress for long operations: fraction in [0,1] and a short stage label; return false to cancel.
+using ProgressFn = std::function<bool(double fraction, const std::string& stage)>;
+
+enum class AttentionPath { kAuto, kExplicit, kAbsorbed };
+
+struct ForwardOptions {
+    AttentionPath attention = AttentionPath::kAuto;  // kAuto: explicit for T > 1, absorbed for T == 1
+    bool all_logits = false;      // logits for every input token (perplexity) or only the last
+    ExpertLoad* expert_load = nullptr;  // optional telemetry sink
+};
+
+class Model {
+public:
+    virtual ~Model() = default;
+    // Loads config.json + safetensors from `dir` onto `backend`. Throws engine::Error naming the file,
+    // tensor or field. The backend must outlive the model.
+    static std::unique_ptr<Model> load(const std::filesystem::path& dir, Backend& backend,
+                                       const ProgressFn& progress = {});
+    // Builds a model over an already-open store (tests, training exports).
+    static std::unique_ptr<Model> from_store(ModelConfig config, std::unique_ptr<WeightStore> store,
+                                             Backend& backend, const ProgressFn& progress = {});
+
+    virtual const ModelConfig& config() const = 0;
+    virtual Backend& backend() const = 0;
+    virtual ModelStats stats() const = 0;
+
+    // Runs `tokens` at positions cache.size() .. cache.size()+T-1, appends them to the cache and
+    // writes logits (host F32) to `logits`: [T, vocab] with all_logits, else [1, vocab].
+    // Throws kContextFull when the cache cannot take T more tokens.
+    virtual void forward(KvCache& cache, std::span<const int32_t> tokens, const ForwardOptions& options,
+                         std::vector<float>& logits) const = 0;
+
+    virtual std::unique_ptr<KvCache> new_cache(int64_t capacity_tokens) const = 0;
+};
+
+class KvCache {
+public:
+    virtual ~KvCache() = default;
+    virtual int64_t size() const = 0;       // tokens cached
+    virtual int64_t capacity() const = 0;
+    virtual void truncate(int64_t tokens) = 0;  // drop everything after the first `tokens`
+    virtual KvCacheStats stats() const = 0;
+};
+
+}  // namespace engine

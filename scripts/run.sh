@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Builds Latent Studio and launches the desktop app with the bundled default model.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+cmake --preset default >/dev/null
+cmake --build --preset default -j "$(nproc)" --target latent-studio latent
+exec build/app/latent-studio --model resources/models/default "$@"

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs every test: installs Debian packages if missing, builds (Release, CUDA backend compiled when
+# nvcc is present), then CTest. GPU tests skip themselves on machines without an NVIDIA GPU.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+scripts/fetch-test-fixtures.sh
+cmake --preset default >/dev/null
+cmake --build --preset default -j "$(nproc)"
+ctest --preset default
