@@ -76,6 +76,10 @@ struct ModelConfig {
     int64_t hc_mult = 1;                   // n residual streams, e.g. 4 (1 = off)
     int64_t hc_sinkhorn_iters = 20;
     double hc_eps = 1e-6;
+    // Sinkhorn form: false = DeepSeek-V4 / TileKernels form (softmax-row start + eps, columns first,
+    // eps in every denominator, comb applied transposed; mhc.md §9, the default); true = the paper's form
+    // (exp start, no eps), kept for the stability experiments.
+    bool hc_paper_form = false;
 
     // ---- derived ----
     int64_t qk_head_dim() const { return qk_nope_head_dim + qk_rope_head_dim; }  // e.g. 192
