@@ -1,0 +1,80 @@
+// fp8_dequant.cpp — multi-threaded FP8 (E4M3) x 128x128-block-scale -> BF16 dequantization.
+#include "io/fp8_dequant.h"
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <system_error>
+#include <thread>
+
+#include "engine/dtype.h"
+
+namespace engine {
+
+namespace {
+
+// 256-entry table of engine::f8e4m3_to_f32 (the scalar reference), so the hot loop is a lookup.
+std::array<float, 256> make_e4m3_table() {
+    std::array<float, 256> t{};
+    for (int v = 0; v < 256; ++v) t[size_t(v)] = f8e4m3_to_f32(uint8_t(v));
+    return t;
+}
+
+struct Task {
+    size_t job;
+    int64_t row_block;
+};
+
+void run_block(const Fp8DequantJob& j, int64_t rb, const std::array<float, 256>& lut) {
+    const int64_t scale_cols = (j.cols + kFp8BlockSize - 1) / kFp8BlockSize;
+    const int64_t r0 = rb * kFp8BlockSize;
+    const int64_t r1 = std::min(j.rows, r0 + kFp8BlockSize);
+    const float* scale_row = j.scale_inv + rb * scale_cols;  // [scale_cols]
+    for (int64_t r = r0; r < r1; ++r) {
+        const uint8_t* src = j.weight + r * j.cols;
+        uint16_t* dst = j.out + r * j.cols;
+        for (int64_t cb = 0; cb < scale_cols; ++cb) {
+            const float s = scale_row[cb];
+            const int64_t c1 = std::min(j.cols, (cb + 1) * kFp8BlockSize);
+            for (int64_t c = cb * kFp8BlockSize; c < c1; ++c) dst[c] = f32_to_bf16(lut[src[c]] * s);
+        }
+    }
+}
+
+}  // namespace
+
+void dequantize_fp8_jobs(const std::vector<Fp8DequantJob>& jobs, int threads) {
+    if (jobs.empty()) return;
+    static_assert(sizeof(float) == 4);
+    const std::array<float, 256> lut = make_e4m3_table();
+    std::vector<Task> tasks;
+    for (size_t i = 0; i < jobs.size(); ++i) {
+        const int64_t blocks = (jobs[i].rows + kFp8BlockSize - 1) / kFp8BlockSize;
+        if (jobs[i].cols == 0) continue;
+        for (int64_t b = 0; b < blocks; ++b) tasks.push_back({i, b});
+    }
+    if (threads <= 0) threads = int(std::max(1u, std::thread::hardware_concurrency()));
+    threads = int(std::min<size_t>(size_t(threads), tasks.size()));
+    std::atomic<size_t> next{0};
+    auto worker = [&] {
+        for (size_t t = next.fetch_add(1); t < tasks.size(); t = next.fetch_add(1))
+            run_block(jobs[tasks[t].job], tasks[t].row_block, lut);
+    };
+    if (threads <= 1) {
+        worker();
+        return;
+    }
+    std::vector<std::thread> pool;
+    pool.reserve(size_t(threads - 1));
+    for (int i = 1; i < threads; ++i) {
+        try {
+            pool.emplace_back(worker);
+        } catch (const std::system_error&) {  // no more threads: the ones we have finish the tasks
+            break;
+        }
+    }
+    worker();
+    for (auto& th : pool) th.join();
+}
+
+}  // namespace engine
