@@ -1,0 +1,202 @@
+// deepseek_model.cpp — Model for DeepseekV2/V3ForCausalLM, Glm4MoeLiteForCausalLM and our
+// LatentForCausalLM (mHC / HC / plain residual; MLA / MHA): loading, the layer loop, the head.
+//
+// The forward is written once against engine::Backend; attention.cpp, ffn.cpp and
+// hyper_connections.cpp hold the sublayers. Scratch buffers live in the KV cache, so a decode step
+// reuses them (no allocation proportional to the model once warmed up).
+//
+// Glm4MoeLite (transformers glm4_moe_lite): attention is DeepseekV3Attention, the MoE is the V3 one
+// (sigmoid + e_score_correction_bias, top-2 group sums, norm_topk_prob, × routed_scaling_factor, the
+// router ignores any topk_method/scoring_func field), decoder layers are pre-norm like DeepSeek, RoPE
+// covers qk_rope_head_dim with rope_interleave. We therefore run it as V3 and force noaux_tc + sigmoid.
+// A partial_rotary_factor other than 1 or mlp_layer_types that are not "dense first, then sparse" are
+// what the config parser must reject (config.cpp).
+#include <algorithm>
+#include <utility>
+
+#include "engine/error.h"
+#include "engine/model.h"
+#include "model/forward_context.h"
+#include "model/hyper_connections.h"
+#include "model/kv_cache.h"
+#include "model/model_weights.h"
+
+namespace engine {
+namespace {
+
+using model::DeepseekKvCache;
+using model::ForwardContext;
+using model::ModelWeights;
+
+const char* const kArchitectures[] = {"DeepseekV2ForCausalLM", "DeepseekV3ForCausalLM", "Glm4MoeLiteForCausalLM",
+                                      "LatentForCausalLM"};
+
+ModelConfig effective_config(ModelConfig c) {
+    bool known = false;
+    for (const char* a : kArchitectures) known = known || c.architecture == a;
+    ENGINE_CHECK(known, kUnsupported, "config.json: architecture '", c.architecture,
+                 "' is not supported; expected DeepseekV2ForCausalLM, DeepseekV3ForCausalLM, "
+                 "Glm4MoeLiteForCausalLM or LatentForCausalLM");
+    ENGINE_CHECK(!c.attention_bias, kUnsupported, "config.json: attention_bias = true is not supported");
+    ENGINE_CHECK(c.hidden_act == "silu", kUnsupported, "config.json: hidden_act '", c.hidden_act,
+                 "' is not supported (expected \"silu\")");
+    if (c.architecture != "LatentForCausalLM") {
+        ENGINE_CHECK(c.residual_kind == ResidualKind::kResidual && c.attention_kind == AttentionKind::kMLA,
+                     kBadFile, "config.json: residual_kind / attention_kind are only valid for LatentForCausalLM");
+    }
+    if (c.architecture == "Glm4MoeLiteForCausalLM") {
+        c.topk_method = "noaux_tc";
+        c.scoring_func = "sigmoid";
+    }
+    if (c.residual_kind != ResidualKind::kResidual)
+        ENGINE_CHECK(c.hc_mult >= 1 && c.hc_mult <= 16, kBadFile, "config.json: hc_mult must be in [1, 16], got ",
+                     c.hc_mult);
+    ENGINE_CHECK(c.num_hidden_layers > 0 && c.hidden_size > 0 && c.num_attention_heads > 0 && c.vocab_size > 0,
+                 kBadFile, "config.json: num_hidden_layers, hidden_size, num_attention_heads and vocab_size must "
+                 "be positive");
+    ENGINE_CHECK(c.attention_kind == AttentionKind::kMHA || c.kv_lora_rank > 0, kBadFile,
+                 "config.json: kv_lora_rank must be positive for MLA, got ", c.kv_lora_rank);
+    return c;
+}
+
+class DeepseekModel final : public Model {
+public:
+    DeepseekModel(ModelConfig config, std::unique_ptr<WeightStore> store, Backend& backend,
+                  const ProgressFn& progress)
+        : config_(effective_config(std::move(config))), store_(std::move(store)), backend_(backend) {
+        ENGINE_CHECK(store_ != nullptr, kInvalidArgument, "Model::from_store: no weight store");
+        weights_ = model::load_model_weights(config_, *store_, backend_, progress, stats_);
+        softmax_scale_ = float(config_.softmax_scale());
+        rope_attn_factor_ = config_.rope_attention_factor();
+        if (config_.n_routed_experts > 0) router_ = config_.router_params();
+    }
+
+    const ModelConfig& config() const override { return config_; }
+    Backend& backend() const override { return backend_; }
+    ModelStats stats() const override { return stats_; }
+
+    std::unique_ptr<KvCache> new_cache(int64_t capacity_tokens) const override {
+        return std::make_unique<DeepseekKvCache>(config_, backend_, capacity_tokens, this);
+    }
+
+    void forward(KvCache& cache_base, std::span<const int32_t> tokens, const ForwardOptions& options,
+                 std::vector<float>& logits) const override;
+
+private:
+    ModelConfig config_;
+    std::unique_ptr<WeightStore> store_;
+    Backend& backend_;
+    ModelWeights weights_;
+    ModelStats stats_;
+    float softmax_scale_ = 1.0f, rope_attn_factor_ = 1.0f;
+    RouterParams router_;
+};
+
+void DeepseekModel::forward(KvCache& cache_base, std::span<const int32_t> tokens, const ForwardOptions& options,
+                            std::vector<float>& logits) const {
+    auto* cache = dynamic_cast<DeepseekKvCache*>(&cache_base);
+    ENGINE_CHECK(cache != nullptr && cache->owner() == this, kInvalidArgument,
+                 "Model::forward: the KV cache was not created by this model's new_cache()");
+    const int64_t T = int64_t(tokens.size());
+    ENGINE_CHECK(T > 0, kInvalidArgument, "Model::forward: no tokens");
+    const int64_t P = cache->size(), V = config_.vocab_size, D = config_.hidden_size;
+    if (P + T > cache->capacity())
+        ENGINE_THROW(kContextFull, "context full: ", P, " cached + ", T, " new tokens exceed the context of ",
+                     cache->capacity(), " tokens; start a new session or raise the context size");
+    for (int32_t id : tokens)
+        ENGINE_CHECK(id >= 0 && id < V, kInvalidArgument, "Model::forward: token id ", id, " outside [0, ", V, ")");
+
+    model::Scratch& ws = cache->scratch();
+    Backend& be = backend_;
+    ForwardContext ctx{config_, weights_, be, ws, *cache};
+    ctx.T = T;
+    ctx.P = P;
+    ctx.softmax_scale = softmax_scale_;
+    ctx.rope_attn_factor = rope_attn_factor_;
+    ctx.router = router_;
+    ctx.expert_load = options.expert_load;
+    if (ctx.expert_load) {
+        const int64_t L = config_.num_hidden_layers, E = std::max<int64_t>(config_.n_routed_experts, 1);
+        if (ctx.expert_load->n_layers != L || ctx.expert_load->n_experts != E) ctx.expert_load->reset(L, E);
+        ctx.expert_load->begin_step();
+    }
+
+    // Token ids and positions to the device.
+    ws.host_ids.assign(tokens.begin(), tokens.end());
+    TensorView ids = ws.i32(model::kIds, {T});
+    be.copy(ids, TensorView::contiguous(ws.host_ids.data(), DType::I32, {T}));
+    ws.host_rows.resize(size_t(T));
+    for (int64_t t = 0; t < T; ++t) ws.host_rows[size_t(t)] = int32_t(P + t);
+    ctx.positions = ws.i32(model::kPositions, {T});
+    be.copy(ctx.positions, TensorView::contiguous(ws.host_rows.data(), DType::I32, {T}));
+
+    const bool absorbed = options.attention == AttentionPath::kAbsorbed ||
+                          (options.attention == AttentionPath::kAuto && T == 1);
+    const bool streams = config_.residual_kind != ResidualKind::kResidual;
+    const int64_t n = config_.hc_mult;
+    const float eps = float(config_.rms_norm_eps);
+
+    TensorView h = ws.f32(model::kHidden, {T, D});       // [T, D] residual (or the embedding for streams)
+    TensorView x = ws.f32(model::kNormed, {T, D});       // [T, D] sublayer input after its RMSNorm
+    TensorView y = ws.f32(model::kSublayerOut, {T, D});  // [T, D] sublayer output
+    be.embedding(h, weights_.embed, ids);
+    TensorView X, Xn;  // [T, n, D] stream states (mHC / HC)
+    if (streams) {
+        X = ws.f32(model::kStreamsA, {T, n, D});
+        Xn = ws.f32(model::kStreamsB, {T, n, D});
+        for (int64_t i = 0; i < n; ++i) be.copy(model::strided_view(X, i * D, {T, D}, {n * D, 1}), h);
+    }
+    TensorView u = streams ? ws.f32(model::kHcU, {T, D}) : h;  // what the sublayer's norm reads
+
+    for (int64_t l = 0; l < config_.num_hidden_layers; ++l) {
+        const model::LayerWeights& lw = weights_.layers[size_t(l)];
+        for (int s = 0; s < 2; ++s) {
+            const model::HcWeights& hw = s == 0 ? lw.attn_hc : lw.ffn_hc;
+            if (streams) model::hc_pre(ctx, hw, X, u);
+            be.rmsnorm(x, u, s == 0 ? lw.input_norm : lw.post_norm, eps);
+            if (s == 0)
+                model::attention_forward(ctx, l, x, y, absorbed);
+            else
+                model::ffn_forward(ctx, l, x, y);
+            if (streams) {
+                model::hc_apply(ctx, X, y, Xn);
+                std::swap(X, Xn);
+            } else {
+                be.add(h, h, y);
+            }
+        }
+    }
+
+    // Head: only the rows the caller wants.
+    const int64_t R = options.all_logits ? T : 1, r0 = T - R;
+    TensorView hf = ws.f32(model::kHcOut, {R, D});
+    if (streams)
+        model::hc_collapse(ctx, X.slice_rows(r0, T), hf);
+    else
+        be.copy(hf, h.slice_rows(r0, T));
+    TensorView hn = ws.f32(model::kFinalNormed, {R, D});
+    be.rmsnorm(hn, hf, weights_.final_norm, eps);
+    TensorView lg = ws.f32(model::kLogits, {R, V});
+    be.matmul(lg, hn, weights_.lm_head_view());
+    logits.resize(size_t(R * V));
+    be.copy(TensorView::contiguous(logits.data(), DType::F32, {R, V}), lg);
+    cache->advance(T);
+}
+
+}  // namespace
+
+std::unique_ptr<Model> Model::from_store(ModelConfig config, std::unique_ptr<WeightStore> store, Backend& backend,
+                                         const ProgressFn& progress) {
+    return std::make_unique<DeepseekModel>(std::move(config), std::move(store), backend, progress);
+}
+
+std::unique_ptr<Model> Model::load(const std::filesystem::path& dir, Backend& backend, const ProgressFn& progress) {
+    const std::filesystem::path config_path = std::filesystem::is_directory(dir) ? dir / "config.json" : dir;
+    ENGINE_CHECK(std::filesystem::exists(config_path), kIo, dir.string(),
+                 ": no config.json found; point at a Hugging Face model folder");
+    ModelConfig config = ModelConfig::from_file(config_path);
+    std::unique_ptr<WeightStore> store = WeightStore::open(config_path.parent_path());
+    return from_store(std::move(config), std::move(store), backend, progress);
+}
+
+}  // namespace engine

@@ -1,0 +1,59 @@
+// kv_cache.cpp — DeepseekKvCache (MLA latent / MHA K,V per layer) and the reusable Scratch buffers.
+#include "model/kv_cache.h"
+
+#include "engine/error.h"
+
+namespace engine::model {
+
+TensorView Scratch::get(ScratchSlot slot, DType dtype, std::initializer_list<int64_t> shape) {
+    int64_t numel = 1;
+    for (int64_t s : shape) numel *= s;
+    const int64_t bytes = std::max<int64_t>(numel, 1) * int64_t(dtype_size(dtype));
+    if (bytes > caps_[size_t(slot)]) {
+        bufs_[size_t(slot)] = Tensor();  // free first: peak memory stays at one buffer
+        bufs_[size_t(slot)] = backend_.alloc(DType::U8, {bytes});
+        caps_[size_t(slot)] = bytes;
+    }
+    return TensorView::contiguous(bufs_[size_t(slot)].data(), dtype, shape.begin(), int(shape.size()),
+                                  backend_.device());
+}
+
+DeepseekKvCache::DeepseekKvCache(const ModelConfig& c, Backend& backend, int64_t capacity_tokens,
+                                 const void* owner)
+    : layers_(c.num_hidden_layers), capacity_(capacity_tokens), scratch_(backend), owner_(owner) {
+    ENGINE_CHECK(capacity_tokens > 0, kInvalidArgument, "KV cache capacity must be positive, got ",
+                 capacity_tokens);
+    const int64_t H = c.num_attention_heads, elem = int64_t(sizeof(float));
+    const bool mha = c.attention_kind == AttentionKind::kMHA;
+    k_.reserve(size_t(layers_));
+    for (int64_t l = 0; l < layers_; ++l) {
+        if (mha) {
+            k_.push_back(backend.alloc(DType::F32, {capacity_tokens, H, c.qk_head_dim()}));
+            v_.push_back(backend.alloc(DType::F32, {capacity_tokens, H, c.v_head_dim}));
+        } else {
+            k_.push_back(backend.alloc(DType::F32, {capacity_tokens, c.kv_lora_rank + c.qk_rope_head_dim}));
+        }
+    }
+    bytes_per_token_layer_ = mha ? H * (c.qk_head_dim() + c.v_head_dim) * elem
+                                 : (c.kv_lora_rank + c.qk_rope_head_dim) * elem;
+    mha_bytes_per_token_ = layers_ * 2 * H * c.v_head_dim * elem;
+}
+
+void DeepseekKvCache::truncate(int64_t tokens) {
+    ENGINE_CHECK(tokens >= 0, kInvalidArgument, "KV cache truncate: token count must be >= 0, got ", tokens);
+    if (tokens < size_) size_ = tokens;  // stale rows beyond size_ are overwritten before they are read
+}
+
+KvCacheStats DeepseekKvCache::stats() const {
+    KvCacheStats s;
+    s.tokens = size_;
+    s.capacity_tokens = capacity_;
+    s.bytes_per_token = layers_ * bytes_per_token_layer_;
+    s.bytes_allocated = capacity_ * s.bytes_per_token;
+    s.bytes_used = size_ * s.bytes_per_token;
+    s.mha_bytes_per_token = mha_bytes_per_token_;
+    s.bytes_used_per_layer.assign(size_t(layers_), size_ * bytes_per_token_layer_);
+    return s;
+}
+
+}  // namespace engine::model
