@@ -1,0 +1,44 @@
+// pre_tokenizer.h — the normalizer and pre-tokenizer stages of a tokenizer.json pipeline.
+//
+// Normalizers: Sequence, NFC/NFD/NFKC/NFKD (ICU), Lowercase, Replace, Prepend, Strip.
+// Pre-tokenizers: Sequence, Split (Regex|String pattern; Removed/Isolated/MergedWithPrevious/
+// MergedWithNext/Contiguous; invert), ByteLevel (add_prefix_space, use_regex), Digits.
+// A pre-tokenized text is a list of pieces (`std::vector<std::string>`), each encoded by the model alone.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "text/json_fields.h"
+#include "text/pcre_regex.h"
+#include "text/utf8.h"
+
+namespace engine::text {
+
+class Normalizer {
+public:
+    virtual ~Normalizer() = default;
+    virtual std::string normalize(std::string text) const = 0;
+};
+
+class PreTokenizer {
+public:
+    virtual ~PreTokenizer() = default;
+    virtual void split(std::vector<std::string>& pieces, RegexScratch& scratch) const = 0;
+};
+
+// null JSON -> nullptr (identity). Unknown types -> Error(kUnsupported) naming the field.
+std::unique_ptr<Normalizer> make_normalizer(const Json& j, const JsonPath& path);
+std::unique_ptr<PreTokenizer> make_pre_tokenizer(const Json& j, const JsonPath& path, const ByteAlphabet& alphabet);
+
+// True when the pipeline maps text to the byte-level alphabet (some ByteLevel pre-tokenizer).
+bool pre_tokenizer_is_byte_level(const Json& j);
+
+enum class SplitBehavior { kRemoved, kIsolated, kMergedWithPrevious, kMergedWithNext, kContiguous };
+
+// Splits `text` at `matches` ([begin,end) offsets, sorted, non-overlapping) with HF's semantics.
+void split_by_matches(const std::string& text, const std::vector<std::pair<size_t, size_t>>& matches,
+                      SplitBehavior behavior, bool invert, std::vector<std::string>& out);
+
+}  // namespace engine::text
