@@ -57,6 +57,11 @@ struct GenerateOptions {
     std::vector<std::string> stop_strings;   // matched on decoded text; not emitted
     bool stop_on_eos = true;
     ContextPolicy context_policy = ContextPolicy::kStopAtLimit;
+
+    // ---- added by gen ----
+    // Called once per sampled token with that step's raw logits ([vocab], before repetition penalty
+    // and temperature), before sampling: `latent generate --logits-out`, parity checks.
+    std::function<void(std::span<const float> logits)> on_logits;
 };
 
 enum class StopReason { kEos, kStopString, kMaxTokens, kContextFull, kCancelled };

@@ -1,0 +1,158 @@
+// sampler.cpp — turns one step's logits into a token id.
+//
+// Order and semantics follow Hugging Face generate(): repetition penalty on the raw logits, then
+// temperature, then top-k, top-p and min-p (each filter sees what the previous one kept), then a draw
+// from the softmax of what is left. temperature == 0 is greedy (argmax, lowest id on ties).
+// Vocabularies are ~100-130k entries, so nothing here sorts the whole vocabulary unless top-p needs
+// it: top-k uses nth_element, top-p grows a partial sort until it has enough mass.
+// The uniform draw is built from the raw 64-bit mt19937_64 output (not std::uniform_real_distribution,
+// whose algorithm differs between standard libraries) so a seed gives the same tokens everywhere.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <unordered_set>
+
+#include "engine/error.h"
+#include "engine/generate.h"
+
+namespace engine {
+
+namespace {
+
+using Candidate = std::pair<float, int32_t>;  // (logit after penalty / temperature, token id)
+
+bool by_logit_desc(const Candidate& a, const Candidate& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+}
+
+// The highest logit (lowest id among equals).
+const Candidate& best(const std::vector<Candidate>& cand) {
+    return *std::min_element(cand.begin(), cand.end(), by_logit_desc);
+}
+
+// HF RepetitionPenaltyLogitsProcessor: each distinct recent token once; positive logits are divided
+// by the penalty, the others multiplied (so a penalty > 1 always makes the token less likely).
+void apply_repetition_penalty(std::vector<Candidate>& cand, std::span<const int32_t> recent, int window,
+                              double penalty) {
+    if (penalty == 1.0 || recent.empty()) return;
+    size_t begin = 0;
+    if (window > 0 && recent.size() > size_t(window)) begin = recent.size() - size_t(window);
+    std::unordered_set<int32_t> seen;
+    for (size_t i = begin; i < recent.size(); ++i) {
+        int32_t id = recent[i];
+        if (id < 0 || size_t(id) >= cand.size() || !seen.insert(id).second) continue;
+        float& l = cand[size_t(id)].first;  // cand is still indexed by id here
+        l = l > 0 ? float(l / penalty) : float(l * penalty);
+    }
+}
+
+// Keeps every candidate whose logit is >= the k-th largest (HF keeps ties at the boundary).
+void filter_top_k(std::vector<Candidate>& cand, int k) {
+    if (k <= 0 || size_t(k) >= cand.size()) return;
+    std::nth_element(cand.begin(), cand.begin() + (k - 1), cand.end(), by_logit_desc);
+    const float kth = cand[size_t(k - 1)].first;
+    auto keep_end = std::partition(cand.begin() + k, cand.end(), [kth](const Candidate& c) { return c.first >= kth; });
+    cand.erase(keep_end, cand.end());
+}
+
+// Sorts candidates descending, keeps the smallest prefix whose mass reaches top_p: a token is kept
+// when the mass of the tokens ranked above it is < top_p (HF TopPLogitsWarper, min 1 token).
+// The sort grows geometrically so a peaked distribution touches only the head of the vocabulary.
+void filter_top_p(std::vector<Candidate>& cand, double top_p) {
+    if (top_p >= 1.0 || cand.size() <= 1) return;
+    const float max_logit = best(cand).first;
+    double total = 0;
+    for (const auto& c : cand) total += std::exp(c.first - max_logit);
+    const double target = top_p * total;
+    size_t sorted = 0, want = std::min<size_t>(cand.size(), 256);
+    double mass_above = 0;  // unnormalised mass of cand[0..i)
+    size_t i = 0;
+    while (true) {
+        if (want > sorted) {
+            std::partial_sort(cand.begin() + long(sorted), cand.begin() + long(want), cand.end(), by_logit_desc);
+            sorted = want;
+        }
+        for (; i < sorted; ++i) {
+            if (i > 0 && mass_above >= target) {
+                cand.resize(i);
+                return;
+            }
+            mass_above += std::exp(cand[i].first - max_logit);
+        }
+        if (sorted == cand.size()) return;  // everything kept
+        want = std::min(cand.size(), want * 4);
+    }
+}
+
+// HF MinPLogitsWarper: drop tokens whose probability is below min_p · (probability of the best).
+// p_i >= min_p · p_max  <=>  logit_i >= max_logit + log(min_p).
+void filter_min_p(std::vector<Candidate>& cand, double min_p) {
+    if (min_p <= 0.0 || cand.size() <= 1) return;
+    const float max_logit = best(cand).first;
+    const double threshold = double(max_logit) + std::log(min_p);
+    auto keep_end = std::partition(cand.begin(), cand.end(),
+                                   [threshold](const Candidate& c) { return double(c.first) >= threshold; });
+    cand.erase(keep_end, cand.end());
+}
+
+// Uniform in [0, 1) from the top 53 bits of one engine output.
+double uniform01(std::mt19937_64& rng) { return double(rng() >> 11) * (1.0 / 9007199254740992.0); }
+
+}  // namespace
+
+Sampler::Sampler(const SamplingParams& params) : params_(params), rng_(params.seed) {
+    ENGINE_CHECK(std::isfinite(params.temperature) && params.temperature >= 0, kInvalidArgument,
+                 "sampling: temperature must be >= 0 (0 = greedy), got ", params.temperature);
+    ENGINE_CHECK(params.top_k >= 0, kInvalidArgument, "sampling: top_k must be >= 0 (0 = off), got ", params.top_k);
+    ENGINE_CHECK(params.top_p > 0 && params.top_p <= 1, kInvalidArgument,
+                 "sampling: top_p must be in (0, 1] (1 = off), got ", params.top_p);
+    ENGINE_CHECK(params.min_p >= 0 && params.min_p <= 1, kInvalidArgument,
+                 "sampling: min_p must be in [0, 1] (0 = off), got ", params.min_p);
+    ENGINE_CHECK(std::isfinite(params.repetition_penalty) && params.repetition_penalty > 0, kInvalidArgument,
+                 "sampling: repetition_penalty must be > 0 (1 = off), got ", params.repetition_penalty);
+}
+
+int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> recent) {
+    ENGINE_CHECK(!logits.empty(), kInvalidArgument, "sampler: empty logits");
+    auto& cand = scratch_;  // [V] (logit, id)
+    cand.resize(logits.size());
+    for (size_t i = 0; i < logits.size(); ++i) {
+        ENGINE_CHECK(!std::isnan(logits[i]), kInternal, "sampler: logit ", i, " of ", logits.size(),
+                     " is NaN (the forward pass produced invalid numbers)");
+        cand[i] = {logits[i], int32_t(i)};
+    }
+    apply_repetition_penalty(cand, recent, params_.repetition_window, params_.repetition_penalty);
+
+    if (params_.temperature == 0.0)
+        return best(cand).second;
+
+    const float t = float(params_.temperature);
+    for (auto& c : cand) c.first /= t;
+    filter_top_k(cand, params_.top_k);
+    filter_top_p(cand, params_.top_p);
+    filter_min_p(cand, params_.min_p);
+
+    const float max_logit = best(cand).first;
+    ENGINE_CHECK(std::isfinite(max_logit), kInternal, "sampler: every candidate logit is -inf or +inf");
+    double total = 0;
+    for (const auto& c : cand) total += std::exp(c.first - max_logit);
+    double u = uniform01(rng_) * total;
+    for (const auto& c : cand) {
+        u -= std::exp(c.first - max_logit);
+        if (u < 0) return c.second;
+    }
+    return cand.back().second;  // rounding left u a hair above zero
+}
+
+const char* stop_reason_name(StopReason r) {
+    switch (r) {
+        case StopReason::kEos: return "eos";
+        case StopReason::kStopString: return "stop_string";
+        case StopReason::kMaxTokens: return "max_tokens";
+        case StopReason::kContextFull: return "context_full";
+        case StopReason::kCancelled: return "cancelled";
+    }
+    return "unknown";
+}
+
+}  // namespace engine

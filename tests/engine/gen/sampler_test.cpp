@@ -1,0 +1,249 @@
+// sampler_test.cpp — each sampling filter against a scalar reference written here, a chi-square test
+// of temperature sampling, and determinism.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <numeric>
+#include <random>
+#include <set>
+
+#include "engine/error.h"
+#include "engine/generate.h"
+
+using namespace engine;
+
+namespace {
+
+SamplingParams plain(double temperature) {
+    SamplingParams p;
+    p.temperature = temperature;
+    p.top_k = 0;
+    p.top_p = 1.0;
+    p.min_p = 0.0;
+    p.repetition_penalty = 1.0;
+    return p;
+}
+
+// ---- scalar reference: HF order (penalty, temperature, top-k, top-p, min-p), returns the
+// probability of every id (0 = filtered out). Written the obvious O(V log V) way.
+std::vector<double> reference_probs(std::vector<float> logits, const SamplingParams& p,
+                                    const std::vector<int32_t>& recent) {
+    const size_t V = logits.size();
+    std::set<int32_t> seen;
+    size_t begin = (p.repetition_window > 0 && recent.size() > size_t(p.repetition_window))
+                       ? recent.size() - size_t(p.repetition_window) : 0;
+    for (size_t i = begin; i < recent.size(); ++i)
+        if (seen.insert(recent[i]).second) {
+            float& l = logits[size_t(recent[i])];
+            l = l > 0 ? float(l / p.repetition_penalty) : float(l * p.repetition_penalty);
+        }
+    std::vector<double> s(V);
+    for (size_t i = 0; i < V; ++i) s[i] = logits[i] / float(p.temperature);
+    std::vector<bool> keep(V, true);
+    if (p.top_k > 0 && size_t(p.top_k) < V) {
+        std::vector<double> sorted = s;
+        std::sort(sorted.begin(), sorted.end(), std::greater<>());
+        double kth = sorted[size_t(p.top_k - 1)];
+        for (size_t i = 0; i < V; ++i) keep[i] = s[i] >= kth;
+    }
+    auto softmax_kept = [&]() {
+        double mx = -1e300;
+        for (size_t i = 0; i < V; ++i) if (keep[i]) mx = std::max(mx, s[i]);
+        std::vector<double> pr(V, 0.0);
+        double tot = 0;
+        for (size_t i = 0; i < V; ++i) if (keep[i]) tot += pr[i] = std::exp(s[i] - mx);
+        for (auto& x : pr) x /= tot;
+        return pr;
+    };
+    if (p.top_p < 1.0) {
+        // HF TopP: ascending sort, cumulative sum, drop where cumulative <= 1 - top_p.
+        auto pr = softmax_kept();
+        std::vector<size_t> order(V);
+        std::iota(order.begin(), order.end(), 0);
+        std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return pr[a] < pr[b]; });
+        double cum = 0;
+        for (size_t r = 0; r + 1 < V; ++r) {  // the top token is always kept
+            cum += pr[order[r]];
+            if (cum <= 1.0 - p.top_p) keep[order[r]] = false;
+        }
+    }
+    if (p.min_p > 0) {
+        auto pr = softmax_kept();
+        double top = *std::max_element(pr.begin(), pr.end());
+        for (size_t i = 0; i < V; ++i) if (pr[i] < p.min_p * top) keep[i] = false;
+    }
+    return softmax_kept();
+}
+
+// Empirical distribution of `n` draws.
+std::vector<double> empirical(const std::vector<float>& logits, const SamplingParams& p,
+                              const std::vector<int32_t>& recent, int n) {
+    Sampler s(p);
+    std::vector<double> counts(logits.size(), 0.0);
+    for (int i = 0; i < n; ++i) counts[size_t(s.sample(logits, recent))] += 1.0;
+    for (auto& c : counts) c /= n;
+    return counts;
+}
+
+void expect_support_matches(const std::vector<double>& ref, const std::vector<double>& got) {
+    for (size_t i = 0; i < ref.size(); ++i) {
+        if (ref[i] == 0.0) EXPECT_EQ(got[i], 0.0) << "id " << i << " should be filtered out";
+        else EXPECT_NEAR(got[i], ref[i], 0.02 + 0.1 * ref[i]) << "id " << i;
+    }
+}
+
+const std::vector<float> kLogits = {1.0f, 3.0f, 2.5f, -1.0f, 0.5f, 2.9f, -3.0f, 0.0f, 1.5f, 2.0f};
+
+}  // namespace
+
+TEST(Sampler, GreedyPicksArgmaxLowestIdOnTies) {
+    Sampler s(plain(0.0));
+    EXPECT_EQ(s.sample(kLogits, {}), 1);
+    std::vector<float> tie = {0.f, 5.f, 1.f, 5.f};
+    EXPECT_EQ(s.sample(tie, {}), 1);
+}
+
+TEST(Sampler, RepetitionPenaltyHfSemantics) {
+    // Positive logit divided, negative multiplied; only the last `window` tokens count.
+    SamplingParams p = plain(0.0);
+    p.repetition_penalty = 2.0;
+    p.repetition_window = 2;
+    Sampler s(p);
+    std::vector<float> l = {4.0f, 3.0f, -1.0f, 2.5f};
+    EXPECT_EQ(s.sample(l, std::vector<int32_t>{0}), 1);   // 4/2 = 2 < 3
+    EXPECT_EQ(s.sample(l, std::vector<int32_t>{0, 1}), 3);  // 2, 1.5, -1, 2.5
+    // token 0 is outside the window of 2 -> not penalised
+    EXPECT_EQ(s.sample(l, std::vector<int32_t>{0, 1, 3}), 0);
+    // negative logits go further down: -1 * 2 = -2 < -1.5
+    std::vector<float> neg = {-1.0f, -1.5f};
+    EXPECT_EQ(s.sample(neg, std::vector<int32_t>{0}), 1);
+    // each token penalised once even when it repeats
+    std::vector<float> rep = {8.0f, 3.0f};
+    EXPECT_EQ(s.sample(rep, std::vector<int32_t>{0, 0}), 0);  // 8/2 = 4 > 3 (not 8/4 = 2)
+}
+
+TEST(Sampler, TopKMatchesReference) {
+    SamplingParams p = plain(1.0);
+    p.top_k = 3;
+    auto ref = reference_probs(kLogits, p, {});
+    EXPECT_EQ(std::count_if(ref.begin(), ref.end(), [](double x) { return x > 0; }), 3);
+    expect_support_matches(ref, empirical(kLogits, p, {}, 20000));
+}
+
+TEST(Sampler, TopKKeepsTiesAtBoundary) {
+    SamplingParams p = plain(1.0);
+    p.top_k = 2;
+    std::vector<float> l = {5.0f, 1.0f, 4.0f, 4.0f, 0.0f};
+    auto got = empirical(l, p, {}, 5000);
+    EXPECT_GT(got[2], 0.0);
+    EXPECT_GT(got[3], 0.0);
+    EXPECT_EQ(got[1], 0.0);
+    EXPECT_EQ(got[4], 0.0);
+}
+
+TEST(Sampler, TopPMatchesReference) {
+    for (double top_p : {0.3, 0.6, 0.9}) {
+        SamplingParams p = plain(0.8);
+        p.top_p = top_p;
+        expect_support_matches(reference_probs(kLogits, p, {}), empirical(kLogits, p, {}, 20000));
+    }
+}
+
+TEST(Sampler, TopPOnLargeVocabNeedsNoFullSort) {
+    // 130k vocab, peaked head: result must still match the reference support.
+    std::mt19937 g(7);
+    std::normal_distribution<float> nd(0.f, 1.f);
+    std::vector<float> l(130000);
+    for (auto& x : l) x = nd(g);
+    for (int i = 0; i < 20; ++i) l[size_t(i * 997)] = 12.0f - 0.3f * float(i);
+    SamplingParams p = plain(1.0);
+    p.top_p = 0.5;
+    auto ref = reference_probs(l, p, {});
+    Sampler s(p);
+    for (int i = 0; i < 300; ++i) {
+        int32_t t = s.sample(l, {});
+        ASSERT_GT(ref[size_t(t)], 0.0) << "sampled id " << t << " outside the top-p set";
+    }
+}
+
+TEST(Sampler, MinPMatchesReference) {
+    SamplingParams p = plain(1.0);
+    p.min_p = 0.3;
+    auto ref = reference_probs(kLogits, p, {});
+    // by hand: kept iff logit >= 3 + ln 0.3 = 1.796 -> ids 1, 2, 5, 9
+    for (size_t i = 0; i < kLogits.size(); ++i) EXPECT_EQ(ref[i] > 0, kLogits[i] >= 3.0f + std::log(0.3f)) << i;
+    expect_support_matches(ref, empirical(kLogits, p, {}, 20000));
+}
+
+TEST(Sampler, AllFiltersCombinedMatchReference) {
+    SamplingParams p = plain(0.7);
+    p.top_k = 6;
+    p.top_p = 0.9;
+    p.min_p = 0.05;
+    p.repetition_penalty = 1.3;
+    std::vector<int32_t> recent = {1, 5, 5, 3};
+    expect_support_matches(reference_probs(kLogits, p, recent), empirical(kLogits, p, recent, 20000));
+}
+
+TEST(Sampler, TemperatureChiSquare) {
+    // 30,000 draws at T = 0.8 against softmax(l / T); df = 9, chi^2 critical at p = 0.001 is 27.88.
+    SamplingParams p = plain(0.8);
+    p.seed = 1234;
+    const int n = 30000;
+    Sampler s(p);
+    std::vector<double> counts(kLogits.size(), 0.0);
+    for (int i = 0; i < n; ++i) counts[size_t(s.sample(kLogits, {}))] += 1;
+    double mx = *std::max_element(kLogits.begin(), kLogits.end()), tot = 0;
+    std::vector<double> expect(kLogits.size());
+    for (size_t i = 0; i < kLogits.size(); ++i) tot += expect[i] = std::exp((kLogits[i] - mx) / 0.8);
+    double chi2 = 0;
+    for (size_t i = 0; i < kLogits.size(); ++i) {
+        double e = expect[i] / tot * n;
+        chi2 += (counts[i] - e) * (counts[i] - e) / e;
+    }
+    EXPECT_LT(chi2, 27.88);
+    // and a colder temperature concentrates mass on the argmax
+    auto cold = empirical(kLogits, plain(0.2), {}, 5000);
+    auto warm = empirical(kLogits, plain(2.0), {}, 5000);
+    EXPECT_GT(cold[1], warm[1]);
+}
+
+TEST(Sampler, SameSeedSameTokensDifferentSeedDiffers) {
+    SamplingParams p = plain(1.0);
+    p.seed = 42;
+    Sampler a(p), b(p);
+    p.seed = 43;
+    Sampler c(p);
+    std::vector<int32_t> ta, tb, tc;
+    for (int i = 0; i < 200; ++i) {
+        ta.push_back(a.sample(kLogits, {}));
+        tb.push_back(b.sample(kLogits, {}));
+        tc.push_back(c.sample(kLogits, {}));
+    }
+    EXPECT_EQ(ta, tb);
+    EXPECT_NE(ta, tc);
+}
+
+TEST(Sampler, RejectsBadParamsAndNaN) {
+    SamplingParams p = plain(1.0);
+    p.top_p = 0.0;
+    EXPECT_THROW(Sampler{p}, Error);
+    p = plain(-1.0);
+    EXPECT_THROW(Sampler{p}, Error);
+    Sampler s(plain(1.0));
+    std::vector<float> bad = {0.f, std::nanf("")};
+    try {
+        s.sample(bad, {});
+        FAIL() << "NaN logits accepted";
+    } catch (const Error& e) {
+        EXPECT_NE(e.message().find("NaN"), std::string::npos);
+    }
+}
+
+TEST(StopReason, Names) {
+    EXPECT_STREQ(stop_reason_name(StopReason::kEos), "eos");
+    EXPECT_STREQ(stop_reason_name(StopReason::kStopString), "stop_string");
+    EXPECT_STREQ(stop_reason_name(StopReason::kContextFull), "context_full");
+}
