@@ -21,6 +21,7 @@
 #include <memory>
 #include <string>
 
+#include "engine/error.h"
 #include "engine/tensor.h"
 
 namespace engine {
@@ -113,8 +114,93 @@ public:
     virtual void scatter_add_rows(const TensorView& dst, const TensorView& src, const TensorView& rows,
                                   const TensorView& scale) = 0;
 
-    // ======================= training ops =======================
-    // (backward of each forward op, losses, optimizer; added with the training engine)
+    // ======================= training ops (train helper) =======================
+    // Backward of each forward op, the loss and the optimizer. Gradients are F32 and live on this device.
+    // Backends that do not train yet keep these defaults, which throw kUnsupported naming the op.
+    // "Overwrites" / "accumulates" is stated per op; weight gradients always accumulate (+=), so
+    // micro-batches of a gradient-accumulation step simply add up.
+
+    // dw[N, K] (+)= dy[M, N]ᵀ · x[M, K]     (the weight gradient of y = x·wᵀ; x F32)
+    // The input gradient is an ordinary matmul: dx[M, K] (+)= dy[M, N] · w[N, K]  (w_transposed=false).
+    virtual void matmul_weight_grad(const TensorView& dw, const TensorView& dy, const TensorView& x,
+                                    bool accumulate = true) {
+        training_op_unsupported("matmul_weight_grad", dw, dy, x, accumulate);
+    }
+    // Backward of rmsnorm: dx [rows, n] overwritten; dw [n] accumulates (dw.data == nullptr: skipped).
+    virtual void rmsnorm_backward(const TensorView& dx, const TensorView& dw, const TensorView& dy,
+                                  const TensorView& x, const TensorView& w, float eps) {
+        training_op_unsupported("rmsnorm_backward", dx, dw, dy, x, w, eps);
+    }
+    // Backward of rope: in place on dx[T, heads, d_r], the inverse (transposed) rotation.
+    virtual void rope_backward(const TensorView& dx, const TensorView& positions, const TensorView& inv_freq,
+                               float attn_factor) {
+        training_op_unsupported("rope_backward", dx, positions, inv_freq, attn_factor);
+    }
+    // Backward of attention (same shapes and causal rule as attention()); recomputes the probabilities
+    // from q and k. dq [T, H, dk], dk [S, Hk, dk], dv [S, Hk, dv] are overwritten.
+    virtual void attention_backward(const TensorView& dq, const TensorView& dk, const TensorView& dv,
+                                    const TensorView& dout, const TensorView& q, const TensorView& k,
+                                    const TensorView& v, float scale, int64_t q_pos0) {
+        training_op_unsupported("attention_backward", dq, dk, dv, dout, q, k, v, scale, q_pos0);
+    }
+    // Backward of silu_mul: dgate, dup [rows, n] overwritten.
+    virtual void silu_mul_backward(const TensorView& dgate, const TensorView& dup, const TensorView& dout,
+                                   const TensorView& gate, const TensorView& up) {
+        training_op_unsupported("silu_mul_backward", dgate, dup, dout, gate, up);
+    }
+    // Backward of embedding: dtable[ids[t], :] += dout[t, :]   (dtable F32 [V, D], accumulates)
+    virtual void embedding_backward(const TensorView& dtable, const TensorView& dout, const TensorView& ids) {
+        training_op_unsupported("embedding_backward", dtable, dout, ids);
+    }
+    // Fused softmax + cross-entropy over logits [T, V] with targets I32 [T]; tokens whose target is
+    // `ignore_index` (the loss mask) are not counted. Returns the mean loss over counted tokens (0 when
+    // none) and writes dlogits = grad_scale · (softmax − onehot) / count (zero rows for ignored tokens;
+    // dlogits.data == nullptr: loss only). *counted (optional) receives the count.
+    virtual float cross_entropy(const TensorView& dlogits, const TensorView& logits, const TensorView& targets,
+                                int32_t ignore_index = -100, float grad_scale = 1.0f, int64_t* counted = nullptr) {
+        training_op_unsupported("cross_entropy", dlogits, logits, targets, ignore_index, grad_scale, counted);
+        return 0;
+    }
+    // Backward of scatter_add_rows (the MoE combine): dsrc[i, :] = scale[i]·dy[rows[i], :] and
+    // dscale[i] = <dy[rows[i], :], src[i, :]>, both overwritten.
+    virtual void scatter_add_rows_backward(const TensorView& dsrc, const TensorView& dscale,
+                                           const TensorView& dy, const TensorView& src, const TensorView& rows,
+                                           const TensorView& scale) {
+        training_op_unsupported("scatter_add_rows_backward", dsrc, dscale, dy, src, rows, scale);
+    }
+    // Router gradient through the selected weights (the selection itself is piecewise constant):
+    // weights[t, k] = rsf · s[idx[t,k]] (/ Σ_k s[idx[t,k]] if norm_topk_prob), s = softmax or sigmoid of
+    // logits [T, E] per params.scoring. dlogits [T, E] overwritten from dweights [T, K].
+    virtual void moe_router_backward(const TensorView& dlogits, const TensorView& dweights,
+                                     const TensorView& logits, const TensorView& idx, const RouterParams& params) {
+        training_op_unsupported("moe_router_backward", dlogits, dweights, logits, idx, params);
+    }
+    // AdamW on fp32 master weights: m, v updated; p -= lr·(m̂/(√v̂ + eps) + weight_decay·p) with bias
+    // correction for the 1-based `step`. All F32, same shape.
+    virtual void adamw_step(const TensorView& param, const TensorView& grad, const TensorView& m,
+                            const TensorView& v, float lr, float beta1, float beta2, float eps,
+                            float weight_decay, int64_t step) {
+        training_op_unsupported("adamw_step", param, grad, m, v, lr, beta1, beta2, eps, weight_decay, step);
+    }
+    // Σ x² of an F32 tensor, accumulated in double (grad-norm reduction; NaN/Inf propagate).
+    virtual double sum_squares(const TensorView& x) {
+        training_op_unsupported("sum_squares", x);
+        return 0;
+    }
+    // y *= alpha (F32, in place): gradient clipping and accumulation scaling.
+    virtual void scale(const TensorView& y, float alpha) {
+        training_op_unsupported("scale", y, alpha);
+    }
+
+protected:
+    template <typename... Ignored>
+    [[noreturn]] void training_op_unsupported(const char* op, const Ignored&...) const {
+        ENGINE_THROW(kUnsupported, "backend '", name(), "' does not implement the training op ", op,
+                     "; train on the CPU backend");
+    }
+
+public:
+    // ======================= end of training ops =======================
 };
 
 // The CPU reference backend. `threads` <= 0 means all cores.

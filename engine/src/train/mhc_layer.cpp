@@ -1,0 +1,324 @@
+// mhc_layer.cpp — per-sublayer hyper-connection coefficients (mHC / HC), the pre aggregation, the
+// post + residual mix, the hc_head collapse, and their exact backward (docs/model-family.md, mhc.md §4).
+#include <cmath>
+#include <vector>
+
+#include "engine/error.h"
+#include "engine/train/mhc.h"
+
+namespace engine::mhc {
+namespace {
+
+template <typename T>
+T sigmoid(T x) { return T(1) / (T(1) + std::exp(-x)); }
+
+// a[t, k] = v_t · fn[k]; rho[t] = rsqrt(mean(v_t²) + rms_eps); m = a·rho.   v: [tokens, nD]; fn: [K, nD]
+template <typename T>
+void coeff_logits(T* m, T* rho, const T* X, int64_t tokens, int64_t nD, const T* fn, int64_t K, T rms_eps) {
+    for (int64_t t = 0; t < tokens; ++t) {
+        const T* v = X + t * nD;
+        T ss = 0;
+        for (int64_t i = 0; i < nD; ++i) ss += v[i] * v[i];
+        const T r = T(1) / std::sqrt(ss / T(nD) + rms_eps);
+        rho[t] = r;
+        for (int64_t k = 0; k < K; ++k) {
+            const T* f = fn + k * nD;
+            T a = 0;
+            for (int64_t i = 0; i < nD; ++i) a += v[i] * f[i];
+            m[t * K + k] = a * r;
+        }
+    }
+}
+
+// Backward of m = (v·fnᵀ)·ρ(v): dX += dv, dfn += da ⊗ v, with da = dm·ρ and
+// dv = da·fn − (Σ_k dm_k a_k)·ρ³·v/(nD).
+template <typename T>
+void coeff_logits_backward(T* dX, T* dfn, const T* dm, const T* X, int64_t tokens, int64_t nD, const T* fn,
+                           int64_t K, const T* m, const T* rho) {
+    for (int64_t t = 0; t < tokens; ++t) {
+        const T* v = X + t * nD;
+        T* dv = dX + t * nD;
+        const T r = rho[t];
+        T drho = 0;
+        for (int64_t k = 0; k < K; ++k) drho += dm[t * K + k] * (m[t * K + k] / r);
+        const T c = drho * r * r * r / T(nD);
+        for (int64_t i = 0; i < nD; ++i) dv[i] -= c * v[i];
+        for (int64_t k = 0; k < K; ++k) {
+            const T da = dm[t * K + k] * r;
+            if (da == T(0)) continue;
+            const T* f = fn + k * nD;
+            T* df = dfn + k * nD;
+            for (int64_t i = 0; i < nD; ++i) {
+                dv[i] += da * f[i];
+                df[i] += da * v[i];
+            }
+        }
+    }
+}
+
+}  // namespace
+
+template <typename T>
+void coeffs_forward(Coeffs<T>& c, const T* X, int64_t tokens, int64_t D, const T* fn, const T* base,
+                    const T* scale, const Options& o) {
+    const int n = o.n;
+    const int64_t K = int64_t(n) * n + 2 * n;
+    c.tokens = tokens;
+    c.m.assign(size_t(tokens * K), T(0));
+    c.rho.assign(size_t(tokens), T(0));
+    c.pre.assign(size_t(tokens * n), T(0));
+    c.post.assign(size_t(tokens * n), T(0));
+    c.A.assign(size_t(tokens * n * n), T(0));
+    coeff_logits(c.m.data(), c.rho.data(), X, tokens, n * D, fn, K, T(o.rms_eps));
+    std::vector<T> h(size_t(n * n)), C(size_t(n * n));
+    for (int64_t t = 0; t < tokens; ++t) {
+        const T* m = c.m.data() + t * K;
+        T* pre = c.pre.data() + t * n;
+        T* post = c.post.data() + t * n;
+        T* A = c.A.data() + t * n * n;
+        if (o.kind == Kind::kHC) {
+            for (int i = 0; i < n; ++i) {
+                pre[i] = base[i] + scale[0] * std::tanh(m[i]);
+                post[i] = base[n + i] + scale[1] * std::tanh(m[n + i]);
+            }
+            for (int k = 0; k < n * n; ++k) A[k] = base[2 * n + k] + scale[2] * std::tanh(m[2 * n + k]);
+            continue;
+        }
+        for (int i = 0; i < n; ++i) {
+            pre[i] = sigmoid(m[i] * scale[0] + base[i]) + (o.paper_form ? T(0) : T(o.eps));
+            post[i] = T(2) * sigmoid(m[n + i] * scale[1] + base[n + i]);
+        }
+        for (int k = 0; k < n * n; ++k) h[size_t(k)] = m[2 * n + k] * scale[2] + base[2 * n + k];
+        sinkhorn_forward(C.data(), h.data(), o);
+        for (int a = 0; a < n; ++a)
+            for (int b = 0; b < n; ++b)  // V4: X'_a = Σ_b C[b][a] X_b (combᵀ); paper: H_res as is
+                A[a * n + b] = o.paper_form ? C[size_t(a * n + b)] : C[size_t(b * n + a)];
+    }
+}
+
+template <typename T>
+void pre_forward(T* u, const T* X, const Coeffs<T>& c, int64_t D, const Options& o) {
+    const int n = o.n;
+    for (int64_t t = 0; t < c.tokens; ++t) {
+        T* ut = u + t * D;
+        for (int64_t d = 0; d < D; ++d) ut[d] = 0;
+        for (int i = 0; i < n; ++i) {
+            const T p = c.pre[size_t(t * n + i)];
+            const T* x = X + (t * n + i) * D;
+            for (int64_t d = 0; d < D; ++d) ut[d] += p * x[d];
+        }
+    }
+}
+
+template <typename T>
+void post_res_forward(T* Xout, const T* X, const T* y, const Coeffs<T>& c, int64_t D, const Options& o) {
+    const int n = o.n;
+    for (int64_t t = 0; t < c.tokens; ++t) {
+        const T* A = c.A.data() + t * n * n;
+        for (int a = 0; a < n; ++a) {
+            T* xo = Xout + (t * n + a) * D;
+            const T p = c.post[size_t(t * n + a)];
+            const T* yt = y + t * D;
+            for (int64_t d = 0; d < D; ++d) xo[d] = p * yt[d];
+            for (int b = 0; b < n; ++b) {
+                const T w = A[a * n + b];
+                const T* xb = X + (t * n + b) * D;
+                for (int64_t d = 0; d < D; ++d) xo[d] += w * xb[d];
+            }
+        }
+    }
+}
+
+template <typename T>
+void post_res_backward(T* dy, T* dpost, T* dA, T* dX, const T* dXout, const T* X, const T* y,
+                       const Coeffs<T>& c, int64_t D, const Options& o) {
+    const int n = o.n;
+    for (int64_t t = 0; t < c.tokens; ++t) {
+        const T* A = c.A.data() + t * n * n;
+        T* dyt = dy + t * D;
+        const T* yt = y + t * D;
+        for (int64_t d = 0; d < D; ++d) dyt[d] = 0;
+        for (int b = 0; b < n; ++b)
+            for (int64_t d = 0; d < D; ++d) dX[(t * n + b) * D + d] = 0;
+        for (int a = 0; a < n; ++a) {
+            const T* g = dXout + (t * n + a) * D;
+            const T p = c.post[size_t(t * n + a)];
+            T dp = 0;
+            for (int64_t d = 0; d < D; ++d) {
+                dyt[d] += p * g[d];
+                dp += g[d] * yt[d];
+            }
+            dpost[t * n + a] = dp;
+            for (int b = 0; b < n; ++b) {
+                const T* xb = X + (t * n + b) * D;
+                T* dxb = dX + (t * n + b) * D;
+                const T w = A[a * n + b];
+                T da = 0;
+                for (int64_t d = 0; d < D; ++d) {
+                    da += g[d] * xb[d];
+                    dxb[d] += w * g[d];
+                }
+                dA[(t * n + a) * n + b] = da;
+            }
+        }
+    }
+}
+
+template <typename T>
+void pre_backward(T* dpre, T* dX, const T* du, const T* X, const Coeffs<T>& c, int64_t D, const Options& o) {
+    const int n = o.n;
+    for (int64_t t = 0; t < c.tokens; ++t) {
+        const T* g = du + t * D;
+        for (int i = 0; i < n; ++i) {
+            const T* x = X + (t * n + i) * D;
+            T* dx = dX + (t * n + i) * D;
+            const T p = c.pre[size_t(t * n + i)];
+            T dp = 0;
+            for (int64_t d = 0; d < D; ++d) {
+                dp += g[d] * x[d];
+                dx[d] += p * g[d];
+            }
+            dpre[t * n + i] = dp;
+        }
+    }
+}
+
+template <typename T>
+void coeffs_backward(T* dX, T* dfn, T* dbase, T* dscale, const T* dpre, const T* dpost, const T* dA,
+                     const T* X, int64_t D, const T* fn, const T* base, const T* scale, const Coeffs<T>& c,
+                     const Options& o) {
+    const int n = o.n;
+    const int64_t K = int64_t(n) * n + 2 * n;
+    std::vector<T> dm(size_t(c.tokens * K), T(0));
+    std::vector<T> h(size_t(n * n)), dC(size_t(n * n)), dh(size_t(n * n));
+    for (int64_t t = 0; t < c.tokens; ++t) {
+        const T* m = c.m.data() + t * K;
+        T* dmt = dm.data() + t * K;
+        const T* gpre = dpre + t * n;
+        const T* gpost = dpost + t * n;
+        const T* gA = dA + t * n * n;
+        if (o.kind == Kind::kHC) {
+            for (int k = 0; k < K; ++k) {
+                const T g = k < n ? gpre[k] : k < 2 * n ? gpost[k - n] : gA[k - 2 * n];
+                const int grp = k < n ? 0 : k < 2 * n ? 1 : 2;
+                const T th = std::tanh(m[k]);
+                dbase[k] += g;
+                dscale[grp] += g * th;
+                dmt[k] = g * scale[grp] * (T(1) - th * th);
+            }
+            continue;
+        }
+        for (int i = 0; i < n; ++i) {
+            const T sp = sigmoid(m[i] * scale[0] + base[i]);
+            const T dhp = gpre[i] * sp * (T(1) - sp);
+            const T so = sigmoid(m[n + i] * scale[1] + base[n + i]);
+            const T dho = gpost[i] * T(2) * so * (T(1) - so);
+            dbase[i] += dhp;
+            dbase[n + i] += dho;
+            dscale[0] += dhp * m[i];
+            dscale[1] += dho * m[n + i];
+            dmt[i] = dhp * scale[0];
+            dmt[n + i] = dho * scale[1];
+        }
+        for (int k = 0; k < n * n; ++k) h[size_t(k)] = m[2 * n + k] * scale[2] + base[2 * n + k];
+        for (int a = 0; a < n; ++a)
+            for (int b = 0; b < n; ++b)
+                dC[size_t(a * n + b)] = o.paper_form ? gA[a * n + b] : gA[b * n + a];
+        sinkhorn_backward(dh.data(), dC.data(), h.data(), o);
+        for (int k = 0; k < n * n; ++k) {
+            dbase[2 * n + k] += dh[size_t(k)];
+            dscale[2] += dh[size_t(k)] * m[2 * n + k];
+            dmt[2 * n + k] = dh[size_t(k)] * scale[2];
+        }
+    }
+    coeff_logits_backward(dX, dfn, dm.data(), X, c.tokens, n * D, fn, K, c.m.data(), c.rho.data());
+}
+
+template <typename T>
+void head_forward(T* h, HeadSaved<T>& s, const T* X, int64_t tokens, int64_t D, const T* fn, const T* base,
+                  const T* scale, const Options& o) {
+    const int n = o.n;
+    s.m.assign(size_t(tokens * n), T(0));
+    s.rho.assign(size_t(tokens), T(0));
+    s.w.assign(size_t(tokens * n), T(0));
+    coeff_logits(s.m.data(), s.rho.data(), X, tokens, n * D, fn, n, T(o.rms_eps));
+    for (int64_t t = 0; t < tokens; ++t) {
+        T* ht = h + t * D;
+        for (int64_t d = 0; d < D; ++d) ht[d] = 0;
+        for (int i = 0; i < n; ++i) {
+            const T w = sigmoid(s.m[size_t(t * n + i)] * scale[0] + base[i]) + T(o.eps);
+            s.w[size_t(t * n + i)] = w;
+            const T* x = X + (t * n + i) * D;
+            for (int64_t d = 0; d < D; ++d) ht[d] += w * x[d];
+        }
+    }
+}
+
+template <typename T>
+void head_backward(T* dX, T* dfn, T* dbase, T* dscale, const T* dh, const T* X, int64_t D, const T* fn,
+                   const T* scale, const HeadSaved<T>& s, const Options& o) {
+    const int n = o.n;
+    const int64_t tokens = int64_t(s.rho.size());
+    std::vector<T> dm(size_t(tokens * n));
+    for (int64_t t = 0; t < tokens; ++t) {
+        const T* g = dh + t * D;
+        for (int i = 0; i < n; ++i) {
+            const T* x = X + (t * n + i) * D;
+            T* dx = dX + (t * n + i) * D;
+            const T w = s.w[size_t(t * n + i)];
+            T dw = 0;
+            for (int64_t d = 0; d < D; ++d) {
+                dw += g[d] * x[d];
+                dx[d] = w * g[d];
+            }
+            const T sg = w - T(o.eps);
+            const T dz = dw * sg * (T(1) - sg);
+            dbase[i] += dz;
+            dscale[0] += dz * s.m[size_t(t * n + i)];
+            dm[size_t(t * n + i)] = dz * scale[0];
+        }
+    }
+    coeff_logits_backward(dX, dfn, dm.data(), X, tokens, n * D, fn, n, s.m.data(), s.rho.data());
+}
+
+void init_sublayer(float* base, float* scale, int64_t sublayer, const Options& o) {
+    const int n = o.n;
+    const int hot = int(sublayer % n);
+    if (o.kind == Kind::kHC) {
+        for (int i = 0; i < n; ++i) {
+            base[i] = i == hot ? 1.0f : 0.0f;  // pre one-hot e_(l mod n)
+            base[n + i] = 1.0f;               // post = 1
+        }
+        for (int a = 0; a < n; ++a)
+            for (int b = 0; b < n; ++b) base[2 * n + a * n + b] = a == b ? 1.0f : 0.0f;
+    } else {
+        const float c = 6.0f;
+        for (int i = 0; i < n; ++i) {
+            base[i] = i == hot ? c : -c;
+            base[n + i] = 0.0f;
+        }
+        for (int a = 0; a < n; ++a)
+            for (int b = 0; b < n; ++b) base[2 * n + a * n + b] = a == b ? c : 0.0f;
+    }
+    scale[0] = scale[1] = scale[2] = 0.01f;
+}
+
+#define LATENT_MHC_INSTANTIATE(T)                                                                          \
+    template void coeffs_forward<T>(Coeffs<T>&, const T*, int64_t, int64_t, const T*, const T*, const T*,   \
+                                    const Options&);                                                        \
+    template void pre_forward<T>(T*, const T*, const Coeffs<T>&, int64_t, const Options&);                  \
+    template void post_res_forward<T>(T*, const T*, const T*, const Coeffs<T>&, int64_t, const Options&);   \
+    template void post_res_backward<T>(T*, T*, T*, T*, const T*, const T*, const T*, const Coeffs<T>&,      \
+                                       int64_t, const Options&);                                            \
+    template void pre_backward<T>(T*, T*, const T*, const T*, const Coeffs<T>&, int64_t, const Options&);   \
+    template void coeffs_backward<T>(T*, T*, T*, T*, const T*, const T*, const T*, const T*, int64_t,       \
+                                     const T*, const T*, const T*, const Coeffs<T>&, const Options&);       \
+    template void head_forward<T>(T*, HeadSaved<T>&, const T*, int64_t, int64_t, const T*, const T*,        \
+                                  const T*, const Options&);                                                \
+    template void head_backward<T>(T*, T*, T*, T*, const T*, const T*, int64_t, const T*, const T*,         \
+                                   const HeadSaved<T>&, const Options&);
+
+LATENT_MHC_INSTANTIATE(float)
+LATENT_MHC_INSTANTIATE(double)
+
+}  // namespace engine::mhc
