@@ -207,3 +207,26 @@ public:
 std::unique_ptr<Backend> make_cpu_backend(int threads = 0);
 
 }  // namespace engine
+
+// ---- choosing a backend at run time ----
+namespace engine {
+
+struct BackendChoice {
+    enum class Kind { kAuto, kCpu, kCuda };
+    Kind kind = Kind::kAuto;
+    int cuda_device = 0;
+    int cpu_threads = 0;  // <= 0: all cores
+};
+BackendChoice::Kind backend_kind_from_name(const std::string& name);  // "auto" | "cpu" | "cuda"
+
+// The CUDA backend, loaded from liblatent_cuda.so (dlopen: the package starts without the NVIDIA
+// driver). Throws Error(kUnsupported) saying why it is unavailable (library or driver missing, no GPU,
+// GPU too old). Search order: $LATENT_CUDA_BACKEND, next to the executable, ../kernels/ (build tree),
+// ../lib/latent-studio/, then the loader's default paths. The library stays loaded for the process.
+std::unique_ptr<Backend> make_cuda_backend(int device = 0);
+
+// kAuto: the GPU when the CUDA backend loads, else the CPU; `note` (optional) receives a one-line
+// explanation for the user ("Using the CPU: no NVIDIA driver found (libcuda.so.1)").
+std::unique_ptr<Backend> make_backend(const BackendChoice& choice, std::string* note = nullptr);
+
+}  // namespace engine

@@ -1,0 +1,114 @@
+// attention.cu — causal scaled-dot-product attention, fp32 softmax, MHA (Hk == H) or MQA (Hk == 1,
+// e.g. the MLA latent cache with v = its first r_kv dims).
+//
+// This is the straightforward reference kernel: scores for a chunk of queries go to a workspace
+// [queries, H, S], one block per (query, head) does max/sum/normalise and the P·V product. The fused
+// flash-style prefill kernel and the paged split-KV MLA decode kernel (issue 5 item 2) replace it for
+// speed; this one stays as their on-device reference.
+#include <algorithm>
+
+#include "checks.h"
+#include "common.cuh"
+#include "cuda_backend.h"
+
+namespace cuda_backend {
+
+using engine::TensorView;
+
+struct AttnParams {
+    const float* q; int64_t q_st, q_sh;   // [T, H, dk]
+    const float* k; int64_t k_st, k_sh;   // [S, Hk, dk]
+    const float* v; int64_t v_st, v_sh;   // [S, Hk, dv]
+    float* out; int64_t o_st, o_sh;       // [T, H, dv]
+    int64_t H, Hk, dk, dv, S;
+    int64_t t0;                            // first query of this chunk
+    int64_t q_pos0;
+    float scale;
+};
+
+constexpr int kThreads = 128;
+
+__device__ float block_reduce(float v, bool is_max, float* shared) {
+    for (int off = 16; off > 0; off /= 2) {
+        float o = __shfl_xor_sync(0xffffffffu, v, off);
+        v = is_max ? fmaxf(v, o) : v + o;
+    }
+    if ((threadIdx.x & 31) == 0) shared[threadIdx.x / 32] = v;
+    __syncthreads();
+    if (threadIdx.x < 32) {
+        v = threadIdx.x < kThreads / 32 ? shared[threadIdx.x] : (is_max ? -INFINITY : 0.0f);
+        for (int off = 16; off > 0; off /= 2) {
+            float o = __shfl_xor_sync(0xffffffffu, v, off);
+            v = is_max ? fmaxf(v, o) : v + o;
+        }
+        if (threadIdx.x == 0) shared[0] = v;
+    }
+    __syncthreads();
+    float r = shared[0];
+    __syncthreads();
+    return r;
+}
+
+// grid: (chunk queries, H); scores: [chunk, H, S]
+__global__ void attention_kernel(AttnParams p, float* scores) {
+    const int64_t tq = blockIdx.x, h = blockIdx.y, t = p.t0 + tq;
+    const int64_t kh = p.Hk == 1 ? 0 : h;
+    const int64_t n_keys = min(p.S, p.q_pos0 + t + 1);  // causal
+    const float* q = p.q + t * p.q_st + h * p.q_sh;
+    float* sc = scores + (tq * p.H + h) * p.S;
+    __shared__ float red[32];
+    float local_max = -INFINITY;
+    for (int64_t s = threadIdx.x; s < n_keys; s += kThreads) {
+        const float* k = p.k + s * p.k_st + kh * p.k_sh;
+        float dot = 0.0f;
+        for (int64_t d = 0; d < p.dk; ++d) dot += q[d] * k[d];
+        dot *= p.scale;
+        sc[s] = dot;
+        local_max = fmaxf(local_max, dot);
+    }
+    const float m = block_reduce(local_max, true, red);
+    float local_sum = 0.0f;
+    for (int64_t s = threadIdx.x; s < n_keys; s += kThreads) {
+        float e = expf(sc[s] - m);
+        sc[s] = e;
+        local_sum += e;
+    }
+    const float inv = 1.0f / block_reduce(local_sum, false, red);
+    __syncthreads();
+    float* o = p.out + t * p.o_st + h * p.o_sh;
+    for (int64_t d = threadIdx.x; d < p.dv; d += kThreads) {
+        float acc = 0.0f;
+        for (int64_t s = 0; s < n_keys; ++s) acc += sc[s] * p.v[s * p.v_st + kh * p.v_sh + d];
+        o[d] = acc * inv;
+    }
+}
+
+void CudaBackend::attention(const TensorView& out, const TensorView& q, const TensorView& k, const TensorView& v,
+                            float scale, int64_t q_pos0) {
+    for (auto* t : {&out, &q, &k, &v}) check_f32(*t, "attention", "tensor");
+    ENGINE_CHECK(q.ndim == 3 && k.ndim == 3 && v.ndim == 3 && out.ndim == 3, kInvalidArgument,
+                 "attention: q, k, v, out must be 3-D [T|S, heads, dim]");
+    const int64_t T = q.shape[0], H = q.shape[1], dk = q.shape[2], S = k.shape[0], Hk = k.shape[1], dv = v.shape[2];
+    ENGINE_CHECK(k.shape[2] == dk && v.shape[0] == S && v.shape[1] == Hk && (Hk == H || Hk == 1) &&
+                     out.shape[0] == T && out.shape[1] == H && out.shape[2] == dv,
+                 kInvalidArgument, "attention: q ", q.shape_str(), ", k ", k.shape_str(), ", v ", v.shape_str(),
+                 ", out ", out.shape_str(), " are inconsistent");
+    ENGINE_CHECK(q_pos0 >= 0 && q_pos0 + T <= S, kInvalidArgument, "attention: queries at ", q_pos0, "..",
+                 q_pos0 + T - 1, " need keys up to there, have ", S);
+    if (T == 0) return;
+    // Chunk the queries so the score workspace stays under 256 MiB.
+    const int64_t per_query = H * S * int64_t(sizeof(float));
+    const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(T, (256ll << 20) / std::max<int64_t>(per_query, 1)));
+    float* scores = static_cast<float*>(workspace(size_t(chunk * per_query)));
+    AttnParams p{q.as<float>(), q.stride[0], q.stride[1], k.as<float>(), k.stride[0], k.stride[1],
+                 v.as<float>(), v.stride[0], v.stride[1], out.as<float>(), out.stride[0], out.stride[1],
+                 H, Hk, dk, dv, S, 0, q_pos0, scale};
+    for (int64_t t0 = 0; t0 < T; t0 += chunk) {
+        p.t0 = t0;
+        dim3 grid(unsigned(std::min(chunk, T - t0)), unsigned(H));
+        attention_kernel<<<grid, kThreads, 0, stream_>>>(p, scores);
+        CUDA_CHECK_LAUNCH();
+    }
+}
+
+}  // namespace cuda_backend

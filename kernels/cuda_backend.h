@@ -1,0 +1,75 @@
+// cuda_backend.h — engine::Backend on one NVIDIA GPU (cuBLAS GEMMs + our kernels).
+//
+// Owns its device, stream, cuBLAS handle and a workspace (no globals). Weights live in their stored
+// dtype (bf16/f16/f32) on the device; activations are f32. GEMMs with bf16/f16 weights cast the
+// activation to the weight's dtype in the workspace and run cublasGemmEx with fp32 accumulation and
+// fp32 output (tensor cores); f32 weights use cublasSgemm.
+// Kernel files: matmul.cu, norm_rope.cu, attention.cu, elementwise.cu, moe.cu, cuda_backend.cu.
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <string>
+
+#include "engine/backend.h"
+
+namespace cuda_backend {
+
+class CudaBackend final : public engine::Backend {
+public:
+    explicit CudaBackend(int device);
+    ~CudaBackend() override;
+
+    engine::Device device() const override { return engine::Device::CUDA; }
+    std::string name() const override { return name_; }
+    engine::DeviceMemoryInfo memory_info() const override;
+
+    engine::Tensor alloc(engine::DType dtype, const int64_t* shape, int ndim) override;
+    engine::Tensor upload_weight(const engine::TensorView& host) override;
+    void copy(const engine::TensorView& dst, const engine::TensorView& src) override;
+    void fill(const engine::TensorView& dst, float value) override;
+    void synchronize() override;
+
+    void matmul(const engine::TensorView& y, const engine::TensorView& x, const engine::TensorView& w,
+                bool w_transposed, bool accumulate) override;
+    void rmsnorm(const engine::TensorView& y, const engine::TensorView& x, const engine::TensorView& w,
+                 float eps) override;
+    void rope(const engine::TensorView& x, const engine::TensorView& positions,
+              const engine::TensorView& inv_freq, float attn_factor) override;
+    void attention(const engine::TensorView& out, const engine::TensorView& q, const engine::TensorView& k,
+                   const engine::TensorView& v, float scale, int64_t q_pos0) override;
+    void silu_mul(const engine::TensorView& out, const engine::TensorView& gate,
+                  const engine::TensorView& up) override;
+    void add(const engine::TensorView& y, const engine::TensorView& a, const engine::TensorView& b) override;
+    void axpy(const engine::TensorView& y, const engine::TensorView& x, float alpha) override;
+    void embedding(const engine::TensorView& out, const engine::TensorView& table,
+                   const engine::TensorView& ids) override;
+    void moe_route(const engine::TensorView& idx, const engine::TensorView& weights,
+                   const engine::TensorView& logits, const engine::TensorView& bias,
+                   const engine::RouterParams& params) override;
+    void gather_rows(const engine::TensorView& dst, const engine::TensorView& src,
+                     const engine::TensorView& rows) override;
+    void scatter_add_rows(const engine::TensorView& dst, const engine::TensorView& src,
+                          const engine::TensorView& rows, const engine::TensorView& scale) override;
+
+    cudaStream_t stream() const { return stream_; }
+
+private:
+    // Device scratch of at least `bytes`, reused between calls (grows, never shrinks).
+    void* workspace(size_t bytes);
+
+    int device_ = 0;
+    std::string name_;
+    cudaStream_t stream_ = nullptr;
+    cublasHandle_t cublas_ = nullptr;
+    void* workspace_ = nullptr;
+    size_t workspace_bytes_ = 0;
+};
+
+}  // namespace cuda_backend
+
+// The entry point the engine dlopen()s. Returns nullptr and writes a message into `error` on failure
+// (no exception crosses the dlopen boundary).
+extern "C" __attribute__((visibility("default"))) engine::Backend* latent_create_cuda_backend(
+    int device, char* error, unsigned long error_size);
