@@ -61,7 +61,7 @@ void CpuBackend::moe_route(const TensorView& idx, const TensorView& weights, con
 #pragma omp parallel for schedule(static) num_threads(threads_) if (T > 16)
     for (int64_t t = 0; t < T; ++t) {
         const float* l = cpu::row_ptr<const float>(logits, t);
-        std::vector<float> s(size_t(E)), c(size_t(E));
+        std::vector<float> s(static_cast<size_t>(E)), c(static_cast<size_t>(E));
         if (p.scoring == RouterParams::Scoring::kSoftmax) {
             float mx = *std::max_element(l, l + E);
             double sum = 0;
@@ -73,7 +73,7 @@ void CpuBackend::moe_route(const TensorView& idx, const TensorView& weights, con
         for (int64_t e = 0; e < E; ++e) c[size_t(e)] = s[size_t(e)] + (use_bias ? b[e] : 0.0f);
 
         if (grouped && p.topk_group < G) {
-            std::vector<float> gscore(size_t(G));
+            std::vector<float> gscore(static_cast<size_t>(G));
             for (int64_t g = 0; g < G; ++g) {
                 const float* cg = c.data() + g * per_group;
                 if (p.method == RouterParams::Method::kGroupLimitedGreedy || per_group < 2) {
@@ -86,7 +86,7 @@ void CpuBackend::moe_route(const TensorView& idx, const TensorView& weights, con
                     gscore[size_t(g)] = a + a2;
                 }
             }
-            std::vector<int64_t> order(size_t(G));
+            std::vector<int64_t> order(static_cast<size_t>(G));
             std::iota(order.begin(), order.end(), 0);
             std::stable_sort(order.begin(), order.end(),
                              [&](int64_t x, int64_t y) { return gscore[size_t(x)] > gscore[size_t(y)]; });
@@ -96,7 +96,7 @@ void CpuBackend::moe_route(const TensorView& idx, const TensorView& weights, con
                 if (!keep[size_t(e / per_group)]) c[size_t(e)] = 0.0f;
         }
 
-        std::vector<int64_t> order(size_t(E));
+        std::vector<int64_t> order(static_cast<size_t>(E));
         std::iota(order.begin(), order.end(), 0);
         std::partial_sort(order.begin(), order.begin() + K, order.end(), [&](int64_t x, int64_t y) {
             return c[size_t(x)] > c[size_t(y)] || (c[size_t(x)] == c[size_t(y)] && x < y);
