@@ -1,0 +1,271 @@
+// matmul.cpp — y[.., M, N] = x[.., M, K] · w[.., N, K]ᵀ (w_transposed) or x · w[.., K, N], optionally
+// accumulating, optionally batched over a leading dim (3-D views).
+//
+// Paths, picked per 2-D problem:
+//   * F32 weights: cblas_sgemm straight on the strided views (lda/ldb/ldc carry the row strides).
+//   * F16/BF16 weights, w_transposed, M <= kGemvMaxRows (decode): a multithreaded GEMV that converts
+//     the weight to fp32 in registers (AVX2/FMA/F16C when the CPU has them, scalar otherwise). It is
+//     memory-bound: each weight byte is read once.
+//   * F16/BF16 weights otherwise (prefill, training): weight panels of ~kPanelBytes are converted to an
+//     fp32 scratch (all threads) and multiplied with cblas_sgemm (all OpenBLAS threads). Debian's
+//     OpenBLAS 0.3.21 has no sbgemm/shgemm, hence the conversion.
+// Weights are never converted in place.
+#include <cblas.h>
+#include <immintrin.h>
+
+#include <algorithm>
+#include <memory>
+#include <vector>
+
+#include "cpu/cpu_backend.h"
+#include "cpu/cpu_common.h"
+
+namespace engine {
+
+using namespace cpu;
+
+namespace {
+
+constexpr int64_t kGemvMaxRows = 8;
+constexpr int64_t kPanelBytes = int64_t(4) << 20;
+
+// One 2-D problem: y[M, N] (+)= x[M, K] · op(w).
+struct Gemm {
+    float* y;
+    int64_t ldy;
+    const float* x;
+    int64_t ldx;
+    const void* w;
+    int64_t ldw;  // elements between consecutive rows of w as stored
+    DType wdt;
+    int64_t M, N, K;
+    bool trans;  // w stored [N, K]
+    bool acc;
+};
+
+void sgemm_f32(const Gemm& g, const float* w, int64_t ldw, int64_t n_cols, float* y) {
+    // Row-major: C[M, n] = A[M, K] · B, B = wᵀ ([n, K] stored) or w ([K, n] stored).
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, g.trans ? CblasTrans : CblasNoTrans, int(g.M), int(n_cols), int(g.K),
+                1.0f, g.x, int(g.ldx), w, int(ldw), g.acc ? 1.0f : 0.0f, y, int(g.ldy));
+}
+
+// ---------------- GEMV for half-precision weights stored [N, K] ----------------
+
+template <bool kF16>
+__attribute__((target("avx2,fma,f16c"))) inline __m256 load8_half(const uint16_t* p) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    if constexpr (kF16) {
+        return _mm256_cvtph_ps(h);
+    } else {
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    }
+}
+
+__attribute__((target("avx2,fma"))) inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+// Rows [n0, n1) of y[:, n] for M (compile-time) activation rows; U 8-wide chunks per step.
+template <int M, int U, bool kF16>
+__attribute__((target("avx2,fma,f16c"))) void gemv_avx2(const Gemm& g, int64_t n0, int64_t n1) {
+    const int64_t K = g.K;
+    const int64_t step = 8 * U;
+    const int64_t k_main = K / step * step;
+    const int64_t k_vec = K / 8 * 8;
+    for (int64_t n = n0; n < n1; ++n) {
+        const uint16_t* wr = static_cast<const uint16_t*>(g.w) + n * g.ldw;  // [K]
+        __m256 acc[M][U];
+        for (int m = 0; m < M; ++m)
+            for (int u = 0; u < U; ++u) acc[m][u] = _mm256_setzero_ps();
+        int64_t k = 0;
+        for (; k < k_main; k += step) {
+            __m256 wv[U];
+            for (int u = 0; u < U; ++u) wv[u] = load8_half<kF16>(wr + k + 8 * u);
+            for (int m = 0; m < M; ++m)
+                for (int u = 0; u < U; ++u)
+                    acc[m][u] = _mm256_fmadd_ps(wv[u], _mm256_loadu_ps(g.x + m * g.ldx + k + 8 * u), acc[m][u]);
+        }
+        for (; k < k_vec; k += 8) {
+            const __m256 wv = load8_half<kF16>(wr + k);
+            for (int m = 0; m < M; ++m)
+                acc[m][0] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(g.x + m * g.ldx + k), acc[m][0]);
+        }
+        for (int m = 0; m < M; ++m) {
+            for (int u = 1; u < U; ++u) acc[m][0] = _mm256_add_ps(acc[m][0], acc[m][u]);
+            float s = hsum8(acc[m][0]);
+            for (int64_t kk = k_vec; kk < K; ++kk)
+                s += (kF16 ? f16_to_f32(wr[kk]) : bf16_to_f32(wr[kk])) * g.x[m * g.ldx + kk];
+            float* out = g.y + m * g.ldy + n;
+            *out = g.acc ? *out + s : s;
+        }
+    }
+}
+
+template <bool kF16>
+void gemv_avx2_dispatch(const Gemm& g, int64_t n0, int64_t n1) {
+    switch (g.M) {
+        case 1: return gemv_avx2<1, 4, kF16>(g, n0, n1);
+        case 2: return gemv_avx2<2, 4, kF16>(g, n0, n1);
+        case 3: return gemv_avx2<3, 2, kF16>(g, n0, n1);
+        case 4: return gemv_avx2<4, 2, kF16>(g, n0, n1);
+        case 5: return gemv_avx2<5, 1, kF16>(g, n0, n1);
+        case 6: return gemv_avx2<6, 1, kF16>(g, n0, n1);
+        case 7: return gemv_avx2<7, 1, kF16>(g, n0, n1);
+        default: return gemv_avx2<8, 1, kF16>(g, n0, n1);
+    }
+}
+
+// Portable fallback: convert one weight row, then M dot products.
+void gemv_scalar(const Gemm& g, int64_t n0, int64_t n1, float* row) {
+    for (int64_t n = n0; n < n1; ++n) {
+        to_f32(row, static_cast<const uint16_t*>(g.w) + n * g.ldw, g.wdt, g.K);
+        for (int64_t m = 0; m < g.M; ++m) {
+            const float* xr = g.x + m * g.ldx;
+            float s = 0.0f;
+            for (int64_t k = 0; k < g.K; ++k) s += row[k] * xr[k];
+            float* out = g.y + m * g.ldy + n;
+            *out = g.acc ? *out + s : s;
+        }
+    }
+}
+
+void gemv_half(const Gemm& g, int threads) {
+    const bool avx2 = has_avx2_fma() && has_f16c();
+    const int64_t block = 16;  // output rows per work item
+    const int64_t n_blocks = (g.N + block - 1) / block;
+    const bool parallel = g.N * g.K >= (1 << 16);
+#pragma omp parallel num_threads(threads) if (parallel)
+    {
+        std::unique_ptr<float[]> row(avx2 ? nullptr : new float[size_t(g.K)]);
+#pragma omp for schedule(static)
+        for (int64_t b = 0; b < n_blocks; ++b) {
+            const int64_t n0 = b * block, n1 = std::min(g.N, n0 + block);
+            if (!avx2)
+                gemv_scalar(g, n0, n1, row.get());
+            else if (g.wdt == DType::F16)
+                gemv_avx2_dispatch<true>(g, n0, n1);
+            else
+                gemv_avx2_dispatch<false>(g, n0, n1);
+        }
+    }
+}
+
+// ---------------- panels: convert a slab of w to fp32, then sgemm ----------------
+
+void gemm_half_panels(const Gemm& g, int threads) {
+    // Panel = P output columns: rows [n0, n0+P) of a [N, K] weight, or columns of a [K, N] weight.
+    int64_t P = kPanelBytes / (4 * std::max<int64_t>(g.K, 1));
+    P = std::clamp<int64_t>(P / 16 * 16, 16, std::max<int64_t>(16, (g.N + 15) / 16 * 16));
+    P = std::min(P, g.N);
+    std::vector<float> panel(size_t(P * g.K));  // [P, K] (trans) or [K, P]
+    const size_t esz = dtype_size(g.wdt);
+    for (int64_t n0 = 0; n0 < g.N; n0 += P) {
+        const int64_t np = std::min(P, g.N - n0);
+        if (g.trans) {
+#pragma omp parallel for num_threads(threads) schedule(static) if (np * g.K >= (1 << 15))
+            for (int64_t r = 0; r < np; ++r)
+                to_f32(panel.data() + r * g.K,
+                       static_cast<const char*>(g.w) + size_t((n0 + r) * g.ldw) * esz, g.wdt, g.K);
+            sgemm_f32(g, panel.data(), g.K, np, g.y + n0);
+        } else {
+#pragma omp parallel for num_threads(threads) schedule(static) if (np * g.K >= (1 << 15))
+            for (int64_t k = 0; k < g.K; ++k)
+                to_f32(panel.data() + k * np, static_cast<const char*>(g.w) + size_t(k * g.ldw + n0) * esz,
+                       g.wdt, np);
+            sgemm_f32(g, panel.data(), np, np, g.y + n0);
+        }
+    }
+}
+
+// Element offset of batch b (dims 0 .. ndim-3 flattened) of a view with >= 2 dims.
+int64_t batch_offset(const TensorView& v, int64_t b) {
+    int64_t off = 0;
+    for (int d = v.ndim - 3; d >= 0; --d) {
+        off += (b % v.shape[d]) * v.stride[d];
+        b /= v.shape[d];
+    }
+    return off;
+}
+
+}  // namespace
+
+void CpuBackend::matmul(const TensorView& y, const TensorView& x, const TensorView& w, bool w_transposed,
+                        bool accumulate) {
+    const char* op = "matmul";
+    check_view(op, "y", y);
+    check_view(op, "x", x);
+    check_view(op, "w", w);
+    check_dtype(op, "y", y, DType::F32);
+    check_dtype(op, "x", x, DType::F32);
+    check_float_dtype(op, "w", w);
+    check_ndim(op, "w", w, 2, 3);
+    check_ndim(op, "x", x, w.ndim == 3 ? 3 : 1, w.ndim == 3 ? 3 : kMaxDims);
+    ENGINE_CHECK(y.ndim == x.ndim, kInvalidArgument, op, ": y ", y.shape_str(), " and x ", x.shape_str(),
+                 ": ranks differ");
+    const int64_t K = x.cols();
+    const int64_t wK = w_transposed ? w.shape[w.ndim - 1] : w.shape[w.ndim - 2];
+    const int64_t N = w_transposed ? w.shape[w.ndim - 2] : w.shape[w.ndim - 1];
+    ENGINE_CHECK(K == wK, kInvalidArgument, op, ": x ", x.shape_str(), " and w ", w.shape_str(),
+                 ": inner dims differ (", K, " vs ", wK, w_transposed ? ", w is [N, K]" : ", w is [K, N]", ")");
+    bool y_ok = y.cols() == N;
+    for (int d = 0; d + 1 < x.ndim; ++d) y_ok = y_ok && y.shape[d] == x.shape[d];
+    ENGINE_CHECK(y_ok, kInvalidArgument, op, ": y ", y.shape_str(), " does not match x ", x.shape_str(), " · w ",
+                 w.shape_str(), (w_transposed ? "ᵀ" : ""), ": expected the rows of x and ", N, " columns");
+    if (w.ndim == 3)
+        ENGINE_CHECK(w.shape[0] == x.shape[0], kInvalidArgument, op, ": x ", x.shape_str(), " and w ", w.shape_str(),
+                     ": batch dims differ");
+    // BLAS needs non-overlapping rows (leading dim >= row length).
+    const int64_t wr_len = w.cols();
+    ENGINE_CHECK(w.shape[w.ndim - 2] <= 1 || w.stride[w.ndim - 2] >= wr_len, kInvalidArgument, op, ": w ",
+                 w.shape_str(), " has row stride ", w.stride[w.ndim - 2], " < its row length");
+
+    // Split into 2-D problems: either the rows of x collapse into one matrix, or one problem per batch.
+    const bool w_batched = w.ndim == 3;
+    int64_t ldx = 0, ldy = 0;
+    const bool collapse = !w_batched && rows_uniform(x, &ldx) && rows_uniform(y, &ldy);
+    const int64_t M = collapse ? rows_of(x) : (x.ndim >= 2 ? x.shape[x.ndim - 2] : 1);
+    const int64_t batches = collapse ? 1 : rows_of(x) / std::max<int64_t>(M, 1);
+    if (M == 0 || N == 0 || batches == 0) return;
+    if (!collapse) {
+        ldx = x.ndim >= 2 ? x.stride[x.ndim - 2] : K;
+        ldy = y.ndim >= 2 ? y.stride[y.ndim - 2] : N;
+    }
+    if (M == 1) ldx = std::max<int64_t>(ldx, K), ldy = std::max<int64_t>(ldy, N);
+    ENGINE_CHECK(M <= 1 || (ldx >= K && ldy >= N), kInvalidArgument, op, ": x ", x.shape_str(), " or y ",
+                 y.shape_str(), " has overlapping rows (row strides ", ldx, ", ", ldy, ")");
+    if (K == 0) {
+        if (!accumulate) fill(y, 0.0f);
+        return;
+    }
+    const int64_t ldw = std::max<int64_t>(w.stride[w.ndim - 2], wr_len);
+    const bool half = w.dtype != DType::F32;
+    const size_t wsz = dtype_size(w.dtype);
+
+    if (!half || !(w_transposed && M <= kGemvMaxRows)) use_blas_threads();
+    for (int64_t b = 0; b < batches; ++b) {
+        Gemm g;
+        g.y = y.as<float>() + (collapse ? 0 : batch_offset(y, b));
+        g.ldy = ldy;
+        g.x = x.as<float>() + (collapse ? 0 : batch_offset(x, b));
+        g.ldx = ldx;
+        g.w = static_cast<const char*>(w.data) + (w_batched ? size_t(b * w.stride[0]) * wsz : 0);
+        g.ldw = ldw;
+        g.wdt = w.dtype;
+        g.M = M;
+        g.N = N;
+        g.K = K;
+        g.trans = w_transposed;
+        g.acc = accumulate;
+        if (!half)
+            sgemm_f32(g, static_cast<const float*>(g.w), ldw, N, g.y);
+        else if (w_transposed && M <= kGemvMaxRows)
+            gemv_half(g, threads_);
+        else
+            gemm_half_panels(g, threads_);
+    }
+}
+
+}  // namespace engine
