@@ -6,11 +6,23 @@
 // printed by main() with a non-zero exit code.
 #pragma once
 
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
+#include <memory>
+#include <span>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/backend.h"
+#include "engine/config.h"
+#include "engine/generate.h"
+#include "engine/model.h"
+#include "engine/tokenizer.h"
 
 namespace cli {
 
@@ -42,6 +54,55 @@ struct Registrar {
         registry()[name] = Command{name, usage, summary, std::move(run)};
     }
 };
+
+// ---- shared by the model commands (cmd_common.cpp) ----
+
+// What `info` and `bench` need to know about a checkpoint, from config.json and the tensor headers
+// (no forward pass). Parameter counts skip MTP layers (index >= num_hidden_layers).
+struct ModelSummary {
+    engine::ModelConfig config;
+    int64_t total_params = 0;
+    int64_t active_params = 0;         // per token: everything but the routed experts not chosen
+    int64_t weight_bytes = 0;          // as held in memory (F8 dequantized to BF16)
+    int64_t decode_read_bytes = 0;     // weight bytes one decoded token reads: 1 embedding row,
+                                       // top_k/n_routed of each routed-expert set, the rest whole
+    std::map<std::string, int64_t> params_by_dtype;
+    int64_t kv_elems_per_token = 0;    // our cache (MLA latent + rope key), all layers
+    int64_t mha_kv_elems_per_token = 0;  // same shape as MHA: layers · 2 · H · v_head_dim
+};
+ModelSummary summarize_model(const std::filesystem::path& model_dir);
+
+// A model, its backend (which must outlive it) and, when asked, its tokenizer.
+struct LoadedModel {
+    std::unique_ptr<engine::Backend> backend;
+    std::unique_ptr<engine::Model> model;
+    std::unique_ptr<engine::Tokenizer> tokenizer;
+};
+LoadedModel load_model(const std::filesystem::path& model_dir, int threads, bool with_tokenizer);
+
+// --temp --top-k --top-p --min-p --repeat-penalty --repeat-last-n --seed -n --stop (repeatable).
+engine::GenerateOptions parse_generate_options(Args& args, int default_max_tokens);
+// --ctx N (default: min(4096, max_position_embeddings)), checked > 0.
+int64_t parse_context(Args& args, const engine::ModelConfig& config);
+
+// Raw logits dump: FILE holds little-endian f32 rows [rows, vocab]; FILE.json describes it.
+class LogitsWriter {
+public:
+    LogitsWriter(const std::filesystem::path& path, int64_t vocab);
+    void write_row(std::span<const float> row);
+    // Closes the data file and writes the sidecar with `extra` fields merged in.
+    void finish(const nlohmann::json& extra);
+    int64_t rows() const { return rows_; }
+
+private:
+    std::filesystem::path path_;
+    std::ofstream out_;
+    int64_t vocab_ = 0;
+    int64_t rows_ = 0;
+};
+
+std::string with_commas(int64_t v);   // 221184 -> "221,184"
+std::string human_bytes(double bytes);  // "1.50 GiB"
 
 }  // namespace cli
 
