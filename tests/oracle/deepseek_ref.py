@@ -192,7 +192,7 @@ def route(cfg, logits, bias):
     E, K = cfg["n_routed_experts"], cfg["num_experts_per_tok"]
     method = cfg.get("topk_method", "greedy")
     scoring = cfg.get("scoring_func", "softmax")
-    if cfg["architectures"][0] == "Glm4MoeLiteForCausalLM":
+    if cfg["architectures"][0] in ("Glm4MoeLiteForCausalLM", "DeepseekV3ForCausalLM"):  # HF routers: V3 form only
         method, scoring = "noaux_tc", "sigmoid"
     G, TG = cfg.get("n_group", 1) or 1, cfg.get("topk_group", 1) or 1
     s = softmax(logits, -1) if scoring == "softmax" else sigmoid(logits)

@@ -7,7 +7,7 @@
 //
 // Glm4MoeLite (transformers glm4_moe_lite): attention is DeepseekV3Attention, the MoE is the V3 one
 // (sigmoid + e_score_correction_bias, top-2 group sums, norm_topk_prob, × routed_scaling_factor, the
-// router ignores any topk_method/scoring_func field), decoder layers are pre-norm like DeepSeek, RoPE
+// router ignores any topk_method/scoring_func field; so does DeepseekV3ForCausalLM), decoder layers are pre-norm like DeepSeek, RoPE
 // covers qk_rope_head_dim with rope_interleave. We therefore run it as V3 and force noaux_tc + sigmoid.
 // A partial_rotary_factor other than 1 or mlp_layer_types that are not "dense first, then sparse" are
 // what the config parser must reject (config.cpp).
@@ -44,7 +44,9 @@ ModelConfig effective_config(ModelConfig c) {
         ENGINE_CHECK(c.residual_kind == ResidualKind::kResidual && c.attention_kind == AttentionKind::kMLA,
                      kBadFile, "config.json: residual_kind / attention_kind are only valid for LatentForCausalLM");
     }
-    if (c.architecture == "Glm4MoeLiteForCausalLM") {
+    if (c.architecture == "Glm4MoeLiteForCausalLM" || c.architecture == "DeepseekV3ForCausalLM") {
+        // Both HF-native routers (and V3's remote code, which raises for anything else) only do sigmoid +
+        // noaux_tc; HF-native configs do not even carry topk_method / scoring_func.
         c.topk_method = "noaux_tc";
         c.scoring_func = "sigmoid";
     }
