@@ -26,7 +26,7 @@ struct Task {
 };
 
 void run_block(const Fp8DequantJob& j, int64_t rb, const std::array<float, 256>& lut) {
-    const int64_t scale_cols = (j.cols + kFp8BlockSize - 1) / kFp8BlockSize;
+    const int64_t scale_cols = fp8_scale_blocks(j.cols);
     const int64_t r0 = rb * kFp8BlockSize;
     const int64_t r1 = std::min(j.rows, r0 + kFp8BlockSize);
     const float* scale_row = j.scale_inv + rb * scale_cols;  // [scale_cols]
@@ -49,8 +49,8 @@ void dequantize_fp8_jobs(const std::vector<Fp8DequantJob>& jobs, int threads) {
     const std::array<float, 256> lut = make_e4m3_table();
     std::vector<Task> tasks;
     for (size_t i = 0; i < jobs.size(); ++i) {
-        const int64_t blocks = (jobs[i].rows + kFp8BlockSize - 1) / kFp8BlockSize;
-        if (jobs[i].cols == 0) continue;
+        if (jobs[i].cols == 0 || jobs[i].rows == 0) continue;
+        const int64_t blocks = fp8_scale_blocks(jobs[i].rows);
         for (int64_t b = 0; b < blocks; ++b) tasks.push_back({i, b});
     }
     if (threads <= 0) threads = int(std::max(1u, std::thread::hardware_concurrency()));

@@ -11,6 +11,9 @@ namespace engine {
 
 constexpr int64_t kFp8BlockSize = 128;
 
+// ceil(n / 128) without overflow for any n >= 0.
+constexpr int64_t fp8_scale_blocks(int64_t n) { return n / kFp8BlockSize + (n % kFp8BlockSize != 0); }
+
 struct Fp8DequantJob {
     const uint8_t* weight = nullptr;  // F8_E4M3 [rows, cols]
     const float* scale_inv = nullptr; // F32 [ceil(rows/128), ceil(cols/128)], 4-byte aligned

@@ -109,12 +109,14 @@ SafetensorsEntry parse_entry(const std::string& file, const std::string& name, c
     ENGINE_CHECK(sh != info.end() && sh->is_array(), kBadFile, where,
                  " has no \"shape\" array; expected e.g. [2048, 512]");
     uint64_t numel = 1;
+    int64_t nonzero_product = 1;  // strides are int64: even an empty tensor's other dims must multiply safely
     for (const auto& d : *sh) {
         uint64_t v = 0;
         ENGINE_CHECK(as_nonneg_int(d, v) && v <= uint64_t(std::numeric_limits<int64_t>::max()), kBadFile,
                      where, " has shape entry ", d.dump(), "; expected non-negative integers");
-        ENGINE_CHECK(!__builtin_mul_overflow(numel, v, &numel), kBadFile, where, " has shape ", sh->dump(),
-                     " whose element count overflows 64 bits");
+        ENGINE_CHECK(!__builtin_mul_overflow(numel, v, &numel) &&
+                         (v == 0 || !__builtin_mul_overflow(nonzero_product, int64_t(v), &nonzero_product)),
+                     kBadFile, where, " has shape ", sh->dump(), " whose element count overflows 64 bits");
         e.shape.push_back(int64_t(v));
     }
     uint64_t nbytes = 0;

@@ -158,8 +158,7 @@ private:
             ENGINE_CHECK(e.view.ndim == 2, kBadFile, file, ": F8_E4M3 tensor '", name, "' has shape ",
                          e.view.shape_str(), "; block-scaled FP8 weights must be 2-D [out, in]");
             const int64_t rows = e.view.shape[0], cols = e.view.shape[1];
-            const std::vector<int64_t> want = {(rows + kFp8BlockSize - 1) / kFp8BlockSize,
-                                               (cols + kFp8BlockSize - 1) / kFp8BlockSize};
+            const std::vector<int64_t> want = {fp8_scale_blocks(rows), fp8_scale_blocks(cols)};
             const TensorView& sv = s->second.view;
             ENGINE_CHECK(sv.dtype == DType::F32, kBadFile, s->second.info.file.string(), ": scale tensor '",
                          scale_name, "' is ", dtype_name(sv.dtype), "; expected F32");

@@ -95,6 +95,12 @@ TEST(SafetensorsMalformed, ShapeProductOverflow) {
                {"'w'", "byte size overflows"});
 }
 
+TEST(SafetensorsMalformed, EmptyTensorWithOverflowingOtherDims) {
+    // 0 elements, but the other dims' product (the row stride) does not fit int64.
+    expect_bad(st_bytes(R"({"w":{"dtype":"F32","shape":[0,1099511627776,1099511627776],"data_offsets":[0,0]}})", ""),
+               {"'w'", "overflows"});
+}
+
 TEST(SafetensorsMalformed, RankAboveFourIsUnsupported) {
     expect_bad(st_bytes(R"({"w":{"dtype":"F32","shape":[1,1,1,1,2],"data_offsets":[0,8]}})", k8), {"'w'", "rank 5"},
                ErrorKind::kUnsupported);

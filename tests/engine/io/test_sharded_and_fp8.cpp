@@ -182,6 +182,17 @@ TEST(Fp8, DequantizesBlocksIncludingEdgeBlocks) {
     EXPECT_EQ(bf16_to_f32(s->get("l.a.weight").as<uint16_t>()[299 * 200 + 199]), bf16_to_f32(f32_to_bf16(ref)));
 }
 
+TEST(Fp8, EmptyWeightDequantizesToEmptyBf16) {
+    std::vector<float> scale;  // [0, 1]
+    fs::path p = test_dir() / "empty_fp8.safetensors";
+    save_safetensors(p, {{"e", TensorView::contiguous(nullptr, DType::F8_E4M3, {0, 5})},
+                         {"e_scale_inv", TensorView::contiguous(nullptr, DType::F32, {0, 1})}});
+    auto s = WeightStore::open(p);
+    TensorView v = s->get("e", {0, 5});
+    EXPECT_EQ(v.dtype, DType::BF16);
+    EXPECT_FALSE(s->has("e_scale_inv"));
+}
+
 TEST(Fp8, WeightWithoutScale) {
     Fp8Weight a(4, 4, 1);
     fs::path p = test_dir() / "noscale.safetensors";
