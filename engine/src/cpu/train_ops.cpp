@@ -100,22 +100,22 @@ void CpuBackend::rmsnorm_backward(const TensorView& dx, const TensorView& dw, co
 void CpuBackend::rope_backward(const TensorView& dx, const TensorView& positions, const TensorView& inv_freq,
                                float attn_factor) {
     const char* op = "rope_backward";
-    const int64_t ld = dx.ndim == 3 ? dx.stride[1] : 0;
     check_view(op, "dx", dx);
     check_dtype(op, "dx", dx, DType::F32);
     check_ndim(op, "dx", dx, 3, 3);
     check_dtype(op, "positions", positions, DType::I32);
     check_dtype(op, "inv_freq", inv_freq, DType::F32);
-    ENGINE_CHECK(positions.numel() == dx.shape[0] && inv_freq.numel() * 2 == dx.shape[2], kInvalidArgument, op,
-                 ": dx ", dx.shape_str(), " needs positions [", dx.shape[0], "] and inv_freq [", dx.shape[2] / 2,
-                 "], got ", positions.shape_str(), " and ", inv_freq.shape_str());
-    ENGINE_CHECK(dx.shape[1] <= 1 || dx.stride[0] == dx.shape[1] * ld, kInvalidArgument, op, ": dx ",
-                 dx.shape_str(), " must have evenly spaced head rows");
-    const int64_t T = dx.shape[0];
-#pragma omp parallel for num_threads(threads_) if (T >= 64)
+    ENGINE_CHECK(positions.numel() == dx.shape[0] && inv_freq.numel() * 2 == dx.shape[2] && positions.is_contiguous() &&
+                     inv_freq.is_contiguous(),
+                 kInvalidArgument, op, ": dx ", dx.shape_str(), " needs contiguous positions [", dx.shape[0],
+                 "] and inv_freq [", dx.shape[2] / 2, "], got ", positions.shape_str(), " and ", inv_freq.shape_str());
+    const int64_t T = dx.shape[0], H = dx.shape[1];
+    // Any token/head strides (e.g. the rope slice of q [T, H, d_qk]); one (token, head) row at a time.
+#pragma omp parallel for num_threads(threads_) if (T * H >= 256)
     for (int64_t t = 0; t < T; ++t)
-        tk::rope_apply<float>(dx.as<float>() + t * dx.stride[0], dx.shape[1] <= 1 ? 0 : ld, 1, dx.shape[1],
-                              dx.shape[2], positions.as<int32_t>() + t, inv_freq.as<float>(), attn_factor, true);
+        for (int64_t h = 0; h < H; ++h)
+            tk::rope_apply<float>(dx.as<float>() + t * dx.stride[0] + h * dx.stride[1], 0, 1, 1, dx.shape[2],
+                                  positions.as<int32_t>() + t, inv_freq.as<float>(), attn_factor, true);
 }
 
 void CpuBackend::attention_backward(const TensorView& dq, const TensorView& dk, const TensorView& dv,

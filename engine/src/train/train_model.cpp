@@ -1,0 +1,238 @@
+// train_model.cpp — TrainModel's parameters: the registry (HF / our family's tensor names, shapes as
+// inference loads them), seeded init, load from a WeightStore, save as safetensors + config.json.
+#include <cmath>
+#include <random>
+
+#include "engine/error.h"
+#include "engine/train/train_model.h"
+#include "train/train_model_impl.h"
+
+namespace engine {
+
+using train::HcP;
+using train::MlpP;
+using train::P;
+
+namespace {
+
+struct Registry {
+    Backend& be;
+    std::vector<TrainParam>& params;
+    std::map<std::string, size_t>& index;
+    P add(const std::string& name, std::initializer_list<int64_t> shape, bool trainable = true, bool decay = true) {
+        TrainParam p;
+        p.name = name;
+        p.value = be.alloc(DType::F32, shape);
+        if (trainable) p.grad = be.alloc(DType::F32, shape);
+        p.trainable = trainable;
+        p.weight_decay = decay;
+        index[name] = params.size();
+        params.push_back(std::move(p));
+        return P{};  // resolved after all params exist (vector may reallocate)
+    }
+};
+
+}  // namespace
+
+TrainModel::TrainModel(ModelConfig config, Backend& backend)
+    : cfg_(std::move(config)), be_(backend), impl_(std::make_unique<Impl>()) {
+    cfg_.validate("TrainModel config");
+    ENGINE_CHECK(be_.device() == Device::CPU, kUnsupported, "training runs on the CPU backend; got '", be_.name(),
+                 "'");
+    const ModelConfig& c = cfg_;
+    const int64_t D = c.hidden_size, V = c.vocab_size, H = c.num_attention_heads;
+    const int64_t d_n = c.qk_nope_head_dim, d_r = c.qk_rope_head_dim, d_v = c.v_head_dim, d_qk = d_n + d_r;
+    const int64_t r_kv = c.kv_lora_rank, r_q = c.q_lora_rank;
+    Impl& im = *impl_;
+    im.hc = c.residual_kind != ResidualKind::kResidual;
+    const int64_t n = im.hc ? c.hc_mult : 1;
+    im.hc_opts.kind = c.residual_kind == ResidualKind::kHC ? mhc::Kind::kHC : mhc::Kind::kMHC;
+    im.hc_opts.n = int(n);
+    im.hc_opts.sinkhorn_iters = int(c.hc_sinkhorn_iters);
+    im.hc_opts.eps = c.hc_eps;
+    im.hc_opts.rms_eps = c.rms_norm_eps;
+    im.hc_opts.paper_form = c.hc_paper_form;
+    im.inv_freq = c.rope_inv_freq();
+    im.softmax_scale = float(c.softmax_scale());
+    im.rope_factor = c.rope_attention_factor();
+    im.router = c.router_params();
+
+    Registry r{be_, params_, index_};
+    r.add("model.embed_tokens.weight", {V, D});
+    for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+        const std::string p = "model.layers." + std::to_string(l) + ".";
+        const std::string s = p + "self_attn.";
+        r.add(p + "input_layernorm.weight", {D}, true, false);
+        r.add(p + "post_attention_layernorm.weight", {D}, true, false);
+        if (c.attention_kind == AttentionKind::kMHA) {
+            r.add(s + "q_proj.weight", {H * d_qk, D});
+            r.add(s + "k_proj.weight", {H * d_qk, D});
+            r.add(s + "v_proj.weight", {H * d_v, D});
+        } else {
+            if (r_q == 0) {
+                r.add(s + "q_proj.weight", {H * d_qk, D});
+            } else {
+                r.add(s + "q_a_proj.weight", {r_q, D});
+                r.add(s + "q_a_layernorm.weight", {r_q}, true, false);
+                r.add(s + "q_b_proj.weight", {H * d_qk, r_q});
+            }
+            r.add(s + "kv_a_proj_with_mqa.weight", {r_kv + d_r, D});
+            r.add(s + "kv_a_layernorm.weight", {r_kv}, true, false);
+            r.add(s + "kv_b_proj.weight", {H * (d_n + d_v), r_kv});
+        }
+        r.add(s + "o_proj.weight", {D, H * d_v});
+        const std::string m = p + "mlp.";
+        auto mlp = [&](const std::string& pre, int64_t width) {
+            r.add(pre + "gate_proj.weight", {width, D});
+            r.add(pre + "up_proj.weight", {width, D});
+            r.add(pre + "down_proj.weight", {D, width});
+        };
+        if (c.is_moe_layer(l)) {
+            const int64_t E = c.n_routed_experts, I = c.moe_intermediate_size;
+            r.add(m + "gate.weight", {E, D});
+            if (c.topk_method == "noaux_tc") r.add(m + "gate.e_score_correction_bias", {E}, false, false);
+            for (int64_t e = 0; e < E; ++e) mlp(m + "experts." + std::to_string(e) + ".", I);
+            if (c.n_shared_experts > 0) mlp(m + "shared_experts.", c.n_shared_experts * I);
+        } else {
+            mlp(m, c.intermediate_size);
+        }
+        if (im.hc) {
+            for (const char* sub : {"attn_hc.", "ffn_hc."}) {
+                r.add(p + sub + "fn", {n * n + 2 * n, n * D});
+                r.add(p + sub + "base", {n * n + 2 * n}, true, false);
+                r.add(p + sub + "scale", {3}, true, false);
+            }
+        }
+    }
+    if (im.hc) {
+        r.add("model.hc_head.fn", {n, n * D});
+        r.add("model.hc_head.base", {n}, true, false);
+        r.add("model.hc_head.scale", {1}, true, false);
+    }
+    r.add("model.norm.weight", {D}, true, false);
+    if (!c.tie_word_embeddings) r.add("lm_head.weight", {V, D});
+
+    // Resolve handles now that the vector is final.
+    auto get = [&](const std::string& name) -> P {
+        auto it = index_.find(name);
+        if (it == index_.end()) return P{};
+        TrainParam& tp = params_[it->second];
+        return P{tp.value.view(), tp.grad.empty() ? TensorView{} : tp.grad.view()};
+    };
+    auto mlp_p = [&](const std::string& pre, int64_t width) {
+        return MlpP{get(pre + "gate_proj.weight"), get(pre + "up_proj.weight"), get(pre + "down_proj.weight"), width};
+    };
+    auto hc_p = [&](const std::string& pre) { return HcP{get(pre + "fn"), get(pre + "base"), get(pre + "scale")}; };
+    im.embed = get("model.embed_tokens.weight");
+    im.final_norm = get("model.norm.weight");
+    im.lm_head = c.tie_word_embeddings ? im.embed : get("lm_head.weight");
+    if (im.hc) im.hc_head = hc_p("model.hc_head.");
+    im.layers.resize(size_t(c.num_hidden_layers));
+    for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+        train::LayerP& L = im.layers[size_t(l)];
+        const std::string p = "model.layers." + std::to_string(l) + ".";
+        const std::string s = p + "self_attn.";
+        L.in_norm = get(p + "input_layernorm.weight");
+        L.post_norm = get(p + "post_attention_layernorm.weight");
+        L.q_proj = get(s + "q_proj.weight");
+        L.q_a_proj = get(s + "q_a_proj.weight");
+        L.q_a_norm = get(s + "q_a_layernorm.weight");
+        L.q_b_proj = get(s + "q_b_proj.weight");
+        L.kv_a_proj = get(s + "kv_a_proj_with_mqa.weight");
+        L.kv_a_norm = get(s + "kv_a_layernorm.weight");
+        L.kv_b_proj = get(s + "kv_b_proj.weight");
+        L.k_proj = get(s + "k_proj.weight");
+        L.v_proj = get(s + "v_proj.weight");
+        L.o_proj = get(s + "o_proj.weight");
+        L.is_moe = c.is_moe_layer(l);
+        const std::string m = p + "mlp.";
+        if (L.is_moe) {
+            L.router = get(m + "gate.weight");
+            L.router_bias = get(m + "gate.e_score_correction_bias");
+            for (int64_t e = 0; e < c.n_routed_experts; ++e)
+                L.experts.push_back(mlp_p(m + "experts." + std::to_string(e) + ".", c.moe_intermediate_size));
+            if (c.n_shared_experts > 0) L.shared = mlp_p(m + "shared_experts.", c.n_shared_experts * c.moe_intermediate_size);
+        } else {
+            L.mlp = mlp_p(m, c.intermediate_size);
+        }
+        if (im.hc) {
+            L.attn_hc = hc_p(p + "attn_hc.");
+            L.ffn_hc = hc_p(p + "ffn_hc.");
+        }
+    }
+}
+
+TrainModel::~TrainModel() = default;
+
+TrainParam* TrainModel::find(const std::string& name) {
+    auto it = index_.find(name);
+    return it == index_.end() ? nullptr : &params_[it->second];
+}
+
+int64_t TrainModel::parameter_count() const {
+    int64_t n = 0;
+    for (const TrainParam& p : params_) n += p.value.view().numel();
+    return n;
+}
+
+void TrainModel::zero_grad() {
+    for (TrainParam& p : params_)
+        if (!p.grad.empty()) be_.fill(p.grad, 0.0f);
+}
+
+void TrainModel::init(uint64_t seed, float init_std) {
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<float> normal(0.0f, init_std);
+    const bool hc = impl_->hc;
+    for (TrainParam& p : params_) {
+        float* w = p.value.as<float>();
+        const int64_t n = p.value.view().numel();
+        const std::string& name = p.name;
+        auto ends_with = [&](const char* suf) {
+            const std::string s(suf);
+            return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
+        };
+        if (ends_with("norm.weight") || ends_with("layernorm.weight")) {
+            for (int64_t i = 0; i < n; ++i) w[i] = 1.0f;
+        } else if (ends_with("e_score_correction_bias") || ends_with("hc_head.base")) {
+            for (int64_t i = 0; i < n; ++i) w[i] = 0.0f;
+        } else if (ends_with("hc_head.scale")) {
+            w[0] = 1.0f;
+        } else if (hc && (ends_with("_hc.base") || ends_with("_hc.scale"))) {
+            continue;  // set per sublayer below
+        } else {
+            for (int64_t i = 0; i < n; ++i) w[i] = normal(rng);
+        }
+    }
+    if (hc) {
+        for (size_t l = 0; l < impl_->layers.size(); ++l) {
+            const train::LayerP& L = impl_->layers[l];
+            mhc::init_sublayer(L.attn_hc.base.wp(), L.attn_hc.scale.wp(), int64_t(2 * l), impl_->hc_opts);
+            mhc::init_sublayer(L.ffn_hc.base.wp(), L.ffn_hc.scale.wp(), int64_t(2 * l + 1), impl_->hc_opts);
+        }
+    }
+}
+
+void TrainModel::load(const WeightStore& store) {
+    for (TrainParam& p : params_) {
+        const TensorView& dst = p.value.view();
+        TensorView src = store.get(p.name);
+        bool same = src.ndim == dst.ndim;
+        for (int i = 0; same && i < dst.ndim; ++i) same = src.shape[i] == dst.shape[i];
+        ENGINE_CHECK(same, kBadFile, store.root().string(), ": tensor '", p.name, "' has shape ", src.shape_str(),
+                     ", expected ", dst.shape_str(), " for this config");
+        be_.copy(dst, src);  // F16/BF16 → F32
+    }
+}
+
+void TrainModel::save(const std::filesystem::path& dir) const {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    ENGINE_CHECK(!ec, kIo, "cannot create the model folder '", dir.string(), "': ", ec.message());
+    std::vector<std::pair<std::string, TensorView>> tensors;
+    for (const TrainParam& p : params_) tensors.emplace_back(p.name, p.value.view());
+    save_safetensors(dir / "model.safetensors", tensors, {{"format", "pt"}});
+    write_file_atomic(dir / "config.json", cfg_.to_json_text());
+}
+
+}  // namespace engine

@@ -1,0 +1,107 @@
+// train_model_impl.h — internals of TrainModel: parameter handles per layer and the per-step workspace
+// of saved activations (host F32, CPU backend).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/train/mhc.h"
+#include "engine/train/train_model.h"
+
+namespace engine::train {
+
+// Handle to a parameter: value and grad views (grad.data == nullptr when not trainable).
+struct P {
+    TensorView w, g;
+    bool empty() const { return w.data == nullptr; }
+    float* wp() const { return w.as<float>(); }
+    float* gp() const { return g.as<float>(); }
+};
+
+struct MlpP { P gate, up, down; int64_t width = 0; };
+struct HcP { P fn, base, scale; };
+
+struct LayerP {
+    P in_norm, post_norm;
+    // attention
+    P q_proj, q_a_proj, q_a_norm, q_b_proj, kv_a_proj, kv_a_norm, kv_b_proj, k_proj, v_proj, o_proj;
+    // ffn
+    bool is_moe = false;
+    MlpP mlp;
+    P router, router_bias;
+    std::vector<MlpP> experts;
+    MlpP shared;
+    HcP attn_hc, ffn_hc;
+};
+
+using Buf = std::vector<float>;
+
+// Saved activations of one SwiGLU call.
+struct MlpAct { Buf x, g, u, a; int64_t n = 0; };
+
+struct AttnAct {
+    Buf x;          // [R, D] normed input
+    Buf qa, qa_n;   // [R, r_q] q_a_proj output and after q_a_layernorm
+    Buf q;          // [R, H, d_qk] after RoPE
+    Buf ckv;        // [R, r_kv + d_r] kv_a_proj output (raw)
+    Buf c;          // [R, r_kv] after kv_a_layernorm
+    Buf k, v;       // [R, H, d_qk] after RoPE, [R, H, d_v]
+    Buf o;          // [R, H, d_v] attention output before o_proj
+};
+
+struct MoeAct {
+    Buf x;                         // [R, D] normed input
+    Buf logits;                    // [R, E]
+    std::vector<int32_t> idx;      // [R, K]
+    Buf weights;                   // [R, K]
+    std::vector<int64_t> offsets;  // [E + 1] into the expert-sorted (token, k) list
+    std::vector<int32_t> rows;     // [R*K] token row of each sorted entry
+    std::vector<int32_t> slot;     // [R*K] flat (t*K + k) of each sorted entry
+    Buf scale;                     // [R*K]
+    std::vector<MlpAct> experts;   // per expert
+    std::vector<Buf> expert_out;   // per expert [cnt, D]
+    Buf aux_dlogits;               // [R, E] d(aux loss)/d logits (empty when disabled)
+    MlpAct shared;
+};
+
+// One sublayer (attention or FFN) of one layer.
+struct SubAct {
+    Buf state_in;                  // residual: h [R, D]; HC: X [R, n, D]
+    Buf u;                         // [R, D] the sublayer input before its RMSNorm
+    Buf y;                         // [R, D] the sublayer output
+    mhc::Coeffs<float> coeffs;     // HC only
+};
+
+struct LayerAct {
+    SubAct attn_sub, ffn_sub;
+    AttnAct attn;
+    MlpAct mlp;
+    MoeAct moe;
+};
+
+struct Workspace {
+    int64_t B = 0, T = 0;
+    std::vector<int32_t> tokens, targets, positions;
+    std::vector<LayerAct> layers;
+    Buf state_final;            // residual: h [R, D]; HC: X [R, n, D]
+    Buf h_collapsed;            // [R, D] (HC) — input of the final norm
+    mhc::HeadSaved<float> head;
+    Buf hn;                     // [R, D] after the final norm
+    Buf logits;                 // [R, V]
+};
+
+}  // namespace engine::train
+
+namespace engine {
+struct TrainModel::Impl {
+    std::vector<train::LayerP> layers;
+    train::P embed, final_norm, lm_head;
+    train::HcP hc_head;
+    bool hc = false;  // residual_kind is HC or mHC
+    mhc::Options hc_opts;
+    std::vector<float> inv_freq;
+    float softmax_scale = 1.0f, rope_factor = 1.0f;
+    RouterParams router;
+    train::Workspace ws;
+};
+}  // namespace engine

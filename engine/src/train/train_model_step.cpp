@@ -1,0 +1,190 @@
+// train_model_step.cpp — TrainModel::forward / forward_backward: embedding → layers (each sublayer
+// wrapped as a plain pre-norm residual, or as HC / mHC over n streams) → [hc_head] → final norm →
+// lm_head → cross-entropy, then the reverse pass. Activations live in the per-step workspace.
+#include <cmath>
+
+#include "engine/error.h"
+#include "engine/train/train_model.h"
+#include "train/train_model_layers.h"
+
+namespace engine {
+
+using namespace train;
+
+namespace {
+
+// Runs one sublayer s (0 attention, 1 FFN) of layer l: state (h [R, D] or X [R, n, D]) in place.
+void sublayer_forward(Ctx& c, int64_t l, int s, Buf& state, float aux_alpha, ForwardStats& st) {
+    TrainModel::Impl& im = c.im;
+    const LayerP& L = im.layers[size_t(l)];
+    LayerAct& la = im.ws.layers[size_t(l)];
+    SubAct& sa = s == 0 ? la.attn_sub : la.ffn_sub;
+    const int64_t R = c.R, D = c.cfg.hidden_size;
+    sa.state_in = state;
+    if (im.hc) {
+        const HcP& hp = s == 0 ? L.attn_hc : L.ffn_hc;
+        mhc::coeffs_forward(sa.coeffs, state.data(), R, D, hp.fn.wp(), hp.base.wp(), hp.scale.wp(), im.hc_opts);
+        sa.u.assign(size_t(R * D), 0.0f);
+        mhc::pre_forward(sa.u.data(), state.data(), sa.coeffs, D, im.hc_opts);
+        const int n = im.hc_opts.n;
+        std::vector<double> mean(size_t(n * n), 0.0);
+        for (int64_t t = 0; t < R; ++t)
+            for (int k = 0; k < n * n; ++k) mean[size_t(k)] += sa.coeffs.A[size_t(t * n * n + k)] / double(R);
+        st.hc_mix.push_back(std::move(mean));
+    } else {
+        sa.u = state;
+    }
+    Buf x(size_t(R * D));
+    c.be.rmsnorm(tv(x, {R, D}), tv(sa.u, {R, D}), s == 0 ? L.in_norm.w : L.post_norm.w, float(c.cfg.rms_norm_eps));
+    if (s == 0) {
+        attention_forward(c, L, la.attn, x, sa.y);
+    } else {
+        std::vector<int64_t> load;
+        ffn_forward(c, l, L, la, x, sa.y, aux_alpha, &st.aux_loss, L.is_moe ? &load : nullptr);
+        st.expert_load[size_t(l)] = std::move(load);
+    }
+    if (im.hc) {
+        mhc::post_res_forward(state.data(), sa.state_in.data(), sa.y.data(), sa.coeffs, D, im.hc_opts);
+    } else {
+        for (size_t i = 0; i < state.size(); ++i) state[i] += sa.y[i];
+    }
+    if (!im.hc) sa.state_in.clear();  // the residual path needs only u (= the input) for the norm backward
+}
+
+// Reverse of sublayer_forward: dstate (of the output) → dstate (of the input), in place.
+void sublayer_backward(Ctx& c, int64_t l, int s, Buf& dstate, float grad_scale) {
+    TrainModel::Impl& im = c.im;
+    const LayerP& L = im.layers[size_t(l)];
+    LayerAct& la = im.ws.layers[size_t(l)];
+    SubAct& sa = s == 0 ? la.attn_sub : la.ffn_sub;
+    const int64_t R = c.R, D = c.cfg.hidden_size;
+    const int n = im.hc_opts.n;
+    Buf dy, dpost, dA, dX_in;
+    if (im.hc) {
+        dy.resize(size_t(R * D));
+        dpost.resize(size_t(R * n));
+        dA.resize(size_t(R * n * n));
+        dX_in.resize(dstate.size());
+        mhc::post_res_backward(dy.data(), dpost.data(), dA.data(), dX_in.data(), dstate.data(), sa.state_in.data(),
+                               sa.y.data(), sa.coeffs, D, im.hc_opts);
+    } else {
+        dy = dstate;
+    }
+    Buf dx;
+    if (s == 0)
+        attention_backward(c, L, la.attn, dy, dx);
+    else
+        ffn_backward(c, L, la, dy, dx, grad_scale);
+    Buf du(size_t(R * D));
+    const P& norm = s == 0 ? L.in_norm : L.post_norm;
+    c.be.rmsnorm_backward(tv(du, {R, D}), norm.g, tv(dx, {R, D}), tv(sa.u, {R, D}), norm.w,
+                          float(c.cfg.rms_norm_eps));
+    if (im.hc) {
+        const HcP& hp = s == 0 ? L.attn_hc : L.ffn_hc;
+        Buf dpre(size_t(R * n));
+        mhc::pre_backward(dpre.data(), dX_in.data(), du.data(), sa.state_in.data(), sa.coeffs, D, im.hc_opts);
+        mhc::coeffs_backward(dX_in.data(), hp.fn.gp(), hp.base.gp(), hp.scale.gp(), dpre.data(), dpost.data(),
+                             dA.data(), sa.state_in.data(), D, hp.fn.wp(), hp.base.wp(), hp.scale.wp(), sa.coeffs,
+                             im.hc_opts);
+        dstate = std::move(dX_in);
+    } else {
+        for (size_t i = 0; i < dstate.size(); ++i) dstate[i] += du[i];
+    }
+}
+
+}  // namespace
+
+static ForwardStats run(TrainModel& model, TrainModel::Impl& im, const int32_t* tokens, const int32_t* targets,
+                        int64_t B, int64_t T, bool backward, float grad_scale, float aux_alpha,
+                        std::vector<float>* logits_out) {
+    const ModelConfig& cf = model.config();
+    Backend& be = model.backend();
+    ENGINE_CHECK(B > 0 && T > 0, kInvalidArgument, "TrainModel: batch must be at least 1 x 1 tokens, got ", B, " x ", T);
+    const int64_t R = B * T, D = cf.hidden_size, V = cf.vocab_size;
+    Workspace& ws = im.ws;
+    ws.B = B;
+    ws.T = T;
+    ws.tokens.assign(tokens, tokens + R);
+    ws.positions.resize(size_t(R));
+    for (int64_t r = 0; r < R; ++r) ws.positions[size_t(r)] = int32_t(r % T);
+    ws.layers.resize(size_t(cf.num_hidden_layers));
+    Ctx c{cf, be, im, B, T, R, ws.positions.data()};
+    ForwardStats st;
+    st.expert_load.resize(size_t(cf.num_hidden_layers));
+    const int64_t n = im.hc ? im.hc_opts.n : 1;
+
+    // Embedding (ids are range-checked by the op).
+    Buf h(size_t(R * D));
+    be.embedding(tv(h, {R, D}), im.embed.w, TensorView::contiguous(ws.tokens.data(), DType::I32, {R}));
+    Buf state;
+    if (im.hc) {
+        state.resize(size_t(R * n * D));
+        for (int64_t r = 0; r < R; ++r)
+            for (int64_t i = 0; i < n; ++i)
+                std::copy(h.begin() + r * D, h.begin() + (r + 1) * D, state.begin() + (r * n + i) * D);
+    } else {
+        state = std::move(h);
+    }
+    for (int64_t l = 0; l < cf.num_hidden_layers; ++l)
+        for (int s = 0; s < 2; ++s) sublayer_forward(c, l, s, state, backward ? aux_alpha : 0.0f, st);
+    ws.state_final = state;
+    Buf hin;
+    if (im.hc) {
+        hin.resize(size_t(R * D));
+        mhc::head_forward(hin.data(), ws.head, state.data(), R, D, im.hc_head.fn.wp(), im.hc_head.base.wp(),
+                          im.hc_head.scale.wp(), im.hc_opts);
+        ws.h_collapsed = hin;
+    } else {
+        hin = state;
+    }
+    ws.hn.assign(size_t(R * D), 0.0f);
+    be.rmsnorm(tv(ws.hn, {R, D}), tv(hin, {R, D}), im.final_norm.w, float(cf.rms_norm_eps));
+    ws.logits.assign(size_t(R * V), 0.0f);
+    be.matmul(tv(ws.logits, {R, V}), tv(ws.hn, {R, D}), im.lm_head.w);
+    if (logits_out) *logits_out = ws.logits;
+    if (!targets) return st;
+    ws.targets.assign(targets, targets + R);
+    TensorView tg = TensorView::contiguous(ws.targets.data(), DType::I32, {R});
+    Buf dlogits(backward ? size_t(R * V) : 0);
+    st.loss = be.cross_entropy(backward ? tv(dlogits, {R, V}) : TensorView{}, tv(ws.logits, {R, V}), tg, -100,
+                               grad_scale, &st.tokens);
+    if (!backward) return st;
+
+    // ---- backward ----
+    be.matmul_weight_grad(im.lm_head.g, tv(dlogits, {R, V}), tv(ws.hn, {R, D}));
+    Buf dhn(size_t(R * D)), dh(size_t(R * D));
+    be.matmul(tv(dhn, {R, D}), tv(dlogits, {R, V}), im.lm_head.w, false);
+    dlogits.clear();
+    dlogits.shrink_to_fit();
+    be.rmsnorm_backward(tv(dh, {R, D}), im.final_norm.g, tv(dhn, {R, D}), tv(im.hc ? ws.h_collapsed : ws.state_final,
+                        {R, D}), im.final_norm.w, float(cf.rms_norm_eps));
+    Buf dstate;
+    if (im.hc) {
+        dstate.resize(size_t(R * n * D));
+        mhc::head_backward(dstate.data(), im.hc_head.fn.gp(), im.hc_head.base.gp(), im.hc_head.scale.gp(), dh.data(),
+                           ws.state_final.data(), D, im.hc_head.fn.wp(), im.hc_head.scale.wp(), ws.head, im.hc_opts);
+    } else {
+        dstate = dh;
+    }
+    for (int64_t l = cf.num_hidden_layers - 1; l >= 0; --l)
+        for (int s = 1; s >= 0; --s) sublayer_backward(c, l, s, dstate, grad_scale);
+    Buf demb(size_t(R * D), 0.0f);
+    for (int64_t r = 0; r < R; ++r)
+        for (int64_t i = 0; i < n; ++i)
+            for (int64_t d = 0; d < D; ++d) demb[size_t(r * D + d)] += dstate[size_t((r * n + i) * D + d)];
+    be.embedding_backward(im.embed.g, tv(demb, {R, D}), TensorView::contiguous(ws.tokens.data(), DType::I32, {R}));
+    return st;
+}
+
+ForwardStats TrainModel::forward_backward(const int32_t* tokens, const int32_t* targets, int64_t B, int64_t T,
+                                          float grad_scale, float aux_alpha) {
+    ENGINE_CHECK(targets, kInvalidArgument, "TrainModel::forward_backward needs targets");
+    return run(*this, *impl_, tokens, targets, B, T, true, grad_scale, aux_alpha, nullptr);
+}
+
+ForwardStats TrainModel::forward(const int32_t* tokens, const int32_t* targets, int64_t B, int64_t T,
+                                 std::vector<float>* logits) {
+    return run(*this, *impl_, tokens, targets, B, T, false, 1.0f, 0.0f, logits);
+}
+
+}  // namespace engine
