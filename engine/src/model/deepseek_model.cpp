@@ -118,9 +118,17 @@ void DeepseekModel::forward(KvCache& cache_base, std::span<const int32_t> tokens
     ctx.router = router_;
     ctx.expert_load = options.expert_load;
     if (ctx.expert_load) {
-        const int64_t L = config_.num_hidden_layers, E = std::max<int64_t>(config_.n_routed_experts, 1);
-        if (ctx.expert_load->n_layers != L || ctx.expert_load->n_experts != E) ctx.expert_load->reset(L, E);
-        ctx.expert_load->begin_step();
+        ExpertLoad& el = *ctx.expert_load;
+        const int64_t L = config_.num_hidden_layers, E = config_.n_routed_experts;
+        if (el.n_layers != L || el.n_experts != E) {
+            el.reset(L, E);
+            for (int64_t l = 0; l < L; ++l)
+                if (!weights_.layers[size_t(l)].is_moe) {  // dense layers have an empty row (telemetry.h)
+                    el.last_step[size_t(l)].clear();
+                    el.cumulative[size_t(l)].clear();
+                }
+        }
+        el.begin_step();
     }
 
     // Token ids and positions to the device.

@@ -189,6 +189,8 @@ TEST(ModelForward, StatsAndCacheAccounting) {
     m->forward(*cache, std::span<const int32_t>(kTokens.data(), 5), o, logits);
     EXPECT_EQ(logits.size(), size_t(c.vocab_size));
     ASSERT_EQ(load.n_layers, 3);
+    EXPECT_TRUE(load.last_step[0].empty()) << "dense layer 0 has an empty row";
+    EXPECT_EQ(load.last_step[1].size(), 8u);
     for (int64_t l = 0; l < 3; ++l) {
         int64_t sum = std::accumulate(load.last_step[size_t(l)].begin(), load.last_step[size_t(l)].end(), int64_t(0));
         EXPECT_EQ(sum, l == 0 ? 0 : 5 * 2) << "layer " << l;  // layer 0 dense, others T·K
@@ -208,6 +210,8 @@ TEST(ModelForward, StatsAndCacheAccounting) {
     EXPECT_EQ(cache->size(), 2);
     m->forward(*cache, std::span<const int32_t>(kTokens.data() + 2, 3), ForwardOptions{}, again);
     expect_close(logits, again, 1e-6, "after truncate");
+    EXPECT_EQ(std::accumulate(load.cumulative[2].begin(), load.cumulative[2].end(), int64_t(0)), 5 * 2)
+        << "load is only recorded when a sink is passed";
 
     // 5 + 4 > 8: context full, cache unchanged.
     try {
