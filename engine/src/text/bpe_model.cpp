@@ -1,6 +1,7 @@
 // bpe_model.cpp — vocab/merges loading and the priority-queue BPE merge loop.
 #include "text/bpe_model.h"
 
+#include <algorithm>
 #include <queue>
 
 #include "text/utf8.h"
@@ -10,6 +11,7 @@ namespace engine::text {
 namespace {
 constexpr size_t kCacheMaxEntries = 200'000;
 constexpr size_t kCacheMaxWordBytes = 256;
+constexpr int32_t kLongWord = 512;  // symbols; longer words use the bucketed queue (merge_long)
 
 uint64_t pair_key(int32_t a, int32_t b) {
     return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
@@ -64,6 +66,16 @@ BpeModel::BpeModel(const Json& j, const JsonPath& path) {
         if (!d->is_number() || d->get<double>() != 0.0)
             ENGINE_THROW(kUnsupported, path.at("dropout").where(), " is set; BPE dropout is a training-time "
                          "option and is not supported for inference (set it to null)");
+    if (prefix_.empty() && suffix_.empty()) {
+        char_ids_.assign(0x10000, -1);
+        for (const auto& [tok, id] : vocab_) {
+            size_t i = 0;
+            if (!tok.empty() && utf8_valid_len(tok, 0) == tok.size()) {
+                const uint32_t cp = utf8_next(tok, i);
+                if (cp < char_ids_.size()) char_ids_[cp] = id;
+            }
+        }
+    }
     for (int b = 0; b < 256; ++b) {
         static const char* hex = "0123456789ABCDEF";
         const std::string name = std::string("<0x") + hex[b >> 4] + hex[b & 15] + ">";
@@ -107,7 +119,7 @@ BpeModel::BpeModel(const Json& j, const JsonPath& path) {
 }
 
 std::optional<int32_t> BpeModel::token_to_id(std::string_view token) const {
-    auto it = vocab_.find(std::string(token));
+    auto it = vocab_.find(token);
     if (it == vocab_.end()) return std::nullopt;
     return it->second;
 }
@@ -122,7 +134,7 @@ void BpeModel::encode_word(std::string_view word, std::vector<int32_t>& out) con
     const bool cacheable = word.size() <= kCacheMaxWordBytes;
     if (cacheable) {
         std::lock_guard lock(cache_mutex_);
-        auto it = cache_.find(std::string(word));
+        auto it = cache_.find(word);
         if (it != cache_.end()) {
             out.insert(out.end(), it->second.begin(), it->second.end());
             return;
@@ -139,7 +151,7 @@ void BpeModel::encode_word(std::string_view word, std::vector<int32_t>& out) con
 
 void BpeModel::merge_word(std::string_view word, std::vector<int32_t>& out) const {
     if (ignore_merges_) {
-        auto it = vocab_.find(std::string(word));
+        auto it = vocab_.find(word);
         if (it != vocab_.end()) {
             out.push_back(it->second);
             return;
@@ -147,7 +159,7 @@ void BpeModel::merge_word(std::string_view word, std::vector<int32_t>& out) cons
     }
     // Initial symbols: one per character (with the subword prefix/suffix), unknown ones by byte fallback
     // or the unk token (fused when fuse_unk), else dropped — as HF's BPE does.
-    struct Symbol { int32_t id; int32_t prev, next; };
+    using Symbol = BpeSymbol;
     std::vector<Symbol> sym;
     sym.reserve(word.size());
     std::string key;
@@ -155,13 +167,21 @@ void BpeModel::merge_word(std::string_view word, std::vector<int32_t>& out) cons
     for (size_t i = 0; i < word.size();) {
         size_t len = utf8_valid_len(word, i);
         if (len == 0) len = 1;
-        key.clear();
-        if (i > 0) key += prefix_;
-        key.append(word.substr(i, len));
-        if (i + len == word.size()) key += suffix_;
-        auto it = vocab_.find(key);
-        if (it != vocab_.end()) {
-            sym.push_back({it->second, 0, 0});
+        int32_t id = -1;
+        if (!char_ids_.empty() && len <= 3) {
+            size_t k = i;
+            const uint32_t cp = len == 1 ? static_cast<uint8_t>(word[i]) : utf8_next(word, k);
+            id = char_ids_[cp];
+        } else {
+            key.clear();
+            if (i > 0) key += prefix_;
+            key.append(word.substr(i, len));
+            if (i + len == word.size()) key += suffix_;
+            auto it = vocab_.find(key);
+            if (it != vocab_.end()) id = it->second;
+        }
+        if (id >= 0) {
+            sym.push_back({id, 0, 0});
             last_unk = false;
         } else if (byte_fallback_ && [&] {
                        for (size_t k = 0; k < len; ++k)
@@ -183,32 +203,106 @@ void BpeModel::merge_word(std::string_view word, std::vector<int32_t>& out) cons
     }
     // Candidate merges ordered by (rank, position): the lowest rank first, leftmost on ties. Entries go
     // stale when a neighbour merges; they are checked against the current symbols when popped.
-    struct Cand {
-        int32_t rank, pos, left, right;
-        bool operator>(const Cand& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
-    };
-    std::priority_queue<Cand, std::vector<Cand>, std::greater<>> queue;
-    auto push = [&](int32_t pos) {
-        const int32_t nx = sym[size_t(pos)].next;
-        if (nx < 0) return;
-        auto it = merges_.find(pair_key(sym[size_t(pos)].id, sym[size_t(nx)].id));
-        if (it != merges_.end()) queue.push({it->second.rank, pos, sym[size_t(pos)].id, sym[size_t(nx)].id});
-    };
-    for (int32_t k = 0; k + 1 < n; ++k) push(k);
-    while (!queue.empty()) {
-        const Cand c = queue.top();
-        queue.pop();
-        Symbol& s = sym[size_t(c.pos)];
-        if (s.id != c.left || s.next < 0 || sym[size_t(s.next)].id != c.right) continue;  // stale
-        const int32_t nx = s.next;
-        s.id = merges_.at(pair_key(c.left, c.right)).new_id;
-        s.next = sym[size_t(nx)].next;
-        if (s.next >= 0) sym[size_t(s.next)].prev = c.pos;
-        sym[size_t(nx)].id = -1;  // removed
-        if (s.prev >= 0) push(s.prev);
-        push(c.pos);
+    if (n >= kLongWord) {
+        merge_long(sym, n);
+    } else {
+        struct Cand {
+            int32_t rank, pos, left, right, new_id;
+            bool operator>(const Cand& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
+        };
+        std::vector<Cand> heap;
+        heap.reserve(size_t(n));
+        auto candidate = [&](int32_t pos) {
+            const int32_t nx = sym[size_t(pos)].next;
+            if (nx < 0) return false;
+            auto it = merges_.find(pair_key(sym[size_t(pos)].id, sym[size_t(nx)].id));
+            if (it == merges_.end()) return false;
+            heap.push_back({it->second.rank, pos, sym[size_t(pos)].id, sym[size_t(nx)].id, it->second.new_id});
+            return true;
+        };
+        const std::greater<> cmp;
+        for (int32_t k = 0; k + 1 < n; ++k) candidate(k);
+        std::make_heap(heap.begin(), heap.end(), cmp);  // O(n) for long words
+        while (!heap.empty()) {
+            std::pop_heap(heap.begin(), heap.end(), cmp);
+            const Cand c = heap.back();
+            heap.pop_back();
+            Symbol& s = sym[size_t(c.pos)];
+            if (s.id != c.left || s.next < 0 || sym[size_t(s.next)].id != c.right) continue;  // stale
+            const int32_t nx = s.next;
+            s.id = c.new_id;
+            s.next = sym[size_t(nx)].next;
+            if (s.next >= 0) sym[size_t(s.next)].prev = c.pos;
+            sym[size_t(nx)].id = -1;  // removed
+            if (s.prev >= 0 && candidate(s.prev)) std::push_heap(heap.begin(), heap.end(), cmp);
+            if (candidate(c.pos)) std::push_heap(heap.begin(), heap.end(), cmp);
+        }
     }
     for (int32_t k = n > 0 ? 0 : -1; k >= 0; k = sym[size_t(k)].next) out.push_back(sym[size_t(k)].id);
+}
+
+// Long words (e.g. a megabyte of one character): the same order of merges — lowest rank first, leftmost
+// on ties — but candidates are kept per rank, each rank as an ascending run of positions plus a small
+// heap for out-of-order ones. New candidates mostly arrive left to right, so a megabyte of one repeated
+// character merges in near-linear time instead of sifting a million-entry heap.
+void BpeModel::merge_long(std::vector<BpeSymbol>& sym, int32_t n) const {
+    (void)n;
+    struct Bucket {
+        std::vector<int32_t> run;   // ascending positions, consumed from `head`
+        size_t head = 0;
+        std::vector<int32_t> heap;  // min-heap of positions that arrived out of order
+        bool empty() const { return head == run.size() && heap.empty(); }
+    };
+    std::unordered_map<int32_t, Bucket> buckets;
+    std::priority_queue<int32_t, std::vector<int32_t>, std::greater<>> ranks;  // ranks with a non-empty bucket
+    auto rank_at = [&](int32_t pos, int32_t& new_id) -> int32_t {
+        const int32_t nx = sym[size_t(pos)].next;
+        if (sym[size_t(pos)].id < 0 || nx < 0) return -1;
+        auto it = merges_.find(pair_key(sym[size_t(pos)].id, sym[size_t(nx)].id));
+        if (it == merges_.end()) return -1;
+        new_id = it->second.new_id;
+        return it->second.rank;
+    };
+    auto push = [&](int32_t pos) {
+        int32_t unused = 0;
+        const int32_t r = rank_at(pos, unused);
+        if (r < 0) return;
+        Bucket& b = buckets[r];
+        if (b.empty()) ranks.push(r);
+        if (b.head == b.run.size() || pos > b.run.back()) {
+            b.run.push_back(pos);
+        } else {
+            b.heap.push_back(pos);
+            std::push_heap(b.heap.begin(), b.heap.end(), std::greater<>());
+        }
+    };
+    for (int32_t k = 0; k + 1 < n; ++k) push(k);
+    while (!ranks.empty()) {
+        const int32_t r = ranks.top();
+        Bucket& b = buckets[r];
+        int32_t pos;
+        if (!b.heap.empty() && (b.head == b.run.size() || b.heap.front() < b.run[b.head])) {
+            std::pop_heap(b.heap.begin(), b.heap.end(), std::greater<>());
+            pos = b.heap.back();
+            b.heap.pop_back();
+        } else {
+            pos = b.run[b.head++];
+        }
+        if (b.empty()) {
+            ranks.pop();
+            buckets.erase(r);
+        }
+        int32_t new_id = 0;
+        if (rank_at(pos, new_id) != r) continue;  // stale: the pair at pos changed since it was queued
+        BpeSymbol& s = sym[size_t(pos)];
+        const int32_t nx = s.next;
+        s.id = new_id;
+        s.next = sym[size_t(nx)].next;
+        if (s.next >= 0) sym[size_t(s.next)].prev = pos;
+        sym[size_t(nx)].id = -1;
+        if (s.prev >= 0) push(s.prev);
+        push(pos);
+    }
 }
 
 }  // namespace engine::text

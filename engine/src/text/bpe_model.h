@@ -13,6 +13,11 @@
 
 namespace engine::text {
 
+struct BpeSymbol {
+    int32_t id;          // -1 once merged into its left neighbour
+    int32_t prev, next;  // neighbours in the word, -1 at the ends
+};
+
 class BpeModel {
 public:
     // `j` is tokenizer.json's "model" object (type "BPE"). Throws Error(kBadFile) naming the field.
@@ -28,8 +33,19 @@ public:
 
 private:
     void merge_word(std::string_view word, std::vector<int32_t>& out) const;
+    void merge_long(std::vector<BpeSymbol>& sym, int32_t n) const;
 
-    std::unordered_map<std::string, int32_t> vocab_;
+    struct StringHash {
+        using is_transparent = void;
+        size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+    };
+    template <typename V>
+    using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
+
+    StringMap<int32_t> vocab_;
+    // Fast path for the initial symbols: id of each single code point < 2^16 that is a vocab token
+    // (-1 if not), used when there is no subword prefix/suffix.
+    std::vector<int32_t> char_ids_;
     std::vector<std::string> id_to_token_;
     std::vector<bool> has_id_;
     struct Merge { int32_t rank, new_id; };
@@ -41,7 +57,7 @@ private:
 
     // Word cache: most words repeat, so a piece's ids are remembered (bounded; cleared when full).
     mutable std::mutex cache_mutex_;
-    mutable std::unordered_map<std::string, std::vector<int32_t>> cache_;
+    mutable StringMap<std::vector<int32_t>> cache_;
 };
 
 }  // namespace engine::text

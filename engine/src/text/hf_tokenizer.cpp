@@ -185,16 +185,16 @@ void HfTokenizer::encode_plain(const std::string& text, RegexScratch& scratch, s
     } else {
         normalized_matcher_->split(text, scratch, segs);
     }
-    std::vector<std::string> pieces;
+    PieceList pieces;
     for (Segment& s : segs) {
         if (s.id >= 0) {
             out.push_back(s.id);
             continue;
         }
-        pieces.clear();
-        pieces.push_back(std::move(s.text));
+        pieces.views.assign(1, s.text);
+        pieces.storage.clear();
         if (pre_tokenizer_) pre_tokenizer_->split(pieces, scratch);
-        for (const std::string& p : pieces) model_->encode_word(p, out);
+        for (std::string_view p : pieces.views) model_->encode_word(p, out);
     }
 }
 

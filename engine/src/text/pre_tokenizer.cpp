@@ -194,15 +194,15 @@ class SplitPreTokenizer final : public PreTokenizer {
 public:
     SplitPreTokenizer(std::unique_ptr<Regex> re, SplitBehavior b, bool invert)
         : regex_(std::move(re)), behavior_(b), invert_(invert) {}
-    void split(std::vector<std::string>& pieces, RegexScratch& scratch) const override {
-        std::vector<std::string> out;
-        out.reserve(pieces.size() * 2);
+    void split(PieceList& pieces, RegexScratch& scratch) const override {
+        std::vector<std::string_view> out;
+        out.reserve(pieces.views.size() * 2);
         std::vector<std::pair<size_t, size_t>> m;
-        for (const std::string& p : pieces) {
+        for (std::string_view p : pieces.views) {
             regex_->find_all(p, scratch, m);
             split_by_matches(p, m, behavior_, invert_, out);
         }
-        pieces.swap(out);
+        pieces.views.swap(out);
     }
 
 private:
@@ -221,23 +221,34 @@ public:
         : add_prefix_space_(add_prefix_space), alphabet_(alphabet) {
         if (use_regex) regex_ = std::make_unique<Regex>(kGpt2Pattern, false, "ByteLevel pre-tokenizer regex");
     }
-    void split(std::vector<std::string>& pieces, RegexScratch& scratch) const override {
-        std::vector<std::string> out;
-        out.reserve(pieces.size());
-        std::vector<std::pair<size_t, size_t>> m;
-        std::vector<std::string> parts;
-        for (std::string& p : pieces) {
-            if (add_prefix_space_ && (p.empty() || p[0] != ' ')) p.insert(p.begin(), ' ');
+    void split(PieceList& pieces, RegexScratch& scratch) const override {
+        // All output text goes into one buffer; views are made once it has stopped growing.
+        std::string buf;
+        std::vector<std::pair<size_t, size_t>> spans, m;
+        std::vector<std::string_view> parts;
+        std::string tmp;
+        for (std::string_view p : pieces.views) {
+            if (add_prefix_space_ && (p.empty() || p[0] != ' ')) {
+                tmp.assign(1, ' ');
+                tmp.append(p);
+                p = tmp;
+            }
+            parts.clear();
             if (regex_) {
                 regex_->find_all(p, scratch, m);
-                parts.clear();
                 split_by_matches(p, m, SplitBehavior::kIsolated, false, parts);
-                for (const auto& s : parts) out.push_back(alphabet_.encode(s));
             } else if (!p.empty()) {
-                out.push_back(alphabet_.encode(p));
+                parts.push_back(p);
+            }
+            for (std::string_view part : parts) {
+                const size_t start = buf.size();
+                for (char c : part) buf += alphabet_.encode_byte(static_cast<uint8_t>(c));
+                spans.emplace_back(start, buf.size() - start);
             }
         }
-        pieces.swap(out);
+        const std::string& stored = pieces.storage.emplace_back(std::move(buf));
+        pieces.views.clear();
+        for (auto [b, n] : spans) pieces.views.emplace_back(stored.data() + b, n);
     }
 
 private:
@@ -249,7 +260,7 @@ private:
 class SequencePreTokenizer final : public PreTokenizer {
 public:
     std::vector<std::unique_ptr<PreTokenizer>> items;
-    void split(std::vector<std::string>& pieces, RegexScratch& scratch) const override {
+    void split(PieceList& pieces, RegexScratch& scratch) const override {
         for (const auto& p : items) p->split(pieces, scratch);
     }
 };
@@ -267,8 +278,18 @@ SplitBehavior parse_behavior(const Json& j, const JsonPath& path) {
 
 }  // namespace
 
-void split_by_matches(const std::string& text, const std::vector<std::pair<size_t, size_t>>& matches,
-                      SplitBehavior behavior, bool invert, std::vector<std::string>& out) {
+void split_by_matches(std::string_view text, const std::vector<std::pair<size_t, size_t>>& matches,
+                      SplitBehavior behavior, bool invert, std::vector<std::string_view>& out) {
+    if (behavior == SplitBehavior::kIsolated) {  // the common case: no intermediate spans needed
+        size_t last = 0;
+        for (auto [b, e] : matches) {
+            if (b > last) out.push_back(text.substr(last, b - last));
+            out.push_back(text.substr(b, e - b));
+            last = e;
+        }
+        if (last < text.size()) out.push_back(text.substr(last));
+        return;
+    }
     // All [begin, end) spans covering the text, each flagged as a match or not.
     struct Span { size_t b, e; bool match; };
     std::vector<Span> spans;
@@ -322,7 +343,7 @@ void split_by_matches(const std::string& text, const std::vector<std::pair<size_
         }
     }
     for (auto [b, e] : pieces)
-        if (e > b) out.emplace_back(text, b, e - b);
+        if (e > b) out.push_back(text.substr(b, e - b));
 }
 
 std::unique_ptr<Normalizer> make_normalizer(const Json& j, const JsonPath& path) {

@@ -3,10 +3,13 @@
 // Normalizers: Sequence, NFC/NFD/NFKC/NFKD (ICU), Lowercase, Replace, Prepend, Strip.
 // Pre-tokenizers: Sequence, Split (Regex|String pattern; Removed/Isolated/MergedWithPrevious/
 // MergedWithNext/Contiguous; invert), ByteLevel (add_prefix_space, use_regex), Digits.
-// A pre-tokenized text is a list of pieces (`std::vector<std::string>`), each encoded by the model alone.
+// A pre-tokenized text is a list of pieces, each encoded by the model alone. Pieces are views into the
+// input or into buffers owned by the PieceList, so splitting copies no text.
 #pragma once
 
+#include <deque>
 #include <memory>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -22,10 +25,15 @@ public:
     virtual std::string normalize(std::string text) const = 0;
 };
 
+struct PieceList {
+    std::vector<std::string_view> views;
+    std::deque<std::string> storage;  // text created by a stage (e.g. ByteLevel); deque keeps addresses
+};
+
 class PreTokenizer {
 public:
     virtual ~PreTokenizer() = default;
-    virtual void split(std::vector<std::string>& pieces, RegexScratch& scratch) const = 0;
+    virtual void split(PieceList& pieces, RegexScratch& scratch) const = 0;
 };
 
 // null JSON -> nullptr (identity). Unknown types -> Error(kUnsupported) naming the field.
@@ -38,7 +46,8 @@ bool pre_tokenizer_is_byte_level(const Json& j);
 enum class SplitBehavior { kRemoved, kIsolated, kMergedWithPrevious, kMergedWithNext, kContiguous };
 
 // Splits `text` at `matches` ([begin,end) offsets, sorted, non-overlapping) with HF's semantics.
-void split_by_matches(const std::string& text, const std::vector<std::pair<size_t, size_t>>& matches,
-                      SplitBehavior behavior, bool invert, std::vector<std::string>& out);
+// Views into `text` are appended to `out`.
+void split_by_matches(std::string_view text, const std::vector<std::pair<size_t, size_t>>& matches,
+                      SplitBehavior behavior, bool invert, std::vector<std::string_view>& out);
 
 }  // namespace engine::text
