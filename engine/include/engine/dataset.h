@@ -67,7 +67,10 @@ Dataset load_dataset(const std::filesystem::path& path, const Tokenizer& tokeniz
 std::vector<TrainExample> render_chat_examples(const nlohmann::json& messages, const Tokenizer& tokenizer,
                                                const std::string& template_name, const std::string& source);
 
-// A batch of B rows of T positions: inputs[b*T + t] predicts targets[b*T + t]; target -1 = ignored.
+// Target id of positions that carry no loss (PyTorch's / transformers' ignore_index).
+constexpr int32_t kIgnoreTarget = -100;
+
+// A batch of B rows of T positions: inputs[b*T + t] predicts targets[b*T + t]; kIgnoreTarget = no loss.
 struct Batch {
     int64_t batch_size = 0;  // B
     int64_t seq_len = 0;     // T

@@ -9,7 +9,7 @@ namespace engine {
 
 int64_t Batch::target_count() const {
     int64_t n = 0;
-    for (int32_t t : targets) n += t >= 0;
+    for (int32_t t : targets) n += t != kIgnoreTarget;
     return n;
 }
 
@@ -66,7 +66,7 @@ void BatchIterator::next(Batch& batch) {
     batch.batch_size = B;
     batch.seq_len = T;
     batch.inputs.assign(size_t(B * T), pad_id_);
-    batch.targets.assign(size_t(B * T), -1);
+    batch.targets.assign(size_t(B * T), kIgnoreTarget);
     for (int64_t b = 0; b < B; ++b) {
         int32_t* in = batch.inputs.data() + b * T;
         int32_t* tg = batch.targets.data() + b * T;
@@ -80,7 +80,7 @@ void BatchIterator::next(Batch& batch) {
             const int64_t c = pos_.cursor;
             for (int64_t t = 0; t < T; ++t) {
                 in[t] = stream_tokens_[size_t(c + t)];
-                tg[t] = stream_trained_[size_t(c + t + 1)] ? stream_tokens_[size_t(c + t + 1)] : -1;
+                tg[t] = stream_trained_[size_t(c + t + 1)] ? stream_tokens_[size_t(c + t + 1)] : kIgnoreTarget;
             }
             pos_.cursor += T;
         } else {
@@ -95,7 +95,7 @@ void BatchIterator::next(Batch& batch) {
             const int64_t len = std::min<int64_t>(n - 1, T);
             for (int64_t t = 0; t < len; ++t) {
                 in[t] = e.tokens[size_t(t)];
-                tg[t] = e.trained[size_t(t + 1)] ? e.tokens[size_t(t + 1)] : -1;
+                tg[t] = e.trained[size_t(t + 1)] ? e.tokens[size_t(t + 1)] : kIgnoreTarget;
             }
             ++pos_.cursor;
         }

@@ -162,7 +162,7 @@ TEST(BatchIterator, PackedRowsPredictTheNextTrainedToken) {
     }
     for (size_t i = 0; i + 1 < inputs.size(); ++i) {
         const int32_t next = inputs[i + 1];
-        if (targets[i] >= 0) {
+        if (targets[i] != kIgnoreTarget) {
             EXPECT_EQ(targets[i], next) << i;        // the target is the next token of the stream
             EXPECT_GE(next % 100, 5) << i;          // and it is in a trained half
         } else {
@@ -212,7 +212,7 @@ TEST(BatchIterator, UnpackedRowsTruncateAndPad) {
         const int32_t* in = b.inputs.data() + r * 4;
         const int32_t* tg = b.targets.data() + r * 4;
         if (in[0] == 1) {
-            EXPECT_EQ(std::vector<int32_t>(tg, tg + 4), (std::vector<int32_t>{2, 3, -1, -1}));
+            EXPECT_EQ(std::vector<int32_t>(tg, tg + 4), (std::vector<int32_t>{2, 3, kIgnoreTarget, kIgnoreTarget}));
             EXPECT_EQ(in[2], 0);
         } else {
             EXPECT_EQ(std::vector<int32_t>(in, in + 4), (std::vector<int32_t>{5, 6, 7, 8}));
