@@ -139,28 +139,47 @@ void CpuBackend::attention(const TensorView& out, const TensorView& q, const Ten
         return;
     }
 
-    // Blocked BLAS path.
-    use_blas_threads();
+    // Blocked BLAS path: blocks one after another, all threads cooperating in three phases per block
+    // (OpenBLAS single-threaded inside the OpenMP region, so one thread pool owns the cores):
+    //   1. scores[:, key chunk] = scale · Q_block · K_chunkᵀ   (threads split the keys)
+    //   2. masked softmax per row                               (threads split the rows)
+    //   3. out_block[:, col chunk] = P · V[:, col chunk]         (threads split the value columns)
     const int64_t rows = groups[0].rows, hg = groups[0].heads;
     int64_t block = std::max<int64_t>(hg, kScoreBudget / S / hg * hg);  // whole query positions per block
     block = std::min(block, rows);
     std::vector<float> scores(size_t(block * S));  // [block, S_eff]
+    const double flops = 2.0 * double(groups.size()) * double(rows) * double(S) * double(dk + dv);
+    const int nt = flops < 2e6 ? 1 : threads_;
+    const int64_t s_chunk = std::max<int64_t>(16, ((S + nt - 1) / nt + 15) / 16 * 16);
+    const int64_t c_chunk = std::max<int64_t>(16, ((dv + nt - 1) / nt + 15) / 16 * 16);
+    blas_single_thread();
+#pragma omp parallel num_threads(nt) if (nt > 1)
     for (const AttnGroup& g : groups) {
         for (int64_t r0 = 0; r0 < rows; r0 += block) {
             const int64_t nb = std::min(block, rows - r0);
             const int64_t t_last = (r0 + nb - 1) / hg;
             const int64_t s_eff = std::min(S, q_pos0 + t_last + 1);  // keys any row of the block can see
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(nb), int(s_eff), int(dk), scale,
-                        g.q + r0 * g.ldq, int(std::max(g.ldq, dk)), g.k, int(std::max(g.ldk, dk)), 0.0f,
-                        scores.data(), int(s_eff));
-#pragma omp parallel for num_threads(threads_) schedule(static) if (nb * s_eff >= (1 << 14))
+            const int64_t n_sc = (s_eff + s_chunk - 1) / s_chunk;
+#pragma omp for schedule(static)
+            for (int64_t c = 0; c < n_sc; ++c) {
+                const int64_t s0 = c * s_chunk, ns = std::min(s_chunk, s_eff - s0);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(nb), int(ns), int(dk), scale,
+                            g.q + r0 * g.ldq, int(std::max(g.ldq, dk)), g.k + s0 * g.ldk, int(std::max(g.ldk, dk)),
+                            0.0f, scores.data() + s0, int(s_eff));
+            }
+#pragma omp for schedule(static)
             for (int64_t i = 0; i < nb; ++i) {
                 const int64_t t = (r0 + i) / hg;
                 softmax_row(scores.data() + i * s_eff, q_pos0 + t + 1, s_eff);
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(nb), int(dv), int(s_eff), 1.0f,
-                        scores.data(), int(s_eff), g.v, int(std::max(g.ldv, dv)), 0.0f, g.out + r0 * g.ldo,
-                        int(std::max(g.ldo, dv)));
+            const int64_t n_cc = (dv + c_chunk - 1) / c_chunk;
+#pragma omp for schedule(static)
+            for (int64_t c = 0; c < n_cc; ++c) {
+                const int64_t c0 = c * c_chunk, nc = std::min(c_chunk, dv - c0);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(nb), int(nc), int(s_eff), 1.0f,
+                            scores.data(), int(s_eff), g.v + c0, int(std::max(g.ldv, dv)), 0.0f,
+                            g.out + r0 * g.ldo + c0, int(std::max(g.ldo, dv)));
+            }
         }
     }
 }

@@ -1,6 +1,8 @@
 // cpu_common.cpp — boundary validation helpers and CPU feature detection for the CPU backend.
 #include "cpu/cpu_common.h"
 
+#include <cblas.h>
+
 namespace engine::cpu {
 
 void check_view(const char* op, const char* name, const TensorView& v) {
@@ -60,6 +62,10 @@ bool rows_uniform(const TensorView& v, int64_t* ld) {
     }
     *ld = step < 0 ? v.cols() : step;
     return true;
+}
+
+void blas_single_thread() {
+    if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
 }
 
 bool has_avx2_fma() {

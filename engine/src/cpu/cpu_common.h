@@ -57,6 +57,10 @@ void to_f32(float* dst, const void* src, DType src_dtype, int64_t n);
 // dst[i] = src_dtype(src[i]) (round to nearest even) for dst of dtype F32/F16/BF16.
 void from_f32(void* dst, DType dst_dtype, const float* src, int64_t n);
 
+// OpenBLAS runs single-threaded inside our OpenMP regions (one thread pool owns the cores); call this
+// before such calls. Cheap when already set.
+void blas_single_thread();
+
 // Run-time CPU features (the package is built for x86-64-v2; hot kernels dispatch).
 bool has_avx2_fma();
 bool has_f16c();

@@ -2,13 +2,14 @@
 // accumulating, optionally batched over a leading dim (3-D views).
 //
 // Paths, picked per 2-D problem:
-//   * F32 weights: cblas_sgemm straight on the strided views (lda/ldb/ldc carry the row strides).
+//   * F32 weights: cblas_sgemm straight on the strided views (lda/ldb/ldc carry the row strides),
+//     split by output columns over OpenMP threads (gemm_chunked).
 //   * F16/BF16 weights, w_transposed, M <= kGemvMaxRows (decode): a multithreaded GEMV that converts
 //     the weight to fp32 in registers (AVX2/FMA/F16C when the CPU has them, scalar otherwise). It is
 //     memory-bound: each weight byte is read once.
-//   * F16/BF16 weights otherwise (prefill, training): weight panels of ~kPanelBytes are converted to an
-//     fp32 scratch (all threads) and multiplied with cblas_sgemm (all OpenBLAS threads). Debian's
-//     OpenBLAS 0.3.21 has no sbgemm/shgemm, hence the conversion.
+//   * F16/BF16 weights otherwise (prefill, training): each thread converts slabs of <= kPanelBytes of
+//     the weight to an fp32 scratch and multiplies them with a single-threaded cblas_sgemm (see
+//     gemm_chunked). Debian's OpenBLAS 0.3.21 has no sbgemm/shgemm, hence the conversion.
 // Weights are never converted in place.
 #include <cblas.h>
 #include <immintrin.h>
@@ -27,7 +28,7 @@ using namespace cpu;
 namespace {
 
 constexpr int64_t kGemvMaxRows = 8;
-constexpr int64_t kPanelBytes = int64_t(4) << 20;
+constexpr int64_t kPanelBytes = int64_t(1) << 21;  // fp32 scratch per thread for a weight slab
 
 // One 2-D problem: y[M, N] (+)= x[M, K] · op(w).
 struct Gemm {
@@ -153,29 +154,49 @@ void gemv_half(const Gemm& g, int threads) {
     }
 }
 
-// ---------------- panels: convert a slab of w to fp32, then sgemm ----------------
-
-void gemm_half_panels(const Gemm& g, int threads) {
-    // Panel = P output columns: rows [n0, n0+P) of a [N, K] weight, or columns of a [K, N] weight.
-    int64_t P = kPanelBytes / (4 * std::max<int64_t>(g.K, 1));
-    P = std::clamp<int64_t>(P / 16 * 16, 16, std::max<int64_t>(16, (g.N + 15) / 16 * 16));
-    P = std::min(P, g.N);
-    std::vector<float> panel(size_t(P * g.K));  // [P, K] (trans) or [K, P]
+// ---------------- GEMM: output-column chunks, one single-threaded sgemm each ----------------
+//
+// OpenMP owns the cores: each thread takes chunks of P output columns (dynamic schedule, so a busy
+// core does not hold up the rest), converts that slab of a F16/BF16 weight to fp32 in its own scratch
+// if needed, and calls OpenBLAS single-threaded. Alternating OpenMP regions with OpenBLAS's own thread
+// pool made both pools spin against each other (measured: 5-10x slower on a loaded 2-core machine).
+void gemm_chunked(const Gemm& g, int threads) {
+    const bool half = g.wdt != DType::F32;
+    const double flops = 2.0 * double(g.M) * double(g.N) * double(g.K);
+    const int nt = flops < 4e6 ? 1 : threads;
+    int64_t P = (g.N + 4 * nt - 1) / (4 * nt);
+    P = (P + 15) / 16 * 16;
+    if (half) P = std::min(P, std::max<int64_t>(64, kPanelBytes / (4 * g.K) / 16 * 16));
+    if (nt == 1 && !half) P = g.N;
+    P = std::clamp<int64_t>(P, 1, g.N);
+    const int64_t n_chunks = (g.N + P - 1) / P;
     const size_t esz = dtype_size(g.wdt);
-    for (int64_t n0 = 0; n0 < g.N; n0 += P) {
-        const int64_t np = std::min(P, g.N - n0);
-        if (g.trans) {
-#pragma omp parallel for num_threads(threads) schedule(static) if (np * g.K >= (1 << 15))
-            for (int64_t r = 0; r < np; ++r)
-                to_f32(panel.data() + r * g.K,
-                       static_cast<const char*>(g.w) + size_t((n0 + r) * g.ldw) * esz, g.wdt, g.K);
-            sgemm_f32(g, panel.data(), g.K, np, g.y + n0);
-        } else {
-#pragma omp parallel for num_threads(threads) schedule(static) if (np * g.K >= (1 << 15))
-            for (int64_t k = 0; k < g.K; ++k)
-                to_f32(panel.data() + k * np, static_cast<const char*>(g.w) + size_t(k * g.ldw + n0) * esz,
-                       g.wdt, np);
-            sgemm_f32(g, panel.data(), np, np, g.y + n0);
+    blas_single_thread();
+#pragma omp parallel num_threads(nt) if (nt > 1 && n_chunks > 1)
+    {
+        std::vector<float> scratch(half ? size_t(P * g.K) : 0);  // [P, K] (w [N, K]) or [K, P] (w [K, N])
+#pragma omp for schedule(dynamic)
+        for (int64_t c = 0; c < n_chunks; ++c) {
+            const int64_t n0 = c * P, np = std::min(P, g.N - n0);
+            const float* wp;
+            int64_t ldw;
+            if (!half) {
+                wp = static_cast<const float*>(g.w) + (g.trans ? n0 * g.ldw : n0);
+                ldw = g.ldw;
+            } else if (g.trans) {
+                for (int64_t r = 0; r < np; ++r)
+                    to_f32(scratch.data() + r * g.K, static_cast<const char*>(g.w) + size_t((n0 + r) * g.ldw) * esz,
+                           g.wdt, g.K);
+                wp = scratch.data();
+                ldw = g.K;
+            } else {
+                for (int64_t k = 0; k < g.K; ++k)
+                    to_f32(scratch.data() + k * np, static_cast<const char*>(g.w) + size_t(k * g.ldw + n0) * esz,
+                           g.wdt, np);
+                wp = scratch.data();
+                ldw = np;
+            }
+            sgemm_f32(g, wp, ldw, np, g.y + n0);
         }
     }
 }
@@ -244,7 +265,6 @@ void CpuBackend::matmul(const TensorView& y, const TensorView& x, const TensorVi
     const bool half = w.dtype != DType::F32;
     const size_t wsz = dtype_size(w.dtype);
 
-    if (!half || !(w_transposed && M <= kGemvMaxRows)) use_blas_threads();
     for (int64_t b = 0; b < batches; ++b) {
         Gemm g;
         g.y = y.as<float>() + (collapse ? 0 : batch_offset(y, b));
@@ -259,12 +279,10 @@ void CpuBackend::matmul(const TensorView& y, const TensorView& x, const TensorVi
         g.K = K;
         g.trans = w_transposed;
         g.acc = accumulate;
-        if (!half)
-            sgemm_f32(g, static_cast<const float*>(g.w), ldw, N, g.y);
-        else if (w_transposed && M <= kGemvMaxRows)
+        if (half && w_transposed && M <= kGemvMaxRows)
             gemv_half(g, threads_);
         else
-            gemm_half_panels(g, threads_);
+            gemm_chunked(g, threads_);
     }
 }
 

@@ -73,9 +73,11 @@ TEST_P(MatmulSweep, MatchesReferencePlainStridedAndAccumulating) {
     check_matmul(ys, xs, ws, c.trans, y0, true);
     // Columns outside the slice are untouched.
     for (int64_t m = 0; m < c.M; ++m)
-        for (int64_t j = 0; j < c.N + 6; ++j)
-            if (j < 3 || j >= 3 + c.N)
+        for (int64_t j = 0; j < c.N + 6; ++j) {
+            if (j < 3 || j >= 3 + c.N) {
                 EXPECT_EQ(yb.as<float>()[m * (c.N + 6) + j], pad_before[size_t(m * (c.N + 6) + j)]);
+            }
+        }
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -87,7 +89,10 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{DType::BF16, true, 9, 67, 40}, Case{DType::BF16, true, 70, 150, 90},
                       Case{DType::BF16, false, 1, 77, 39}, Case{DType::BF16, false, 33, 65, 130},
                       Case{DType::F16, true, 1, 203, 45}, Case{DType::F16, true, 4, 88, 31},
-                      Case{DType::F16, true, 40, 50, 70}, Case{DType::F16, false, 6, 31, 23}),
+                      Case{DType::F16, true, 40, 50, 70}, Case{DType::F16, false, 6, 31, 23},
+                      // big enough for the multithreaded column-chunk path
+                      Case{DType::F32, true, 64, 300, 200}, Case{DType::F32, false, 64, 300, 200},
+                      Case{DType::BF16, false, 64, 300, 200}),
     [](const ::testing::TestParamInfo<Case>& i) {
         return std::string(dtype_name(i.param.wdt)) + (i.param.trans ? "_NK_" : "_KN_") + "M" +
                std::to_string(i.param.M) + "_K" + std::to_string(i.param.K) + "_N" + std::to_string(i.param.N);

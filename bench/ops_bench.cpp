@@ -1,0 +1,123 @@
+// ops_bench.cpp — CPU backend op benchmarks. Every figure is printed as a fraction of a limit measured
+// in the same run (see docs/performance.md): memory-bound ops against the read-bandwidth probe,
+// compute-bound ops against OpenBLAS sgemm peak.
+//
+//   latent_ops_bench [--threads N] [--reps R]
+//
+// Not a test: it asserts nothing; it prints numbers.
+#include <cmath>
+#include <cstdlib>
+#include <string>
+
+#include "bench_common.h"
+#include "engine/backend.h"
+
+using namespace engine;
+using namespace engine::bench;
+
+namespace {
+
+Tensor random_tensor(DType dt, std::initializer_list<int64_t> shape, unsigned seed) {
+    Tensor t = Tensor::cpu(dt, shape);
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    const int64_t n = t.view().numel();
+    if (dt == DType::F32) {
+        for (int64_t i = 0; i < n; ++i) t.as<float>()[i] = u(rng);
+    } else {
+        for (int64_t i = 0; i < n; ++i)
+            t.as<uint16_t>()[i] = dt == DType::BF16 ? f32_to_bf16(u(rng)) : f32_to_f16(u(rng));
+    }
+    return t;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    int threads = 0, reps = 5;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "--threads" && i + 1 < argc) threads = std::atoi(argv[++i]);
+        else if (a == "--reps" && i + 1 < argc) reps = std::atoi(argv[++i]);
+        else {
+            std::fprintf(stderr, "usage: %s [--threads N] [--reps R]\n", argv[0]);
+            return 2;
+        }
+    }
+    if (threads <= 0) threads = omp_get_num_procs();
+    auto be = make_cpu_backend(threads);
+    std::printf("backend: %s\n", be->name().c_str());
+
+    const double bw = measure_read_bandwidth(size_t(1) << 30, threads, reps);
+    const double peak = measure_sgemm_peak(2048, threads, 3);
+    std::printf("(a) limit: read bandwidth (1 GiB, %d threads)      %8.2f GB/s\n", threads, bw);
+    std::printf("(b) limit: OpenBLAS sgemm 2048^3                   %8.2f GFLOP/s\n", peak);
+
+    // (c) decode GEMV with bf16 weights: weight bytes read per second vs bandwidth.
+    struct Gemv {
+        int64_t M, N, K;
+        DType dt;
+    };
+    for (const Gemv& g : {Gemv{1, 10944, 2048, DType::BF16}, Gemv{1, 2048, 10944, DType::BF16},
+                          Gemv{4, 10944, 2048, DType::BF16}, Gemv{1, 10944, 2048, DType::F16},
+                          Gemv{1, 10944, 2048, DType::F32}}) {
+        // Cycle through copies totalling >= 512 MiB so the weights come from memory, not the cache.
+        const size_t one = size_t(g.N * g.K) * dtype_size(g.dt);
+        const size_t copies = std::max<size_t>(2, (size_t(512) << 20) / one + 1);
+        std::vector<Tensor> ws;
+        for (size_t c = 0; c < copies; ++c) ws.push_back(random_tensor(g.dt, {g.N, g.K}, unsigned(c + 1)));
+        Tensor x = random_tensor(DType::F32, {g.M, g.K}, 2);
+        Tensor y = Tensor::cpu(DType::F32, {g.M, g.N});
+        size_t next = 0;
+        const double t = best_of(reps * 4, [&] {
+            for (size_t c = 0; c < copies; ++c) be->matmul(y, x, ws[(next++) % copies]);
+        }) / double(copies);
+        const double gbs = double(one) / t * 1e-9;
+        std::printf("(c) matmul %-4s M=%-3lld [%lld x %lld] weight  %8.3f ms  %7.2f GB/s  = %5.1f%% of (a)\n",
+                    dtype_name(g.dt), (long long)g.M, (long long)g.N, (long long)g.K, t * 1e3, gbs, 100.0 * gbs / bw);
+    }
+
+    // (d) prefill GEMM: GFLOP/s vs sgemm peak.
+    struct Prefill {
+        int64_t M, N, K;
+        DType dt;
+    };
+    for (const Prefill& p : {Prefill{512, 10944, 2048, DType::BF16}, Prefill{512, 2048, 10944, DType::BF16},
+                             Prefill{512, 10944, 2048, DType::F32}, Prefill{64, 10944, 2048, DType::BF16}}) {
+        Tensor w = random_tensor(p.dt, {p.N, p.K}, 3);
+        Tensor x = random_tensor(DType::F32, {p.M, p.K}, 4);
+        Tensor y = Tensor::cpu(DType::F32, {p.M, p.N});
+        const double t = best_of(std::max(2, reps / 2), [&] { be->matmul(y, x, w); });
+        const double gf = 2.0 * double(p.M) * p.N * p.K / t * 1e-9;
+        std::printf("(d) matmul %-4s M=%-3lld [%lld x %lld] weight  %8.2f ms  %7.1f GFLOP/s = %5.1f%% of (b)\n",
+                    dtype_name(p.dt), (long long)p.M, (long long)p.N, (long long)p.K, t * 1e3, gf, 100.0 * gf / peak);
+    }
+
+    // (e) attention. Decode with the MLA absorbed latent (MQA: H=16 query heads on one 576-wide key whose
+    // first 512 dims are the value): memory-bound on the cache, vs (a). Prefill MHA: vs (b), counting only
+    // the causal (unmasked) FLOPs.
+    for (int64_t S : {int64_t(1024), int64_t(4096)}) {
+        const int64_t H = 16, dk = 576, dv = 512;
+        Tensor q = random_tensor(DType::F32, {1, H, dk}, 5);
+        Tensor k = random_tensor(DType::F32, {S, 1, dk}, 6);
+        TensorView v = k.view().slice_last(0, dv);
+        Tensor out = Tensor::cpu(DType::F32, {1, H, dv});
+        const double t = best_of(reps * 4, [&] { be->attention(out, q, k, v, 0.05f, S - 1); });
+        const double gbs = double(k.view().nbytes()) / t * 1e-9;
+        std::printf("(e) attention decode MLA-latent H=16 S=%-5lld      %8.3f ms  %7.2f GB/s  = %5.1f%% of (a)\n",
+                    (long long)S, t * 1e3, gbs, 100.0 * gbs / bw);
+    }
+    {
+        const int64_t T = 1024, H = 16, dk = 192, dv = 128;
+        Tensor q = random_tensor(DType::F32, {T, H, dk}, 7);
+        Tensor k = random_tensor(DType::F32, {T, H, dk}, 8);
+        Tensor v = random_tensor(DType::F32, {T, H, dv}, 9);
+        Tensor out = Tensor::cpu(DType::F32, {T, H, dv});
+        const double t = best_of(std::max(2, reps / 2), [&] { be->attention(out, q, k, v, 0.07f, 0); });
+        const double flops = 2.0 * H * (double(T) * (T + 1) / 2) * (dk + dv);
+        const double gf = flops / t * 1e-9;
+        std::printf("(e) attention prefill MHA T=S=%lld H=16 dk=192     %8.2f ms  %7.1f GFLOP/s = %5.1f%% of (b)\n",
+                    (long long)T, t * 1e3, gf, 100.0 * gf / peak);
+    }
+    return 0;
+}
