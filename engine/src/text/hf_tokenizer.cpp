@@ -202,7 +202,24 @@ std::vector<int32_t> HfTokenizer::encode(std::string_view raw, bool add_special_
     // Invalid UTF-8 becomes U+FFFD first (one per maximal invalid subsequence), as a Rust/Python caller
     // must do before calling HF tokenizers and as JavaScript's TextDecoder does.
     const std::string text = utf8_lossy(raw);
-    RegexScratch scratch;
+    std::unique_ptr<RegexScratch> owned;
+    {
+        std::lock_guard lock(scratch_mutex_);
+        if (!scratch_pool_.empty()) {
+            owned = std::move(scratch_pool_.back());
+            scratch_pool_.pop_back();
+        }
+    }
+    if (!owned) owned = std::make_unique<RegexScratch>();
+    struct GiveBack {
+        const HfTokenizer& t;
+        std::unique_ptr<RegexScratch>& s;
+        ~GiveBack() {
+            std::lock_guard lock(t.scratch_mutex_);
+            t.scratch_pool_.push_back(std::move(s));
+        }
+    } give_back{*this, owned};
+    RegexScratch& scratch = *owned;
     std::vector<int32_t> ids;
     ids.reserve(text.size() / 3 + 4);
     if (add_special_tokens) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -50,6 +51,9 @@ private:
     std::vector<int32_t> template_prefix_, template_suffix_;
     TokenizerConfig config_;
     size_t vocab_size_ = 0;
+    // Reused PCRE2 match state (creating a JIT stack per encode would dominate short texts).
+    mutable std::mutex scratch_mutex_;
+    mutable std::vector<std::unique_ptr<RegexScratch>> scratch_pool_;
 };
 
 }  // namespace engine::text

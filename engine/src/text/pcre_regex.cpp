@@ -36,10 +36,10 @@ RegexScratch::~RegexScratch() {
 Regex::Regex(const std::string& pattern, bool literal, const std::string& where) : where_(where) {
     int err = 0;
     PCRE2_SIZE err_offset = 0;
-    uint32_t options = PCRE2_UTF | PCRE2_UCP;
-    if (literal) options |= PCRE2_LITERAL;
+    const uint32_t options = PCRE2_UTF | PCRE2_UCP;
     if (!utf8_is_valid(pattern)) ENGINE_THROW(kBadFile, where, ": the pattern is not valid UTF-8");
-    code_ = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), options, &err,
+    const std::string source = literal ? regex_escape(pattern) : pattern;  // (PCRE2_LITERAL excludes UCP)
+    code_ = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(source.data()), source.size(), options, &err,
                           &err_offset, nullptr);
     if (!code_) {
         PCRE2_UCHAR msg[256];
