@@ -1,0 +1,106 @@
+// trainer.cpp — one training step: accumulate, measure the global grad norm, skip non-finite steps,
+// clip, AdamW, and the aux-loss-free router bias update.
+#include "engine/train/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <string>
+
+#include "engine/error.h"
+
+namespace engine {
+
+Trainer::Trainer(TrainModel& model, TrainConfig config)
+    : model_(model), cfg_(config), adamw_(std::make_unique<AdamW>(model, config.adamw)) {
+    ENGINE_CHECK(cfg_.grad_accum_steps >= 1, kInvalidArgument, "TrainConfig.grad_accum_steps must be >= 1, got ",
+                 cfg_.grad_accum_steps);
+}
+
+Trainer::~Trainer() = default;
+
+StepStats Trainer::step(const std::vector<Batch>& micro) {
+    const auto t0 = std::chrono::steady_clock::now();
+    ENGINE_CHECK(int64_t(micro.size()) == cfg_.grad_accum_steps, kInvalidArgument, "Trainer::step got ",
+                 micro.size(), " micro-batches but grad_accum_steps is ", cfg_.grad_accum_steps);
+    Backend& be = model_.backend();
+    const ModelConfig& c = model_.config();
+    StepStats st;
+    st.step = ++attempted_;
+    st.lr = scheduled_lr(cfg_.schedule, cfg_.adamw.lr, adamw_->steps_taken());
+    st.expert_load.assign(size_t(c.num_hidden_layers), {});
+    model_.zero_grad();
+    // Each micro-batch's loss is a mean over its tokens; scaling by 1/accum averages the micro-batches.
+    const float gs = 1.0f / float(micro.size());
+    for (const Batch& b : micro) {
+        ForwardStats fs = model_.forward_backward(b.tokens, b.targets, b.B, b.T, gs, cfg_.seq_aux_alpha);
+        st.loss += fs.loss / double(micro.size());
+        st.aux_loss += fs.aux_loss / double(micro.size());
+        st.tokens += fs.tokens;
+        for (size_t l = 0; l < fs.expert_load.size(); ++l) {
+            auto& acc = st.expert_load[l];
+            if (acc.size() < fs.expert_load[l].size()) acc.resize(fs.expert_load[l].size(), 0);
+            for (size_t e = 0; e < fs.expert_load[l].size(); ++e) acc[e] += fs.expert_load[l][e];
+        }
+        if (st.hc_mix.empty()) {
+            st.hc_mix = fs.hc_mix;
+        } else {
+            for (size_t s = 0; s < st.hc_mix.size(); ++s)
+                for (size_t k = 0; k < st.hc_mix[s].size(); ++k) st.hc_mix[s][k] += fs.hc_mix[s][k];
+        }
+    }
+    for (auto& m : st.hc_mix)
+        for (double& x : m) x /= double(micro.size());
+    double sq = 0;
+    for (TrainParam& p : model_.params())
+        if (p.trainable) sq += be.sum_squares(p.grad);
+    st.grad_norm = std::sqrt(sq);
+    if (!std::isfinite(st.loss) || !std::isfinite(st.aux_loss) || !std::isfinite(st.grad_norm)) {
+        st.skipped = true;
+        ++skipped_;
+        model_.zero_grad();  // nothing of this step reaches the weights or the optimizer state
+    } else {
+        if (cfg_.grad_clip > 0 && st.grad_norm > cfg_.grad_clip) {
+            const float s = float(cfg_.grad_clip / st.grad_norm);
+            for (TrainParam& p : model_.params())
+                if (p.trainable) be.scale(p.grad, s);
+        }
+        adamw_->step(st.lr);
+        // Aux-loss-free balancing (V3): overloaded experts' bias goes down, underloaded up.
+        if (cfg_.bias_update_rate > 0) {
+            for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+                const auto& load = st.expert_load[size_t(l)];
+                TrainParam* bias = model_.find("model.layers." + std::to_string(l) + ".mlp.gate.e_score_correction_bias");
+                if (!bias || load.empty()) continue;
+                double mean = 0;
+                for (int64_t x : load) mean += double(x) / double(load.size());
+                float* b = bias->value.as<float>();
+                for (size_t e = 0; e < load.size(); ++e) {
+                    const double d = mean - double(load[e]);
+                    b[e] += cfg_.bias_update_rate * float((d > 0) - (d < 0));
+                }
+            }
+        }
+    }
+    for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+        TrainParam* bias = model_.find("model.layers." + std::to_string(l) + ".mlp.gate.e_score_correction_bias");
+        st.router_bias.emplace_back();
+        if (bias) st.router_bias.back().assign(bias->value.as<float>(), bias->value.as<float>() + bias->value.view().numel());
+    }
+    st.skipped_total = skipped_;
+    st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return st;
+}
+
+int64_t Trainer::run(int64_t steps, const std::function<bool(Batch&)>& next, const StepCallback& callback) {
+    int64_t done = 0;
+    for (; done < steps; ++done) {
+        std::vector<Batch> micro(size_t(cfg_.grad_accum_steps));
+        for (Batch& b : micro)
+            if (!next(b)) return done;
+        const StepStats st = step(micro);
+        if (callback && !callback(st)) return done + 1;
+    }
+    return done;
+}
+
+}  // namespace engine
