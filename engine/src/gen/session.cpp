@@ -17,13 +17,26 @@ namespace {
 
 enum class Phase { kPrefill, kDecode };
 
+// layers x experts, with an empty row for each dense layer (telemetry.h), as the model fills it.
 void reset_expert_load(ExpertLoad& load, const ModelConfig& cfg) {
     load.reset(cfg.num_hidden_layers, cfg.n_routed_experts);
+    for (int64_t l = 0; l < cfg.num_hidden_layers; ++l)
+        if (cfg.n_routed_experts > 0 && !cfg.is_moe_layer(l)) {
+            load.last_step[size_t(l)].clear();
+            load.cumulative[size_t(l)].clear();
+        }
 }
 
 // Copies the last step of `from` into `to` (resetting `to` to the same shape when it differs).
 void mirror_last_step(const ExpertLoad& from, ExpertLoad& to) {
-    if (to.n_layers != from.n_layers || to.n_experts != from.n_experts) to.reset(from.n_layers, from.n_experts);
+    if (to.n_layers != from.n_layers || to.n_experts != from.n_experts) {
+        to.reset(from.n_layers, from.n_experts);
+        for (size_t l = 0; l < from.last_step.size() && l < to.last_step.size(); ++l)
+            if (from.last_step[l].empty()) {  // dense layer: empty row, as in the session's
+                to.last_step[l].clear();
+                to.cumulative[l].clear();
+            }
+    }
     to.begin_step();
     for (int64_t l = 0; l < from.n_layers && l < int64_t(from.last_step.size()); ++l)
         for (int64_t e = 0; e < from.n_experts && e < int64_t(from.last_step[size_t(l)].size()); ++e)
