@@ -71,9 +71,15 @@ public:
     std::vector<float> host_f32(const std::string& name, std::vector<int64_t> shape) {
         TensorView v = host(name, std::move(shape));
         count(v, false);
-        std::vector<float> out(size_t(v.numel()));
-        TensorView dst = TensorView::contiguous(out.data(), DType::F32, v.shape.data(), v.ndim);
-        backend_.copy(dst, v);  // converts F16/BF16 (host to host on every backend)
+        // Converted here with the reference scalar converters: a device backend's copy() is not for
+        // host-to-host transfers, and these vectors are tiny.
+        const int64_t n = v.numel();
+        std::vector<float> out(static_cast<size_t>(n));
+        for (int64_t i = 0; i < n; ++i) {
+            if (v.dtype == DType::F32) out[size_t(i)] = v.as<const float>()[i];
+            else if (v.dtype == DType::BF16) out[size_t(i)] = bf16_to_f32(v.as<const uint16_t>()[i]);
+            else out[size_t(i)] = f16_to_f32(v.as<const uint16_t>()[i]);
+        }
         return out;
     }
 
