@@ -1,0 +1,62 @@
+// EngineWorker — the engine on its own QThread (GPT4All's ChatLLM pattern).
+//
+// Everything engine-side (backend, model, tokenizer, one Session per conversation) is created, used
+// and destroyed only on the worker thread. The GUI calls the public methods, which queue a closure to
+// that thread and return at once; results come back as signals (queued to GUI receivers). Token and
+// telemetry callbacks are coalesced to at most one signal per 50 ms. stop()/cancelLoad() only set a
+// std::atomic<bool> that the engine callbacks check between steps. The destructor stops generation,
+// cancels loading, frees the engine objects on their thread, quits the thread and waits for it.
+#pragma once
+
+#include <QElapsedTimer>
+#include <QObject>
+#include <QThread>
+#include <atomic>
+#include <memory>
+
+#include "engine/EngineTypes.h"
+#include "monitor/TelemetrySnapshot.h"
+
+class EngineWorker : public QObject {
+    Q_OBJECT
+public:
+    static constexpr int kSignalIntervalMs = 50;
+
+    explicit EngineWorker(QObject* parent = nullptr);
+    ~EngineWorker() override;
+
+    void inspect(const QString& path);
+    void loadModel(const QString& path, qint64 contextTokens, int threads = 0);
+    void cancelLoad() { m_cancelLoad = true; }
+    void unloadModel();
+    void generate(const GenerationRequest& request);
+    void stop() { m_stop = true; }
+    void forgetConversation(qint64 conversationId);  // drops its session (KV cache)
+
+    bool isWorkerThread() const { return QThread::currentThread() == &m_thread; }
+    QThread* thread_() { return &m_thread; }
+
+signals:
+    void inspected(const ModelSummary& summary);
+    void inspectFailed(const QString& path, const QString& message);
+    void loadProgress(double fraction, const QString& stage);
+    void modelLoaded(const ModelSummary& summary);
+    void loadFailed(const QString& message);
+    void loadCancelled();
+    void modelUnloaded();
+    void promptReady(qint64 requestId, qint64 promptTokens, qint64 contextCapacity);
+    void replyDelta(qint64 requestId, const QString& text);  // new text since the previous delta
+    void telemetry(qint64 requestId, const TelemetrySnapshot& snapshot);
+    void replyFinished(qint64 requestId, const ReplyStats& stats);
+    void replyFailed(qint64 requestId, const QString& message);
+
+private:
+    struct State;  // engine objects; touched only on m_thread
+    void post(std::function<void(State&)> work);
+
+    QThread m_thread;
+    QObject* m_context = nullptr;  // lives on m_thread
+    std::shared_ptr<State> m_state;
+    std::atomic<bool> m_stop{false};
+    std::atomic<bool> m_cancelLoad{false};
+};

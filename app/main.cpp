@@ -1,0 +1,43 @@
+// latent-studio [--model DIR] [--data-dir DIR] [--context N] [--prompt TEXT --screenshots DIR]
+#include <QApplication>
+#include <QCommandLineParser>
+#include <QDir>
+#include <QStandardPaths>
+
+#include "AppResources.h"
+#include "MainWindow.h"
+
+int main(int argc, char** argv) {
+    QApplication app(argc, argv);
+    QApplication::setApplicationName(QStringLiteral("latent-studio"));
+    QApplication::setApplicationDisplayName(QStringLiteral("Latent Studio"));
+    QApplication::setOrganizationName(QStringLiteral("latent-studio"));
+    QApplication::setApplicationVersion(QStringLiteral("0.1.0"));
+    QApplication::setDesktopFileName(QStringLiteral("latent-studio"));
+    initAppResources();
+
+    QCommandLineParser parser;
+    parser.setApplicationDescription(QStringLiteral("Desktop workbench for DeepSeek-style (MLA + MoE + mHC) language models"));
+    parser.addHelpOption();
+    parser.addVersionOption();
+    QCommandLineOption model(QStringLiteral("model"), QStringLiteral("Model folder to load at start."), QStringLiteral("DIR"));
+    QCommandLineOption dataDir(QStringLiteral("data-dir"), QStringLiteral("Where chats and settings live (default: %1).")
+                                   .arg(QStandardPaths::writableLocation(QStandardPaths::AppDataLocation)), QStringLiteral("DIR"));
+    QCommandLineOption context(QStringLiteral("context"), QStringLiteral("Context length for --model (default 4096)."), QStringLiteral("N"), QStringLiteral("4096"));
+    QCommandLineOption prompt(QStringLiteral("prompt"), QStringLiteral("Send this message once the model is loaded."), QStringLiteral("TEXT"));
+    QCommandLineOption shots(QStringLiteral("screenshots"), QStringLiteral("After the reply to --prompt, save each view as PNG into DIR and quit."), QStringLiteral("DIR"));
+    parser.addOptions({model, dataDir, context, prompt, shots});
+    parser.process(app);
+
+    AppOptions options;
+    options.dataDir = parser.isSet(dataDir) ? parser.value(dataDir) : QStandardPaths::writableLocation(QStandardPaths::AppDataLocation);
+    options.modelPath = parser.value(model);
+    options.contextTokens = parser.value(context).toLongLong();
+    options.autoPrompt = parser.value(prompt);
+    options.screenshotDir = parser.value(shots);
+    QDir().mkpath(options.dataDir);
+
+    MainWindow window(options);
+    window.show();
+    return app.exec();
+}
