@@ -4,6 +4,8 @@
   make_test_model.py tiny OUT     a tiny DeepseekV2ForCausalLM (MLA without q_lora_rank, 1 dense + 1 MoE
                                   layer, random F32 weights, seed 0) in the HF layout, with a byte-level
                                   BPE tokenizer.json, tokenizer_config.json (BOS/EOS, chat template).
+  make_test_model.py tiny-real TOKDIR OUT   the same tiny model sized for the real tokenizer in TOKDIR
+                                  (tokenizer.json + tokenizer_config.json are copied next to it).
   make_test_model.py v2lite OUT   DeepSeek-V2-Lite's config.json and every tensor header at its real
                                   shape and dtype (bf16), the data left as a sparse all-zero region, so
                                   `latent info` can be checked against the published figures without
@@ -122,9 +124,31 @@ def write_tokenizer(out):
     return len(vocab)
 
 
-def tiny(out):
+def copy_tokenizer(tokdir, out):
+    """Copies a real tokenizer; returns the vocabulary size the model needs (largest id + 1)."""
+    import shutil
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copyfile(os.path.join(tokdir, name), os.path.join(out, name))
+    tok = json.load(open(os.path.join(tokdir, "tokenizer.json"), encoding="utf-8"))
+    ids = list(tok["model"]["vocab"].values()) + [t["id"] for t in tok.get("added_tokens", [])]
+    cfg = json.load(open(os.path.join(tokdir, "tokenizer_config.json"), encoding="utf-8"))
+    by_text = {t["content"]: t["id"] for t in tok.get("added_tokens", [])}
+    by_text.update(tok["model"]["vocab"])
+
+    def special_id(key):
+        v = cfg.get(key)
+        v = v.get("content") if isinstance(v, dict) else v
+        return by_text.get(v) if v else None
+    return max(ids) + 1, special_id("bos_token"), special_id("eos_token")
+
+
+def tiny(out, tokdir=None):
     os.makedirs(out, exist_ok=True)
-    n_vocab = write_tokenizer(out)
+    if tokdir:
+        n_vocab, bos, eos = copy_tokenizer(tokdir, out)
+    else:
+        n_vocab = write_tokenizer(out)
+        bos, eos = n_vocab - 5, n_vocab - 4
     cfg = {
         "architectures": ["DeepseekV2ForCausalLM"], "model_type": "deepseek_v2", "vocab_size": n_vocab,
         "hidden_size": 32, "intermediate_size": 48, "moe_intermediate_size": 16, "num_hidden_layers": 2,
@@ -134,7 +158,7 @@ def tiny(out):
         "n_group": 1, "topk_group": 1, "scoring_func": "softmax", "norm_topk_prob": False,
         "first_k_dense_replace": 1, "moe_layer_freq": 1, "rope_theta": 10000.0, "rope_scaling": None,
         "max_position_embeddings": 512, "rms_norm_eps": 1e-6, "tie_word_embeddings": False,
-        "attention_bias": False, "hidden_act": "silu", "bos_token_id": n_vocab - 5, "eos_token_id": n_vocab - 4,
+        "attention_bias": False, "hidden_act": "silu", "bos_token_id": bos, "eos_token_id": eos,
         "aux_loss_alpha": 0.001, "seq_aux": True, "torch_dtype": "float32",
     }
     with open(os.path.join(out, "config.json"), "w") as f:
@@ -175,6 +199,12 @@ def v2lite(out):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] not in ("tiny", "v2lite"):
+    if len(sys.argv) == 4 and sys.argv[1] == "tiny-real":
+        if not os.path.exists(os.path.join(sys.argv[2], "tokenizer.json")):
+            print(f"{sys.argv[2]}/tokenizer.json is not installed (scripts/fetch-test-fixtures.sh); not written")
+            sys.exit(0)
+        tiny(sys.argv[3], sys.argv[2])
+    elif len(sys.argv) == 3 and sys.argv[1] in ("tiny", "v2lite"):
+        {"tiny": tiny, "v2lite": v2lite}[sys.argv[1]](sys.argv[2])
+    else:
         sys.exit(__doc__)
-    {"tiny": tiny, "v2lite": v2lite}[sys.argv[1]](sys.argv[2])
