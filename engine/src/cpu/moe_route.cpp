@@ -16,7 +16,8 @@
 //   Every released V2 checkpoint has norm_topk_prob = false, where HF-native V2 (always × rsf, never
 //   normalised) and the remote code agree; we follow the remote code that shipped with the weights.
 //
-// Tiny per-token work (E ≤ a few hundred) on the host: a plain loop, parallel over tokens.
+// Tiny per-token work (E ≤ a few hundred) on the host: a plain loop, parallel over tokens, with
+// per-thread scratch so routing allocates nothing per token.
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -58,10 +59,15 @@ void CpuBackend::moe_route(const TensorView& idx, const TensorView& weights, con
     const int64_t G = p.n_group, per_group = E / G;
     const float* b = has_bias ? bias.as<float>() : nullptr;
 
-#pragma omp parallel for schedule(static) num_threads(threads_) if (T > 16)
+#pragma omp parallel num_threads(threads_) if (T > 16)
+    {
+    // Per-thread buffers, reused for every token this thread routes.
+    std::vector<float> s(static_cast<size_t>(E)), c(static_cast<size_t>(E)), gscore(static_cast<size_t>(G));
+    std::vector<int64_t> order(static_cast<size_t>(E)), gorder(static_cast<size_t>(G));
+    std::vector<char> keep(static_cast<size_t>(G), 0);
+#pragma omp for schedule(static)
     for (int64_t t = 0; t < T; ++t) {
         const float* l = cpu::row_ptr<const float>(logits, t);
-        std::vector<float> s(static_cast<size_t>(E)), c(static_cast<size_t>(E));
         if (p.scoring == RouterParams::Scoring::kSoftmax) {
             float mx = *std::max_element(l, l + E);
             double sum = 0;
@@ -73,7 +79,6 @@ void CpuBackend::moe_route(const TensorView& idx, const TensorView& weights, con
         for (int64_t e = 0; e < E; ++e) c[size_t(e)] = s[size_t(e)] + (use_bias ? b[e] : 0.0f);
 
         if (grouped && p.topk_group < G) {
-            std::vector<float> gscore(static_cast<size_t>(G));
             for (int64_t g = 0; g < G; ++g) {
                 const float* cg = c.data() + g * per_group;
                 if (p.method == RouterParams::Method::kGroupLimitedGreedy || per_group < 2) {
@@ -86,17 +91,15 @@ void CpuBackend::moe_route(const TensorView& idx, const TensorView& weights, con
                     gscore[size_t(g)] = a + a2;
                 }
             }
-            std::vector<int64_t> order(static_cast<size_t>(G));
-            std::iota(order.begin(), order.end(), 0);
-            std::stable_sort(order.begin(), order.end(),
+            std::iota(gorder.begin(), gorder.end(), 0);
+            std::stable_sort(gorder.begin(), gorder.end(),
                              [&](int64_t x, int64_t y) { return gscore[size_t(x)] > gscore[size_t(y)]; });
-            std::vector<char> keep(size_t(G), 0);
-            for (int64_t g = 0; g < p.topk_group; ++g) keep[size_t(order[size_t(g)])] = 1;
+            std::fill(keep.begin(), keep.end(), 0);
+            for (int64_t g = 0; g < p.topk_group; ++g) keep[size_t(gorder[size_t(g)])] = 1;
             for (int64_t e = 0; e < E; ++e)
                 if (!keep[size_t(e / per_group)]) c[size_t(e)] = 0.0f;
         }
 
-        std::vector<int64_t> order(static_cast<size_t>(E));
         std::iota(order.begin(), order.end(), 0);
         std::partial_sort(order.begin(), order.begin() + K, order.end(), [&](int64_t x, int64_t y) {
             return c[size_t(x)] > c[size_t(y)] || (c[size_t(x)] == c[size_t(y)] && x < y);
@@ -120,6 +123,7 @@ void CpuBackend::moe_route(const TensorView& idx, const TensorView& weights, con
             for (int64_t k = 0; k < K; ++k) out_w[k] *= rsf;
         }
     }
+    }  // omp parallel
 }
 
 }  // namespace engine

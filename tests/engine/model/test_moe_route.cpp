@@ -122,6 +122,28 @@ TEST(MoeRoute, NoauxTcMasksWithZeroLikeHF) {
     EXPECT_NEAR(r.w[1], 0.5f, 1e-6);
 }
 
+TEST(MoeRoute, ManyTokensRouteLikeOneAtATime) {
+    // 40 tokens (the multi-threaded path) give the same result as routing each token alone.
+    RouterParams p = params(RouterParams::Scoring::kSigmoid, RouterParams::Method::kNoauxTc, 8, 3, 4, 2, true, 2.5f);
+    std::vector<float> bias = {0.1f, -0.2f, 0.05f, 0.3f, 0, -0.1f, 0.2f, 0.15f};
+    std::vector<float> l(40 * 8);
+    for (size_t i = 0; i < l.size(); ++i) l[i] = float(std::sin(0.37 * double(i)) * 2.0);
+    auto be = engine::make_cpu_backend(2);
+    std::vector<int32_t> idx(40 * 3);
+    std::vector<float> w(40 * 3);
+    be->moe_route(TensorView::contiguous(idx.data(), engine::DType::I32, {40, 3}),
+                  TensorView::contiguous(w.data(), engine::DType::F32, {40, 3}),
+                  TensorView::contiguous(l.data(), engine::DType::F32, {40, 8}),
+                  TensorView::contiguous(bias.data(), engine::DType::F32, {8}), p);
+    for (int t = 0; t < 40; ++t) {
+        auto one = route(std::vector<float>(l.begin() + t * 8, l.begin() + t * 8 + 8), bias, p);
+        for (int k = 0; k < 3; ++k) {
+            EXPECT_EQ(idx[size_t(t * 3 + k)], one.idx[size_t(k)]) << "token " << t;
+            EXPECT_FLOAT_EQ(w[size_t(t * 3 + k)], one.w[size_t(k)]) << "token " << t;
+        }
+    }
+}
+
 TEST(MoeRoute, RejectsMismatchedShapes) {
     std::vector<float> l(8, 0.0f);  // top_k 5 > 4 experts
     EXPECT_THROW(route(l, {}, params(RouterParams::Scoring::kSoftmax, RouterParams::Method::kGreedy, 4, 5, 1, 1, false,
