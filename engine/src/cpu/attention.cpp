@@ -4,9 +4,10 @@
 //
 // Two paths with the same math:
 //   * direct: one (query, head) per work item, OpenMP over them; for few query rows (decode with MHA).
-//   * blocked BLAS: a group of query rows that share K/V (all heads when Hk == 1, else one head) is
-//     processed in row blocks: scores = scale · Q·Kᵀ (sgemm), masked softmax per row (OpenMP),
-//     out = P·V (sgemm). Keys beyond the block's last visible position are skipped.
+//   * blocked BLAS: query rows that share K/V (all heads when Hk == 1, else one head) are cut into
+//     blocks, and keys into chunks when there are fewer blocks than threads (decode); each (block, key
+//     chunk) is scores = scale · Q·Kᵀ (sgemm), masked exp, P·V (sgemm), merged by the running-max rule.
+//     Keys beyond a block's last visible position are skipped.
 #include <cblas.h>
 
 #include <algorithm>
@@ -23,7 +24,7 @@ using namespace cpu;
 
 namespace {
 
-constexpr int64_t kScoreBudget = int64_t(1) << 21;  // floats of scores per block (8 MiB)
+constexpr int64_t kScoreBudget = int64_t(1) << 20;  // floats of scores per work item (4 MiB per thread)
 
 // Query rows sharing one K/V head: row r is query t = r / heads_per_row_group.
 struct AttnGroup {
@@ -139,46 +140,92 @@ void CpuBackend::attention(const TensorView& out, const TensorView& q, const Ten
         return;
     }
 
-    // Blocked BLAS path: blocks one after another, all threads cooperating in three phases per block
-    // (OpenBLAS single-threaded inside the OpenMP region, so one thread pool owns the cores):
-    //   1. scores[:, key chunk] = scale · Q_block · K_chunkᵀ   (threads split the keys)
-    //   2. masked softmax per row                               (threads split the rows)
-    //   3. out_block[:, col chunk] = P · V[:, col chunk]         (threads split the value columns)
+    // Blocked BLAS path. Work item = (group, block of query rows, chunk of keys), all items in one
+    // OpenMP loop (one barrier: robust when cores are shared), OpenBLAS single-threaded inside:
+    //   scores = scale · Q_block · K_chunkᵀ;  p = exp(scores − m) masked;  o = p · V_chunk
+    // With one key chunk the item normalises and writes `out` directly. With several (decode, where
+    // there are fewer row blocks than threads) each item keeps its row max m, sum l and unnormalised o,
+    // and a merge pass combines them: out = Σ_j e^(m_j−M) o_j / Σ_j e^(m_j−M) l_j.
     const int64_t rows = groups[0].rows, hg = groups[0].heads;
+    const int64_t n_groups = int64_t(groups.size());
+    const double flops = 2.0 * double(n_groups) * double(rows) * double(S) * double(dk + dv);
+    const int nt = flops < 2e6 ? 1 : threads_;
     int64_t block = std::max<int64_t>(hg, kScoreBudget / S / hg * hg);  // whole query positions per block
     block = std::min(block, rows);
-    std::vector<float> scores(size_t(block * S));  // [block, S_eff]
-    const double flops = 2.0 * double(groups.size()) * double(rows) * double(S) * double(dk + dv);
-    const int nt = flops < 2e6 ? 1 : threads_;
-    const int64_t s_chunk = std::max<int64_t>(16, ((S + nt - 1) / nt + 15) / 16 * 16);
-    const int64_t c_chunk = std::max<int64_t>(16, ((dv + nt - 1) / nt + 15) / 16 * 16);
+    const int64_t n_blocks = (rows + block - 1) / block;
+    const int64_t base_items = n_groups * n_blocks;
+    int64_t n_kc = 1;
+    if (base_items < nt) n_kc = std::min<int64_t>((nt + base_items - 1) / base_items, std::max<int64_t>(1, S / 256));
+    const int64_t kc_len = ((S + n_kc - 1) / n_kc + 15) / 16 * 16;
+    n_kc = (S + kc_len - 1) / kc_len;
+    const int64_t items = base_items * n_kc;
+    // Partial results for the merge (only when keys are split).
+    std::vector<float> part_m, part_l, part_o;
+    if (n_kc > 1) {
+        part_m.assign(size_t(items * block), -std::numeric_limits<float>::infinity());
+        part_l.assign(size_t(items * block), 0.0f);
+        part_o.assign(size_t(items * block * dv), 0.0f);
+    }
     blas_single_thread();
 #pragma omp parallel num_threads(nt) if (nt > 1)
-    for (const AttnGroup& g : groups) {
-        for (int64_t r0 = 0; r0 < rows; r0 += block) {
-            const int64_t nb = std::min(block, rows - r0);
+    {
+        std::vector<float> sc(size_t(block * std::min(S, kc_len)));  // [nb, ns] scores -> probabilities
+#pragma omp for schedule(dynamic)
+        for (int64_t it = 0; it < items; ++it) {
+            const int64_t kc = it % n_kc, gb = it / n_kc;
+            const AttnGroup& g = groups[size_t(gb / n_blocks)];
+            const int64_t r0 = (gb % n_blocks) * block, nb = std::min(block, rows - r0);
             const int64_t t_last = (r0 + nb - 1) / hg;
-            const int64_t s_eff = std::min(S, q_pos0 + t_last + 1);  // keys any row of the block can see
-            const int64_t n_sc = (s_eff + s_chunk - 1) / s_chunk;
-#pragma omp for schedule(static)
-            for (int64_t c = 0; c < n_sc; ++c) {
-                const int64_t s0 = c * s_chunk, ns = std::min(s_chunk, s_eff - s0);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(nb), int(ns), int(dk), scale,
-                            g.q + r0 * g.ldq, int(std::max(g.ldq, dk)), g.k + s0 * g.ldk, int(std::max(g.ldk, dk)),
-                            0.0f, scores.data() + s0, int(s_eff));
-            }
-#pragma omp for schedule(static)
+            const int64_t s_end = std::min(S, q_pos0 + t_last + 1);  // keys any row of the block can see
+            const int64_t s0 = kc * kc_len, ns = std::min(kc_len, s_end - s0);
+            if (ns <= 0) continue;  // keys all in the future of this block (partials stay empty)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(nb), int(ns), int(dk), scale, g.q + r0 * g.ldq,
+                        int(std::max(g.ldq, dk)), g.k + s0 * g.ldk, int(std::max(g.ldk, dk)), 0.0f, sc.data(),
+                        int(ns));
+            float* m_out = n_kc > 1 ? part_m.data() + it * block : nullptr;
+            float* l_out = n_kc > 1 ? part_l.data() + it * block : nullptr;
             for (int64_t i = 0; i < nb; ++i) {
                 const int64_t t = (r0 + i) / hg;
-                softmax_row(scores.data() + i * s_eff, q_pos0 + t + 1, s_eff);
+                const int64_t n_valid = std::clamp<int64_t>(q_pos0 + t + 1 - s0, 0, ns);
+                float* p = sc.data() + i * ns;
+                if (n_kc == 1) {
+                    softmax_row(p, n_valid, ns);
+                    continue;
+                }
+                float mx = -std::numeric_limits<float>::infinity(), sum = 0.0f;
+                for (int64_t j = 0; j < n_valid; ++j) mx = std::max(mx, p[j]);
+                for (int64_t j = 0; j < n_valid; ++j) sum += (p[j] = std::exp(p[j] - mx));
+                for (int64_t j = n_valid; j < ns; ++j) p[j] = 0.0f;
+                m_out[i] = mx;
+                l_out[i] = sum;
             }
-            const int64_t n_cc = (dv + c_chunk - 1) / c_chunk;
+            float* o = n_kc > 1 ? part_o.data() + it * block * dv : g.out + r0 * g.ldo;
+            const int64_t ldo = n_kc > 1 ? dv : std::max(g.ldo, dv);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(nb), int(dv), int(ns), 1.0f, sc.data(), int(ns),
+                        g.v + s0 * g.ldv, int(std::max(g.ldv, dv)), 0.0f, o, int(ldo));
+        }
+        if (n_kc > 1) {
+            // Merge the key chunks of every (group, block) row.
 #pragma omp for schedule(static)
-            for (int64_t c = 0; c < n_cc; ++c) {
-                const int64_t c0 = c * c_chunk, nc = std::min(c_chunk, dv - c0);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(nb), int(nc), int(s_eff), 1.0f,
-                            scores.data(), int(s_eff), g.v + c0, int(std::max(g.ldv, dv)), 0.0f,
-                            g.out + r0 * g.ldo + c0, int(std::max(g.ldo, dv)));
+            for (int64_t gr = 0; gr < n_groups * rows; ++gr) {
+                const AttnGroup& g = groups[size_t(gr / rows)];
+                const int64_t r = gr % rows, b = r / block, i = r % block;
+                const int64_t first = ((gr / rows) * n_blocks + b) * n_kc;
+                float big = -std::numeric_limits<float>::infinity();
+                for (int64_t kc = 0; kc < n_kc; ++kc) big = std::max(big, part_m[size_t((first + kc) * block + i)]);
+                float denom = 0.0f;
+                float* dst = g.out + r * g.ldo;  // [dv]
+                for (int64_t c = 0; c < dv; ++c) dst[c] = 0.0f;
+                for (int64_t kc = 0; kc < n_kc; ++kc) {
+                    const int64_t pi = (first + kc) * block + i;
+                    if (part_l[size_t(pi)] == 0.0f) continue;  // chunk entirely masked for this row
+                    const float wgt = std::exp(part_m[size_t(pi)] - big);
+                    denom += wgt * part_l[size_t(pi)];
+                    const float* o = part_o.data() + pi * dv;
+                    for (int64_t c = 0; c < dv; ++c) dst[c] += wgt * o[c];
+                }
+                const float inv = 1.0f / denom;
+                for (int64_t c = 0; c < dv; ++c) dst[c] *= inv;
             }
         }
     }

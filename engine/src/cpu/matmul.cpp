@@ -2,11 +2,11 @@
 // accumulating, optionally batched over a leading dim (3-D views).
 //
 // Paths, picked per 2-D problem:
-//   * F32 weights: cblas_sgemm straight on the strided views (lda/ldb/ldc carry the row strides),
+//   * F32 weights otherwise: cblas_sgemm straight on the strided views (lda/ldb/ldc carry the row strides),
 //     split by output columns over OpenMP threads (gemm_chunked).
-//   * F16/BF16 weights, w_transposed, M <= kGemvMaxRows (decode): a multithreaded GEMV that converts
-//     the weight to fp32 in registers (AVX2/FMA/F16C when the CPU has them, scalar otherwise). It is
-//     memory-bound: each weight byte is read once.
+//   * w_transposed, M <= kGemvMaxRows (decode), any weight dtype: a multithreaded GEMV that converts
+//     F16/BF16 weights to fp32 in registers (AVX2/FMA/F16C when the CPU has them, scalar otherwise).
+//     It is memory-bound: each weight byte is read once (OpenBLAS sgemm with M = 1 reached ~1/4 of it).
 //   * F16/BF16 weights otherwise (prefill, training): each thread converts slabs of <= kPanelBytes of
 //     the weight to an fp32 scratch and multiplies them with a single-threaded cblas_sgemm (see
 //     gemm_chunked). Debian's OpenBLAS 0.3.21 has no sbgemm/shgemm, hence the conversion.
@@ -50,16 +50,27 @@ void sgemm_f32(const Gemm& g, const float* w, int64_t ldw, int64_t n_cols, float
                 1.0f, g.x, int(g.ldx), w, int(ldw), g.acc ? 1.0f : 0.0f, y, int(g.ldy));
 }
 
-// ---------------- GEMV for half-precision weights stored [N, K] ----------------
+// ---------------- GEMV for weights stored [N, K] (decode) ----------------
 
-template <bool kF16>
-__attribute__((target("avx2,fma,f16c"))) inline __m256 load8_half(const uint16_t* p) {
-    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    if constexpr (kF16) {
-        return _mm256_cvtph_ps(h);
+enum class WKind { kF32, kF16, kBF16 };
+
+// 8 consecutive weights as fp32.
+template <WKind W>
+__attribute__((target("avx2,fma,f16c"))) inline __m256 load8_w(const void* base, int64_t i) {
+    if constexpr (W == WKind::kF32) {
+        return _mm256_loadu_ps(static_cast<const float*>(base) + i);
     } else {
+        const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(base) + i));
+        if constexpr (W == WKind::kF16) return _mm256_cvtph_ps(h);
         return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
     }
+}
+
+template <WKind W>
+inline float load1_w(const void* base, int64_t i) {
+    if constexpr (W == WKind::kF32) return static_cast<const float*>(base)[i];
+    if constexpr (W == WKind::kF16) return f16_to_f32(static_cast<const uint16_t*>(base)[i]);
+    return bf16_to_f32(static_cast<const uint16_t*>(base)[i]);
 }
 
 __attribute__((target("avx2,fma"))) inline float hsum8(__m256 v) {
@@ -69,60 +80,73 @@ __attribute__((target("avx2,fma"))) inline float hsum8(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-// Rows [n0, n1) of y[:, n] for M (compile-time) activation rows; U 8-wide chunks per step.
-template <int M, int U, bool kF16>
+// Output rows [n0, n1) for M (compile-time) activation rows: R weight rows at a time share each load
+// of x, U 8-wide steps per iteration; R·M·U accumulators stay in registers.
+template <int M, int R, int U, WKind W>
 __attribute__((target("avx2,fma,f16c"))) void gemv_avx2(const Gemm& g, int64_t n0, int64_t n1) {
     const int64_t K = g.K;
     const int64_t step = 8 * U;
     const int64_t k_main = K / step * step;
     const int64_t k_vec = K / 8 * 8;
-    for (int64_t n = n0; n < n1; ++n) {
-        const uint16_t* wr = static_cast<const uint16_t*>(g.w) + n * g.ldw;  // [K]
-        __m256 acc[M][U];
-        for (int m = 0; m < M; ++m)
-            for (int u = 0; u < U; ++u) acc[m][u] = _mm256_setzero_ps();
+    const size_t esz = W == WKind::kF32 ? 4 : 2;
+    int64_t n = n0;
+    for (; n + R <= n1; n += R) {
+        const void* wr[R];
+        for (int r = 0; r < R; ++r) wr[r] = static_cast<const char*>(g.w) + size_t((n + r) * g.ldw) * esz;  // [K]
+        __m256 acc[R][M][U];
+        for (int r = 0; r < R; ++r)
+            for (int m = 0; m < M; ++m)
+                for (int u = 0; u < U; ++u) acc[r][m][u] = _mm256_setzero_ps();
         int64_t k = 0;
         for (; k < k_main; k += step) {
-            __m256 wv[U];
-            for (int u = 0; u < U; ++u) wv[u] = load8_half<kF16>(wr + k + 8 * u);
+            __m256 xv[M][U];
             for (int m = 0; m < M; ++m)
-                for (int u = 0; u < U; ++u)
-                    acc[m][u] = _mm256_fmadd_ps(wv[u], _mm256_loadu_ps(g.x + m * g.ldx + k + 8 * u), acc[m][u]);
+                for (int u = 0; u < U; ++u) xv[m][u] = _mm256_loadu_ps(g.x + m * g.ldx + k + 8 * u);
+            for (int r = 0; r < R; ++r)
+                for (int u = 0; u < U; ++u) {
+                    const __m256 wv = load8_w<W>(wr[r], k + 8 * u);
+                    for (int m = 0; m < M; ++m) acc[r][m][u] = _mm256_fmadd_ps(wv, xv[m][u], acc[r][m][u]);
+                }
         }
-        for (; k < k_vec; k += 8) {
-            const __m256 wv = load8_half<kF16>(wr + k);
-            for (int m = 0; m < M; ++m)
-                acc[m][0] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(g.x + m * g.ldx + k), acc[m][0]);
-        }
-        for (int m = 0; m < M; ++m) {
-            for (int u = 1; u < U; ++u) acc[m][0] = _mm256_add_ps(acc[m][0], acc[m][u]);
-            float s = hsum8(acc[m][0]);
-            for (int64_t kk = k_vec; kk < K; ++kk)
-                s += (kF16 ? f16_to_f32(wr[kk]) : bf16_to_f32(wr[kk])) * g.x[m * g.ldx + kk];
-            float* out = g.y + m * g.ldy + n;
-            *out = g.acc ? *out + s : s;
-        }
+        for (; k < k_vec; k += 8)
+            for (int r = 0; r < R; ++r) {
+                const __m256 wv = load8_w<W>(wr[r], k);
+                for (int m = 0; m < M; ++m)
+                    acc[r][m][0] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(g.x + m * g.ldx + k), acc[r][m][0]);
+            }
+        for (int r = 0; r < R; ++r)
+            for (int m = 0; m < M; ++m) {
+                for (int u = 1; u < U; ++u) acc[r][m][0] = _mm256_add_ps(acc[r][m][0], acc[r][m][u]);
+                float s = hsum8(acc[r][m][0]);
+                for (int64_t kk = k_vec; kk < K; ++kk) s += load1_w<W>(wr[r], kk) * g.x[m * g.ldx + kk];
+                float* out = g.y + m * g.ldy + n + r;
+                *out = g.acc ? *out + s : s;
+            }
+    }
+    if (n < n1) {
+        if constexpr (R > 1) gemv_avx2<M, 1, U, W>(g, n, n1);
     }
 }
 
-template <bool kF16>
+template <WKind W>
 void gemv_avx2_dispatch(const Gemm& g, int64_t n0, int64_t n1) {
     switch (g.M) {
-        case 1: return gemv_avx2<1, 4, kF16>(g, n0, n1);
-        case 2: return gemv_avx2<2, 4, kF16>(g, n0, n1);
-        case 3: return gemv_avx2<3, 2, kF16>(g, n0, n1);
-        case 4: return gemv_avx2<4, 2, kF16>(g, n0, n1);
-        case 5: return gemv_avx2<5, 1, kF16>(g, n0, n1);
-        case 6: return gemv_avx2<6, 1, kF16>(g, n0, n1);
-        case 7: return gemv_avx2<7, 1, kF16>(g, n0, n1);
-        default: return gemv_avx2<8, 1, kF16>(g, n0, n1);
+        case 1: return gemv_avx2<1, 4, 2, W>(g, n0, n1);
+        case 2: return gemv_avx2<2, 4, 1, W>(g, n0, n1);
+        case 3: return gemv_avx2<3, 2, 1, W>(g, n0, n1);
+        case 4: return gemv_avx2<4, 2, 1, W>(g, n0, n1);
+        case 5: return gemv_avx2<5, 1, 1, W>(g, n0, n1);
+        case 6: return gemv_avx2<6, 1, 1, W>(g, n0, n1);
+        case 7: return gemv_avx2<7, 1, 1, W>(g, n0, n1);
+        default: return gemv_avx2<8, 1, 1, W>(g, n0, n1);
     }
 }
 
 // Portable fallback: convert one weight row, then M dot products.
 void gemv_scalar(const Gemm& g, int64_t n0, int64_t n1, float* row) {
+    const size_t esz = dtype_size(g.wdt);
     for (int64_t n = n0; n < n1; ++n) {
-        to_f32(row, static_cast<const uint16_t*>(g.w) + n * g.ldw, g.wdt, g.K);
+        to_f32(row, static_cast<const char*>(g.w) + size_t(n * g.ldw) * esz, g.wdt, g.K);
         for (int64_t m = 0; m < g.M; ++m) {
             const float* xr = g.x + m * g.ldx;
             float s = 0.0f;
@@ -133,11 +157,11 @@ void gemv_scalar(const Gemm& g, int64_t n0, int64_t n1, float* row) {
     }
 }
 
-void gemv_half(const Gemm& g, int threads) {
+void gemv(const Gemm& g, int threads) {
     const bool avx2 = has_avx2_fma() && has_f16c();
-    const int64_t block = 16;  // output rows per work item
+    const int64_t block = 32;  // output rows per work item
     const int64_t n_blocks = (g.N + block - 1) / block;
-    const bool parallel = g.N * g.K >= (1 << 16);
+    const bool parallel = g.N * g.K >= (1 << 16) && n_blocks > 1;
 #pragma omp parallel num_threads(threads) if (parallel)
     {
         std::unique_ptr<float[]> row(avx2 ? nullptr : new float[size_t(g.K)]);
@@ -147,9 +171,11 @@ void gemv_half(const Gemm& g, int threads) {
             if (!avx2)
                 gemv_scalar(g, n0, n1, row.get());
             else if (g.wdt == DType::F16)
-                gemv_avx2_dispatch<true>(g, n0, n1);
+                gemv_avx2_dispatch<WKind::kF16>(g, n0, n1);
+            else if (g.wdt == DType::BF16)
+                gemv_avx2_dispatch<WKind::kBF16>(g, n0, n1);
             else
-                gemv_avx2_dispatch<false>(g, n0, n1);
+                gemv_avx2_dispatch<WKind::kF32>(g, n0, n1);
         }
     }
 }
@@ -262,7 +288,6 @@ void CpuBackend::matmul(const TensorView& y, const TensorView& x, const TensorVi
         return;
     }
     const int64_t ldw = std::max<int64_t>(w.stride[w.ndim - 2], wr_len);
-    const bool half = w.dtype != DType::F32;
     const size_t wsz = dtype_size(w.dtype);
 
     for (int64_t b = 0; b < batches; ++b) {
@@ -279,8 +304,8 @@ void CpuBackend::matmul(const TensorView& y, const TensorView& x, const TensorVi
         g.K = K;
         g.trans = w_transposed;
         g.acc = accumulate;
-        if (half && w_transposed && M <= kGemvMaxRows)
-            gemv_half(g, threads_);
+        if (w_transposed && M <= kGemvMaxRows)
+            gemv(g, threads_);
         else
             gemm_chunked(g, threads_);
     }

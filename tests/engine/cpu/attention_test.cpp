@@ -73,7 +73,10 @@ INSTANTIATE_TEST_SUITE_P(Cpu, AttentionSweep,
                                            Case{6, 2, 1, 6, 0, 12, 10},      // small prefill MQA (direct)
                                            Case{37, 4, 1, 37, 0, 20, 7},     // prefill MQA (BLAS)
                                            Case{33, 3, 3, 50, 17, 9, 13},    // prefill MHA after prefix
-                                           Case{3, 2, 2, 64, 10, 5, 5}),     // keys beyond the last query
+                                           Case{3, 2, 2, 64, 10, 5, 5},      // keys beyond the last query
+                                           Case{1, 16, 1, 600, 599, 64, 48}, // decode, keys split over threads
+                                           Case{4, 8, 1, 1000, 996, 32, 32}, // chunk, keys split over threads
+                                           Case{600, 1, 1, 600, 0, 4, 3}),   // split keys, some chunks all masked
                          [](const ::testing::TestParamInfo<Case>& i) {
                              const Case& c = i.param;
                              return "T" + std::to_string(c.T) + "_H" + std::to_string(c.H) + "_Hk" +
