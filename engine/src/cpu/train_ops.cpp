@@ -83,11 +83,11 @@ void CpuBackend::rmsnorm_backward(const TensorView& dx, const TensorView& dw, co
 #pragma omp parallel num_threads(nt)
     {
 #ifdef _OPENMP
-        const int tid = omp_get_thread_num();
+        const int tid = omp_get_thread_num(), got = omp_get_num_threads();  // the runtime may give fewer
 #else
-        const int tid = 0;
+        const int tid = 0, got = 1;
 #endif
-        const int64_t r0 = rows * tid / nt, r1 = rows * (tid + 1) / nt;
+        const int64_t r0 = rows * tid / got, r1 = rows * (tid + 1) / got;
         tk::rmsnorm_backward<float>(dx.as<float>() + r0 * ldx, ldx, dw.data ? part[size_t(tid)].data() : nullptr,
                                     dy.as<float>() + r0 * ldy, ldy, x.as<float>() + r0 * lxi, lxi, w.as<float>(),
                                     r1 - r0, n, eps);

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "engine/error.h"
+#include "engine/train/mhc.h"
 
 namespace engine {
 
@@ -50,6 +51,12 @@ StepStats Trainer::step(const std::vector<Batch>& micro) {
     }
     for (auto& m : st.hc_mix)
         for (double& x : m) x /= double(micro.size());
+    if (!st.hc_mix.empty()) {
+        mhc::DepthGains g = mhc::depth_gains(st.hc_mix, int(c.hc_mult));
+        st.hc_forward_gain = std::move(g.forward);
+        st.hc_backward_gain = std::move(g.backward);
+        st.hc_column_error = std::move(g.column_error);
+    }
     double sq = 0;
     for (TrainParam& p : model_.params())
         if (p.trainable) sq += be.sum_squares(p.grad);

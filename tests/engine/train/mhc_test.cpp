@@ -6,6 +6,7 @@
 #include <cmath>
 #include <vector>
 
+#include "engine/error.h"
 #include "engine/train/mhc.h"
 #include "grad_check.h"
 
@@ -309,6 +310,23 @@ TEST(MhcHead, CollapseGradients) {
     fd_check("head dfn", fn, dfn, f, 1e-7);
     fd_check("head dbase", base, dbase, f, 1e-7);
     fd_check("head dscale", sc, dsc, f, 1e-7);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(MhcDiagnostics, DepthGainsOfKnownMatrices) {
+    // A has rows summing to 1 (forward gain 1) and column sums 1.5 / 0.5 (backward gain 1.5).
+    const std::vector<double> A = {0.5, 0.5, 1.0, 0.0};
+    const engine::mhc::DepthGains g = engine::mhc::depth_gains({A, A}, 2);
+    ASSERT_EQ(g.forward.size(), 2u);
+    EXPECT_NEAR(g.forward[0], 1.0, 1e-15);
+    EXPECT_NEAR(g.forward[1], 1.0, 1e-15);
+    EXPECT_NEAR(g.backward[1], 1.5, 1e-15);   // A alone
+    EXPECT_NEAR(g.backward[0], 1.25, 1e-15);  // A·A = [0.75 0.25; 0.5 0.5]: column sums 1.25, 0.75
+    EXPECT_NEAR(g.column_error[0], 0.5, 1e-15);
+    EXPECT_THROW(engine::mhc::depth_gains({{1.0, 2.0}}, 2), engine::Error);
 }
 
 }  // namespace

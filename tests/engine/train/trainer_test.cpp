@@ -73,6 +73,10 @@ void overfit(ResidualKind rk, bool moe) {
                last = st.loss;
                ++steps;
                EXPECT_FALSE(st.skipped);
+               if (rk == ResidualKind::kMHC) {  // V4 mHC keeps the composite forward gain at 1 (mhc.md §3)
+                   EXPECT_EQ(st.hc_forward_gain.size(), 2u * c.num_hidden_layers);
+                   EXPECT_NEAR(st.hc_forward_gain.back(), 1.0, 1e-3);
+               }
                return st.loss > 0.02;  // stop once memorised
            });
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

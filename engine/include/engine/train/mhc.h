@@ -97,5 +97,13 @@ void init_sublayer(float* base, float* scale, int64_t sublayer, const Options& o
 // max_i |Σ_j P_ij| (forward) and max_j |Σ_i P_ij| (backward) of an n×n matrix.
 double amax_forward_gain(const double* P, int n);
 double amax_backward_gain(const double* P, int n);
+// Over depth, from per-sublayer mixing matrices A_l (n×n, paper orientation, e.g. token-averaged):
+//   forward[l]  = amax_forward_gain(A_l ··· A_1)      (composite from the input up to sublayer l)
+//   backward[l] = amax_backward_gain(A_L ··· A_l)     (composite from sublayer l to the output)
+//   column_error[l] = max_j |Σ_i A_l[i][j] − 1|       (Sinkhorn truncation error of that sublayer)
+struct DepthGains {
+    std::vector<double> forward, backward, column_error;
+};
+DepthGains depth_gains(const std::vector<std::vector<double>>& mix, int n);
 
 }  // namespace engine::mhc

@@ -43,6 +43,8 @@ struct StepStats {
     std::vector<std::vector<int64_t>> expert_load;   // [layer][expert] tokens routed in this step
     std::vector<std::vector<float>> router_bias;     // [layer][expert] after the update (noaux_tc layers)
     std::vector<std::vector<double>> hc_mix;         // per sublayer, token-averaged n×n mixing matrix
+    // HC/mHC over depth (mhc.md §6), from hc_mix: composite forward / backward Amax gain, column error.
+    std::vector<double> hc_forward_gain, hc_backward_gain, hc_column_error;
 };
 
 // Return false to stop the loop.
