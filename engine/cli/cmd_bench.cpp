@@ -18,7 +18,7 @@
 namespace cli {
 namespace {
 
-constexpr const char* kUsage = "bench MODEL [-p 512] [-n 128] [--threads N] [--ctx N] [--bw-mib 512]";
+constexpr const char* kUsage = "bench MODEL [-p 512] [-n 128] [--threads N] [--device auto|cpu|cuda] [--ctx N] [--bw-mib 512]";
 
 // Read bandwidth in bytes/s: `threads` threads each sum their slice of one buffer; best of `reps`.
 // Hand-written because no Debian library measures it; the sum keeps the reads from being optimised out.
@@ -58,6 +58,7 @@ int run_bench(Args& args) {
     const int64_t n_prompt = int64_t(args.number_or({"-p", "--prompt-tokens"}, 512));
     const int64_t n_gen = int64_t(args.number_or({"-n", "--gen-tokens"}, 128));
     const int threads_opt = int(args.number_or({"-t", "--threads"}, 0));
+    const std::string device = args.option_or({"--device"}, "cpu");
     const double ctx_opt = args.number_or({"-c", "--ctx"}, 0);
     const double bw_mib = args.number_or({"--bw-mib"}, 512);
     auto pos = args.positionals(1, 1, kUsage);
@@ -66,13 +67,15 @@ int run_bench(Args& args) {
     const int threads = threads_opt > 0 ? threads_opt : int(std::max(1u, std::thread::hardware_concurrency()));
 
     const ModelSummary s = summarize_model(pos[0]);
-    LoadedModel m = load_model(pos[0], threads_opt, /*with_tokenizer=*/false);
+    LoadedModel m = load_model(pos[0], threads_opt, /*with_tokenizer=*/false, device);
     const auto& cfg = m.model->config();
     const int64_t ctx = ctx_opt > 0 ? int64_t(ctx_opt) : n_prompt + n_gen;
     ENGINE_CHECK(n_prompt + n_gen <= ctx, kInvalidArgument, "-p + -n (", n_prompt + n_gen, ") exceeds --ctx ", ctx);
 
     std::printf("model      %s (%s)\n", pos[0].c_str(), cfg.architecture.c_str());
     std::printf("backend    %s\n", m.model->backend().name().c_str());
+    if (m.model->backend().device() != engine::Device::CPU)
+        std::printf("note       the roofline below is the host's memory bandwidth; it does not bound a GPU\n");
     std::printf("params     total %s, active %s; weights %s\n", with_commas(s.total_params).c_str(),
                 with_commas(s.active_params).c_str(), human_bytes(double(s.weight_bytes)).c_str());
 

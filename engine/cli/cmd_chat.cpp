@@ -16,17 +16,18 @@ namespace {
 
 constexpr const char* kUsage =
     "chat MODEL [--system TEXT] [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p M] [--repeat-penalty R] "
-    "[--seed S] [--stop STR]... [--ctx N] [--threads N]";
+    "[--seed S] [--stop STR]... [--ctx N] [--threads N] [--device auto|cpu|cuda]";
 
 int run_chat(Args& args) {
     auto system = args.option({"--system"});
     const int threads = int(args.number_or({"-t", "--threads"}, 0));
+    const std::string device = args.option_or({"--device"}, "auto");
     engine::GenerateOptions opt = parse_generate_options(args, 512);
     opt.context_policy = engine::ContextPolicy::kStopAtLimit;
     const double ctx_opt = args.number_or({"-c", "--ctx"}, 0);
     auto pos = args.positionals(1, 1, kUsage);
 
-    LoadedModel m = load_model(pos[0], threads, /*with_tokenizer=*/true);
+    LoadedModel m = load_model(pos[0], threads, /*with_tokenizer=*/true, device);
     const auto& cfg = m.model->config();
     const int64_t ctx = ctx_opt > 0 ? int64_t(ctx_opt)
                                     : std::min<int64_t>(4096, cfg.max_position_embeddings > 0 ? cfg.max_position_embeddings : 4096);

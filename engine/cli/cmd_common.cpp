@@ -80,13 +80,19 @@ ModelSummary summarize_model(const std::filesystem::path& model_dir) {
     return s;
 }
 
-LoadedModel load_model(const std::filesystem::path& model_dir, int threads, bool with_tokenizer) {
+LoadedModel load_model(const std::filesystem::path& model_dir, int threads, bool with_tokenizer,
+                       const std::string& device) {
     ENGINE_CHECK(std::filesystem::is_directory(model_dir), kIo, "'", model_dir.string(),
                  "' is not a folder; pass a model folder holding config.json, *.safetensors and tokenizer.json");
     LoadedModel m;
     // Tokenizer first: it is quick, and a missing tokenizer.json should not wait for the weights.
     if (with_tokenizer) m.tokenizer = engine::Tokenizer::from_path(model_dir);
-    m.backend = engine::make_cpu_backend(threads);
+    engine::BackendChoice choice;
+    choice.kind = engine::backend_kind_from_name(device);
+    choice.cpu_threads = threads;
+    std::string note;
+    m.backend = engine::make_backend(choice, &note);
+    if (!note.empty() && choice.kind == engine::BackendChoice::Kind::kAuto) std::fprintf(stderr, "%s\n", note.c_str());
     m.model = engine::Model::load(model_dir, *m.backend);
     return m;
 }

@@ -18,7 +18,7 @@ namespace {
 constexpr const char* kUsage =
     "generate MODEL -p PROMPT [-f FILE] [--chat] [--system TEXT] [-n N] [--temp T] [--top-k K] [--top-p P] "
     "[--min-p M] [--repeat-penalty R] [--repeat-last-n N] [--seed S] [--stop STR]... [--ignore-eos] "
-    "[--logits-out FILE] [--ctx N] [--threads N]";
+    "[--logits-out FILE] [--ctx N] [--threads N] [--device auto|cpu|cuda]";
 
 int run_generate(Args& args) {
     auto prompt = args.option({"-p", "--prompt"});
@@ -28,6 +28,7 @@ int run_generate(Args& args) {
     const bool ignore_eos = args.flag({"--ignore-eos"});
     auto logits_out = args.option({"--logits-out"});
     const int threads = int(args.number_or({"-t", "--threads"}, 0));
+    const std::string device = args.option_or({"--device"}, "auto");
     engine::GenerateOptions opt = parse_generate_options(args, 128);
     const double ctx_opt = args.number_or({"-c", "--ctx"}, 0);
     auto pos = args.positionals(1, 1, kUsage);
@@ -42,7 +43,7 @@ int run_generate(Args& args) {
     opt.stop_on_eos = !ignore_eos;
     opt.context_policy = engine::ContextPolicy::kError;
 
-    LoadedModel m = load_model(pos[0], threads, /*with_tokenizer=*/true);
+    LoadedModel m = load_model(pos[0], threads, /*with_tokenizer=*/true, device);
     const auto& cfg = m.model->config();
     int64_t ctx = ctx_opt > 0 ? int64_t(ctx_opt) : std::min<int64_t>(4096, cfg.max_position_embeddings > 0 ? cfg.max_position_embeddings : 4096);
 

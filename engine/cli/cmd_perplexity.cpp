@@ -19,10 +19,11 @@
 namespace cli {
 namespace {
 
-constexpr const char* kUsage = "perplexity MODEL TEXTFILE [--ctx N] [--stride S] [--logits-out FILE] [--threads N]";
+constexpr const char* kUsage = "perplexity MODEL TEXTFILE [--ctx N] [--stride S] [--logits-out FILE] [--threads N] [--device auto|cpu|cuda]";
 
 int run_perplexity(Args& args) {
     const int threads = int(args.number_or({"-t", "--threads"}, 0));
+    const std::string device = args.option_or({"--device"}, "auto");
     const double ctx_opt = args.number_or({"-c", "--ctx"}, 512);
     const double stride_opt = args.number_or({"--stride"}, 0);
     auto logits_out = args.option({"--logits-out"});
@@ -33,7 +34,7 @@ int run_perplexity(Args& args) {
     ENGINE_CHECK(in.good(), kIo, "cannot read text file '", pos[1], "'");
     std::stringstream ss;
     ss << in.rdbuf();
-    LoadedModel m = load_model(pos[0], threads, /*with_tokenizer=*/true);
+    LoadedModel m = load_model(pos[0], threads, /*with_tokenizer=*/true, device);
     const std::vector<int32_t> tokens = m.tokenizer->encode(ss.str(), /*add_special_tokens=*/true);
     const int64_t n = int64_t(tokens.size());
     ENGINE_CHECK(n >= 2, kInvalidArgument, "'", pos[1], "' gives only ", n, " token(s); perplexity needs at least 2");

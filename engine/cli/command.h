@@ -78,7 +78,10 @@ struct LoadedModel {
     std::unique_ptr<engine::Model> model;
     std::unique_ptr<engine::Tokenizer> tokenizer;
 };
-LoadedModel load_model(const std::filesystem::path& model_dir, int threads, bool with_tokenizer);
+// `device`: "auto" (the GPU when the CUDA backend loads, else the CPU; the reason goes to stderr),
+// "cpu" or "cuda".
+LoadedModel load_model(const std::filesystem::path& model_dir, int threads, bool with_tokenizer,
+                       const std::string& device = "cpu");
 
 // --temp --top-k --top-p --min-p --repeat-penalty --repeat-last-n --seed -n --stop (repeatable).
 engine::GenerateOptions parse_generate_options(Args& args, int default_max_tokens);
