@@ -3,6 +3,8 @@
 // Sharding policy (model.safetensors.index.json = {"metadata": {...}, "weight_map": {name: shard}}):
 // - every shard named in weight_map must exist, be a plain relative path inside the folder (no "..",
 //   not absolute) and contain each tensor the index assigns to it;
+// - the check is lexical: symlinks are followed, because the Hugging Face hub cache stores every file of
+//   snapshots/<rev>/ as a symlink into ../../blobs/;
 // - a tensor found in two shards is an error (which copy is right is unknowable);
 // - a tensor present in a shard but absent from weight_map is ignored and not exposed: loaders that follow
 //   the index (transformers) never read it either, so exposing it would make us disagree with them.

@@ -102,6 +102,20 @@ TEST(Sharded, ShardPathEscapingTheFolder) {
     expect_error([&] { WeightStore::open(f.dir); }, ErrorKind::kBadFile, {"'o'", "outside the model folder"});
 }
 
+TEST(Sharded, SymlinkedShardsLikeTheHubCache) {
+    // snapshots/<rev>/{index, shards} are symlinks into ../../blobs/ in the Hugging Face cache.
+    fs::path root = test_dir();
+    ShardedFolder blobs(root / "blobs");
+    blobs.index(R"({"x": "a.safetensors", "z": "b.safetensors"})");
+    fs::path snap = root / "snapshots" / "abc";
+    fs::create_directories(snap);
+    for (const char* f : {"a.safetensors", "b.safetensors", "model.safetensors.index.json"})
+        fs::create_symlink(fs::path("../../blobs") / f, snap / f);
+    auto s = WeightStore::open(snap);
+    EXPECT_EQ(s->get("z", {3}).as<float>()[0], 7.0f);
+    EXPECT_EQ(s->root(), snap);
+}
+
 TEST(Sharded, MalformedIndex) {
     ShardedFolder f(test_dir());
     f.index(R"({"x": 3})");
