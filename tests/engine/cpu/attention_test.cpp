@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <sstream>
 
 #include "cpu_test_util.h"
 
@@ -79,9 +80,9 @@ INSTANTIATE_TEST_SUITE_P(Cpu, AttentionSweep,
                                            Case{600, 1, 1, 600, 0, 4, 3}),   // split keys, some chunks all masked
                          [](const ::testing::TestParamInfo<Case>& i) {
                              const Case& c = i.param;
-                             return "T" + std::to_string(c.T) + "_H" + std::to_string(c.H) + "_Hk" +
-                                    std::to_string(c.Hk) + "_S" + std::to_string(c.S) + "_p" +
-                                    std::to_string(c.q_pos0);
+                             std::ostringstream name;  // (not "lit" + std::string: GCC 12 -Wrestrict false positive)
+                             name << "T" << c.T << "_H" << c.H << "_Hk" << c.Hk << "_S" << c.S << "_p" << c.q_pos0;
+                             return name.str();
                          });
 
 TEST(Attention, SeveralScoreBlocks) {

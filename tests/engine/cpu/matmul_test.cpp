@@ -86,7 +86,8 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{DType::F32, true, 1, 64, 33}, Case{DType::BF16, true, 1, 203, 45},
                       Case{DType::BF16, true, 2, 96, 17}, Case{DType::BF16, true, 3, 41, 29},
                       Case{DType::BF16, true, 5, 130, 33}, Case{DType::BF16, true, 8, 67, 40},
-                      Case{DType::BF16, true, 9, 67, 40}, Case{DType::BF16, true, 70, 150, 90},
+                      Case{DType::BF16, true, 9, 67, 40}, Case{DType::BF16, true, 16, 67, 41},
+                      Case{DType::BF16, true, 17, 67, 41}, Case{DType::BF16, true, 70, 150, 90},
                       Case{DType::BF16, false, 1, 77, 39}, Case{DType::BF16, false, 33, 65, 130},
                       Case{DType::F16, true, 1, 203, 45}, Case{DType::F16, true, 4, 88, 31},
                       Case{DType::F16, true, 40, 50, 70}, Case{DType::F16, false, 6, 31, 23},
@@ -102,7 +103,7 @@ TEST(Matmul, LargePanelsSpanSeveralConversions) {
     // K large enough that the bf16 panel (~4 MiB of fp32) holds fewer rows than N: several panels.
     auto be = make_cpu_backend(2);
     std::mt19937 rng(7);
-    const int64_t M = 12, K = 4100, N = 300;
+    const int64_t M = 20, K = 4100, N = 300;  // M > 16: the converted-panel path
     Tensor w = random_of(rng, DType::BF16, {N, K});
     Tensor x = random_f32(rng, {M, K});
     Tensor y = Tensor::cpu(DType::F32, {M, N});
