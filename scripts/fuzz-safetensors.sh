@@ -19,7 +19,11 @@ flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undef
        -I"$root/engine/include" -I"$root/engine/src")
 objs=()
 # Library code is compiled with the fuzzer's coverage instrumentation (-fsanitize=fuzzer-no-link).
-for src in "$root"/engine/src/core/*.cpp "$root"/engine/src/io/*.cpp; do
+io_srcs=()
+for f in atomic_file fp8_dequant mapped_file safetensors_header safetensors_writer weight_store; do
+  io_srcs+=("$root/engine/src/io/$f.cpp")
+done
+for src in "$root"/engine/src/core/*.cpp "${io_srcs[@]}"; do
   obj=$out/obj/$(basename "$(dirname "$src")")_$(basename "${src%.cpp}").o
   if [[ ! -f $obj || $src -nt $obj ]]; then
     "$CXX" "${flags[@]/-fsanitize=fuzzer,address,undefined/-fsanitize=fuzzer-no-link,address,undefined}" -c "$src" -o "$obj"
