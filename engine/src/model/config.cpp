@@ -131,8 +131,9 @@ ModelConfig defaults_for(const std::string& arch) {
         c.n_group = 8, c.topk_group = 4, c.norm_topk_prob = true, c.first_k_dense_replace = 3;
         c.max_position_embeddings = 4096, c.rms_norm_eps = 1e-6, c.bos_token_id = 0, c.eos_token_ids = {1};
         c.topk_method = "noaux_tc", c.scoring_func = "sigmoid", c.moe_layer_freq = 1;       // (U) remote code
-        c.aux_loss_alpha = 0.001, c.seq_aux = true, c.num_nextn_predict_layers = 1;        // (U) remote code
-        if (arch == "LatentForCausalLM") c.num_nextn_predict_layers = 0;
+        c.aux_loss_alpha = 0.001, c.seq_aux = true;                                         // (U) remote code
+        // num_nextn_predict_layers: remote code defaults to 1, transformers has no such field (MTP weights are
+        // ignored); absent = 0 so nothing expects MTP tensors a file may not have.
         c.rope_interleave = true;
     }
     c.num_key_value_heads = 0;  // filled from num_attention_heads after parsing

@@ -255,6 +255,9 @@ TEST(Config, V3DefaultsWhenFieldsAbsent) {
     EXPECT_EQ(c.num_key_value_heads, 128);
     EXPECT_EQ(c.max_position_embeddings, 4096);
     EXPECT_FALSE(c.rope_scaling.has_value());
+    EXPECT_EQ(c.num_nextn_predict_layers, 0);  // absent: no MTP layers assumed
+    EXPECT_EQ(c.topk_method, "noaux_tc");
+    EXPECT_EQ(c.scoring_func, "sigmoid");
 }
 
 TEST(Config, RopeTypeKeyAndRopeParameters) {
