@@ -1,6 +1,9 @@
 // mhc_layer.cpp — per-sublayer hyper-connection coefficients (mHC / HC), the pre aggregation, the
 // post + residual mix, the hc_head collapse, and their exact backward (docs/model-family.md, mhc.md §4).
+#include <cblas.h>
+
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "engine/error.h"
@@ -12,48 +15,53 @@ namespace {
 template <typename T>
 T sigmoid(T x) { return T(1) / (T(1) + std::exp(-x)); }
 
+// C[M, N] = alpha·op(A)·op(B) + beta·C through OpenBLAS, in the element type of the instantiation.
+template <typename T>
+void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb,
+          T beta, T* C, int64_t ldc) {
+    const auto TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
+    if constexpr (std::is_same_v<T, float>)
+        cblas_sgemm(CblasRowMajor, TA, TB, int(M), int(N), int(K), 1.0f, A, int(lda), B, int(ldb), beta, C, int(ldc));
+    else
+        cblas_dgemm(CblasRowMajor, TA, TB, int(M), int(N), int(K), 1.0, A, int(lda), B, int(ldb), beta, C, int(ldc));
+}
+
 // a[t, k] = v_t · fn[k]; rho[t] = rsqrt(mean(v_t²) + rms_eps); m = a·rho.   v: [tokens, nD]; fn: [K, nD]
 template <typename T>
 void coeff_logits(T* m, T* rho, const T* X, int64_t tokens, int64_t nD, const T* fn, int64_t K, T rms_eps) {
+    if (tokens == 0) return;
+    gemm<T>(false, true, tokens, K, nD, X, nD, fn, nD, T(0), m, K);  // [tokens, K]
     for (int64_t t = 0; t < tokens; ++t) {
         const T* v = X + t * nD;
         T ss = 0;
         for (int64_t i = 0; i < nD; ++i) ss += v[i] * v[i];
         const T r = T(1) / std::sqrt(ss / T(nD) + rms_eps);
         rho[t] = r;
-        for (int64_t k = 0; k < K; ++k) {
-            const T* f = fn + k * nD;
-            T a = 0;
-            for (int64_t i = 0; i < nD; ++i) a += v[i] * f[i];
-            m[t * K + k] = a * r;
-        }
+        for (int64_t k = 0; k < K; ++k) m[t * K + k] *= r;
     }
 }
 
-// Backward of m = (v·fnᵀ)·ρ(v): dX += dv, dfn += da ⊗ v, with da = dm·ρ and
+// Backward of m = (v·fnᵀ)·ρ(v): dX += dv, dfn += daᵀ·V, with da = dm·ρ and
 // dv = da·fn − (Σ_k dm_k a_k)·ρ³·v/(nD).
 template <typename T>
 void coeff_logits_backward(T* dX, T* dfn, const T* dm, const T* X, int64_t tokens, int64_t nD, const T* fn,
                            int64_t K, const T* m, const T* rho) {
+    if (tokens == 0) return;
+    std::vector<T> da(static_cast<size_t>(tokens * K));
     for (int64_t t = 0; t < tokens; ++t) {
         const T* v = X + t * nD;
         T* dv = dX + t * nD;
         const T r = rho[t];
         T drho = 0;
-        for (int64_t k = 0; k < K; ++k) drho += dm[t * K + k] * (m[t * K + k] / r);
+        for (int64_t k = 0; k < K; ++k) {
+            drho += dm[t * K + k] * (m[t * K + k] / r);
+            da[size_t(t * K + k)] = dm[t * K + k] * r;
+        }
         const T c = drho * r * r * r / T(nD);
         for (int64_t i = 0; i < nD; ++i) dv[i] -= c * v[i];
-        for (int64_t k = 0; k < K; ++k) {
-            const T da = dm[t * K + k] * r;
-            if (da == T(0)) continue;
-            const T* f = fn + k * nD;
-            T* df = dfn + k * nD;
-            for (int64_t i = 0; i < nD; ++i) {
-                dv[i] += da * f[i];
-                df[i] += da * v[i];
-            }
-        }
     }
+    gemm<T>(false, false, tokens, nD, K, da.data(), K, fn, nD, T(1), dX, nD);   // dX += da·fn
+    gemm<T>(true, false, K, nD, tokens, da.data(), K, X, nD, T(1), dfn, nD);    // dfn += daᵀ·X
 }
 
 }  // namespace

@@ -52,7 +52,7 @@ struct FixedBatch {
 };
 
 void overfit(ResidualKind rk, bool moe) {
-    auto be = make_cpu_backend(2);
+    auto be = make_cpu_backend(1);  // a micro model: one thread avoids OpenMP spin-waits on a busy CI box
     ModelConfig c = small_config(rk, moe);
     TrainModel m(c, *be);
     m.init(42);
