@@ -185,16 +185,11 @@ void HfTokenizer::encode_plain(const std::string& text, RegexScratch& scratch, s
     } else {
         normalized_matcher_->split(text, scratch, segs);
     }
-    PieceList pieces;
-    for (Segment& s : segs) {
-        if (s.id >= 0) {
-            out.push_back(s.id);
-            continue;
-        }
-        pieces.views.assign(1, s.text);
-        pieces.storage.clear();
-        if (pre_tokenizer_) pre_tokenizer_->split(pieces, scratch);
-        for (std::string_view p : pieces.views) model_->encode_word(p, out);
+    const PieceSink sink = [&](std::string_view p) { model_->encode_word(p, out); };
+    for (const Segment& s : segs) {
+        if (s.id >= 0) out.push_back(s.id);
+        else if (pre_tokenizer_) pre_tokenizer_->split_each(s.text, scratch, sink);
+        else sink(s.text);
     }
 }
 

@@ -204,6 +204,23 @@ public:
         }
         pieces.views.swap(out);
     }
+    void split_each(std::string_view piece, RegexScratch& scratch, const PieceSink& sink) const override {
+        std::vector<std::pair<size_t, size_t>> m;
+        regex_->find_all(piece, scratch, m);
+        if (behavior_ == SplitBehavior::kIsolated && !invert_) {
+            size_t last = 0;
+            for (auto [b, e] : m) {
+                if (b > last) sink(piece.substr(last, b - last));
+                sink(piece.substr(b, e - b));
+                last = e;
+            }
+            if (last < piece.size()) sink(piece.substr(last));
+            return;
+        }
+        std::vector<std::string_view> out;
+        split_by_matches(piece, m, behavior_, invert_, out);
+        for (std::string_view v : out) sink(v);
+    }
 
 private:
     std::unique_ptr<Regex> regex_;
@@ -242,7 +259,7 @@ public:
             }
             for (std::string_view part : parts) {
                 const size_t start = buf.size();
-                for (char c : part) buf += alphabet_.encode_byte(static_cast<uint8_t>(c));
+                append_mapped(part, buf);
                 spans.emplace_back(start, buf.size() - start);
             }
         }
@@ -251,7 +268,47 @@ public:
         for (auto [b, n] : spans) pieces.views.emplace_back(stored.data() + b, n);
     }
 
+    void split_each(std::string_view piece, RegexScratch& scratch, const PieceSink& sink) const override {
+        std::string tmp, mapped;
+        if (add_prefix_space_ && (piece.empty() || piece[0] != ' ')) {
+            tmp.assign(1, ' ');
+            tmp.append(piece);
+            piece = tmp;
+        }
+        auto emit = [&](std::string_view part) {
+            mapped.clear();
+            append_mapped(part, mapped);
+            sink(mapped);
+        };
+        if (!regex_) {
+            if (!piece.empty()) emit(piece);
+            return;
+        }
+        std::vector<std::pair<size_t, size_t>> m;
+        regex_->find_all(piece, scratch, m);
+        size_t last = 0;
+        for (auto [b, e] : m) {
+            if (b > last) emit(piece.substr(last, b - last));
+            emit(piece.substr(b, e - b));
+            last = e;
+        }
+        if (last < piece.size()) emit(piece.substr(last));
+    }
+
 private:
+    void append_mapped(std::string_view bytes, std::string& out) const {
+        const size_t at = out.size();
+        out.resize(at + bytes.size() * 2);  // each byte maps to 1 or 2 UTF-8 bytes
+        char* p = out.data() + at;
+        for (char c : bytes) {
+            const std::string& t = alphabet_.encode_byte(static_cast<uint8_t>(c));
+            p[0] = t[0];
+            if (t.size() == 2) p[1] = t[1];
+            p += t.size();
+        }
+        out.resize(static_cast<size_t>(p - out.data()));
+    }
+
     bool add_prefix_space_;
     std::unique_ptr<Regex> regex_;
     const ByteAlphabet& alphabet_;
@@ -262,6 +319,19 @@ public:
     std::vector<std::unique_ptr<PreTokenizer>> items;
     void split(PieceList& pieces, RegexScratch& scratch) const override {
         for (const auto& p : items) p->split(pieces, scratch);
+    }
+    void split_each(std::string_view piece, RegexScratch& scratch, const PieceSink& sink) const override {
+        run(0, piece, scratch, sink);
+    }
+
+private:
+    void run(size_t stage, std::string_view piece, RegexScratch& scratch, const PieceSink& sink) const {
+        if (stage == items.size()) {
+            sink(piece);
+            return;
+        }
+        items[stage]->split_each(piece, scratch,
+                                 [&](std::string_view next) { run(stage + 1, next, scratch, sink); });
     }
 };
 
@@ -277,6 +347,13 @@ SplitBehavior parse_behavior(const Json& j, const JsonPath& path) {
 }
 
 }  // namespace
+
+void PreTokenizer::split_each(std::string_view piece, RegexScratch& scratch, const PieceSink& sink) const {
+    PieceList list;
+    list.views.push_back(piece);
+    split(list, scratch);
+    for (std::string_view v : list.views) sink(v);
+}
 
 void split_by_matches(std::string_view text, const std::vector<std::pair<size_t, size_t>>& matches,
                       SplitBehavior behavior, bool invert, std::vector<std::string_view>& out) {

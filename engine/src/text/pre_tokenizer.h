@@ -8,6 +8,7 @@
 #pragma once
 
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string_view>
 #include <string>
@@ -30,10 +31,17 @@ struct PieceList {
     std::deque<std::string> storage;  // text created by a stage (e.g. ByteLevel); deque keeps addresses
 };
 
+using PieceSink = std::function<void(std::string_view)>;
+
 class PreTokenizer {
 public:
     virtual ~PreTokenizer() = default;
+    // Splits every piece of the list (all of them, stage by stage).
     virtual void split(PieceList& pieces, RegexScratch& scratch) const = 0;
+    // Splits one piece and hands each result to `sink` as soon as it is final (depth first through a
+    // Sequence), so encoding a long text never materialises millions of pieces. A view passed to the
+    // sink is valid only during the call.
+    virtual void split_each(std::string_view piece, RegexScratch& scratch, const PieceSink& sink) const;
 };
 
 // null JSON -> nullptr (identity). Unknown types -> Error(kUnsupported) naming the field.
