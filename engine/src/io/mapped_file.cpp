@@ -14,7 +14,8 @@
 namespace engine {
 
 MappedFile::MappedFile(const std::filesystem::path& path) : path_(path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: opening a FIFO must not hang waiting for a writer (it is then rejected as not regular).
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         int e = errno;
         ENGINE_THROW(kIo, "cannot open '", path.string(), "': ", std::strerror(e));

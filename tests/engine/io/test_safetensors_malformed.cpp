@@ -2,6 +2,8 @@
 // Each asserts the error kind AND that the message names the file and the tensor / field at fault.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include "engine/weights.h"
 #include "st_test_util.h"
 
@@ -170,6 +172,12 @@ TEST(SafetensorsMalformed, DeepNestingIsRejected) {
 TEST(SafetensorsMalformed, MissingFileIsIoError) {
     fs::path p = test_dir() / "absent.safetensors";
     expect_error([&] { WeightStore::open(p); }, ErrorKind::kIo, {p.string()});
+}
+
+TEST(SafetensorsMalformed, FifoIsRejectedWithoutBlocking) {
+    fs::path p = test_dir() / "pipe.safetensors";
+    ASSERT_EQ(::mkfifo(p.c_str(), 0600), 0);
+    expect_error([&] { WeightStore::open(p); }, ErrorKind::kIo, {p.string(), "not a regular file"});
 }
 
 TEST(SafetensorsMalformed, FolderWithoutWeights) {
