@@ -7,7 +7,7 @@
 namespace engine::tmpl {
 
 void fail_undefined(Interpreter& in, const Value& v) {
-    in.fail(v.s ? *v.s : std::string("value is undefined"));
+    in.fail(v.s() ? *v.s() : std::string("value is undefined"));
 }
 
 int64_t arg_int(Interpreter& in, const Value& v, const char* what) {
@@ -18,7 +18,7 @@ int64_t arg_int(Interpreter& in, const Value& v, const char* what) {
 }
 
 std::string arg_str(Interpreter& in, const Value& v, const char* what) {
-    if (v.kind == Kind::kString) return *v.s;
+    if (v.kind == Kind::kString) return *v.s();
     if (v.kind == Kind::kUndefined) fail_undefined(in, v);
     in.fail(std::string(what) + ": expected a string, got '" + type_name(v) + "'");
 }
@@ -26,16 +26,16 @@ std::string arg_str(Interpreter& in, const Value& v, const char* what) {
 List Interpreter::iterate(const Value& v) {
     switch (v.kind) {
         case Kind::kUndefined: return {};  // Jinja's Undefined iterates as empty
-        case Kind::kList: return *v.list;
+        case Kind::kList: return *v.list();
         case Kind::kDict: {
             List keys;
-            keys.reserve(v.dict->items.size());
-            for (const auto& kv : v.dict->items) keys.push_back(Value::string(kv.first));
+            keys.reserve(v.dict()->items.size());
+            for (const auto& kv : v.dict()->items) keys.push_back(Value::string(kv.first));
             return keys;
         }
         case Kind::kString: {
             List chars;
-            for (auto c : utf8_chars(*v.s)) chars.push_back(Value::string(std::string(c)));
+            for (auto c : utf8_chars(*v.s())) chars.push_back(Value::string(std::string(c)));
             step(int64_t(chars.size()));
             return chars;
         }
@@ -48,14 +48,14 @@ bool contains(const Value& container, const Value& item) {
         case Kind::kString:
             if (item.kind != Kind::kString)
                 ENGINE_THROW(kTemplate, "'in <string>' requires string as left operand, not ", type_name(item));
-            return container.s->find(*item.s) != std::string::npos;
+            return container.s()->find(*item.s()) != std::string::npos;
         case Kind::kList:
-            for (const auto& e : *container.list)
+            for (const auto& e : *container.list())
                 if (equals(e, item)) return true;
             return false;
         case Kind::kDict:
         case Kind::kNamespace:
-            return item.kind == Kind::kString && container.dict->find(*item.s) != nullptr;
+            return item.kind == Kind::kString && container.dict()->find(*item.s()) != nullptr;
         case Kind::kUndefined: return false;
         default: ENGINE_THROW(kTemplate, "argument of type '", type_name(container), "' is not iterable");
     }
@@ -66,16 +66,18 @@ static int64_t int_of(const Value& v) { return v.kind == Kind::kBool ? int64_t(v
 static Value repeat(Interpreter& in, const Value& seq, int64_t n) {
     if (n < 0) n = 0;
     if (seq.kind == Kind::kString) {
-        in.check_size(seq.s->size() * size_t(n));
+        if (n > 0 && seq.s()->size() > size_t(INT64_MAX) / size_t(n)) in.check_size(SIZE_MAX);
+        in.check_size(seq.s()->size() * size_t(n));
         std::string out;
-        out.reserve(seq.s->size() * size_t(n));
-        for (int64_t k = 0; k < n; ++k) out += *seq.s;
+        out.reserve(seq.s()->size() * size_t(n));
+        for (int64_t k = 0; k < n; ++k) out += *seq.s();
         return Value::string(std::move(out));
     }
-    in.check_size(seq.list->size() * size_t(n));
-    in.step(int64_t(seq.list->size()) * n);
+    if (n > 0 && seq.list()->size() > size_t(INT64_MAX) / sizeof(Value) / size_t(n)) in.check_size(SIZE_MAX);
+    in.check_size(seq.list()->size() * size_t(n) * sizeof(Value));
+    in.step(int64_t(seq.list()->size()) * n);
     List out;
-    for (int64_t k = 0; k < n; ++k) out.insert(out.end(), seq.list->begin(), seq.list->end());
+    for (int64_t k = 0; k < n; ++k) out.insert(out.end(), seq.list()->begin(), seq.list()->end());
     return Value::from_list(std::move(out), seq.is_tuple);
 }
 
@@ -87,6 +89,14 @@ static double py_fmod(double a, double b) {
 
 Value binary_op(Interpreter& in, const std::string& op, const Value& a, const Value& b) {
     if (op == "~") {
+        if (a.kind == Kind::kString && b.kind == Kind::kString) {  // checked before copying anything
+            in.check_size(a.s()->size() + b.s()->size());
+            std::string s;
+            s.reserve(a.s()->size() + b.s()->size());
+            s += *a.s();
+            s += *b.s();
+            return Value::string(std::move(s));
+        }
         std::string s = to_str(a) + to_str(b);
         in.check_size(s.size());
         return Value::string(std::move(s));
@@ -104,14 +114,14 @@ Value binary_op(Interpreter& in, const std::string& op, const Value& a, const Va
         }
         if (nums) return Value::number(a.as_double() + b.as_double());
         if (a.kind == Kind::kString && b.kind == Kind::kString) {
-            in.check_size(a.s->size() + b.s->size());
-            return Value::string(*a.s + *b.s);
+            in.check_size(a.s()->size() + b.s()->size());
+            return Value::string(*a.s() + *b.s());
         }
         if (a.kind == Kind::kList && b.kind == Kind::kList && a.is_tuple == b.is_tuple) {
-            in.check_size(a.list->size() + b.list->size());
-            in.step(int64_t(a.list->size() + b.list->size()));
-            List l = *a.list;
-            l.insert(l.end(), b.list->begin(), b.list->end());
+            in.check_size((a.list()->size() + b.list()->size()) * sizeof(Value));
+            in.step(int64_t(a.list()->size() + b.list()->size()));
+            List l = *a.list();
+            l.insert(l.end(), b.list()->begin(), b.list()->end());
             return Value::from_list(std::move(l), a.is_tuple);
         }
     } else if (o == '-' && nums) {
@@ -216,7 +226,7 @@ Value Interpreter::eval(const Expr& e) {
                     line_ = e.line;
                     fail("dict literal keys must be strings here, got '" + std::string(type_name(key)) + "'");
                 }
-                d.set(*key.s, eval(*e.children[k + 1]));
+                d.set(*key.s(), eval(*e.children[k + 1]));
             }
             return Value::from_dict(std::move(d));
         }

@@ -39,7 +39,7 @@ Value attr_path(Interpreter& in, const Value& item, const Value& attribute) {
 }
 
 Value lower_key(const Value& v, bool case_sensitive) {
-    return (!case_sensitive && v.kind == Kind::kString) ? Value::string(py_lower(*v.s)) : v;
+    return (!case_sensitive && v.kind == Kind::kString) ? Value::string(py_lower(*v.s())) : v;
 }
 
 void sort_values(Interpreter& in, std::vector<std::pair<Value, Value>>& keyed, bool reverse) {
@@ -80,7 +80,7 @@ Value to_int(const Value& v, const Value& dflt, int base) {
     if (v.kind == Kind::kBool) return Value::integer(v.b);
     if (v.kind == Kind::kFloat) return std::isfinite(v.f) ? Value::integer(int64_t(v.f)) : dflt;
     if (v.kind != Kind::kString) return dflt;
-    std::string s = py_strip(*v.s, nullptr, true, true);
+    std::string s = py_strip(*v.s(), nullptr, true, true);
     std::string clean;
     for (size_t k = 0; k < s.size(); ++k)
         if (!(s[k] == '_' && k > 0 && k + 1 < s.size())) clean += s[k];
@@ -100,7 +100,7 @@ Value to_float(const Value& v, const Value& dflt) {
     if (v.kind == Kind::kInt) return Value::number(double(v.i));
     if (v.kind == Kind::kBool) return Value::number(v.b);
     if (v.kind != Kind::kString) return dflt;
-    std::string s = py_strip(*v.s, nullptr, true, true);
+    std::string s = py_strip(*v.s(), nullptr, true, true);
     if (s.empty()) return dflt;
     char* end = nullptr;
     double d = std::strtod(s.c_str(), &end);
@@ -189,7 +189,7 @@ Value apply_filter(Interpreter& in, const std::string& name, Value v, CallArgs& 
     if (n == "tojson") {
         const Value* ind = opt(a, "indent", 0);
         std::string indent_str;
-        if (ind) indent_str = ind->kind == Kind::kString ? *ind->s : std::string(size_t(std::max<int64_t>(0, arg_int(in, *ind, "tojson indent"))), ' ');
+        if (ind) indent_str = ind->kind == Kind::kString ? *ind->s() : std::string(size_t(std::max<int64_t>(0, arg_int(in, *ind, "tojson indent"))), ' ');
         std::string item_sep = ind ? "," : ", ", key_sep = ": ";
         if (const Value* sep = opt(a, "separators", 2)) {
             List parts = in.iterate(*sep);
@@ -211,9 +211,9 @@ Value apply_filter(Interpreter& in, const std::string& name, Value v, CallArgs& 
     if (n == "length" || n == "count") {
         switch (v.kind) {
             case Kind::kUndefined: return Value::integer(0);
-            case Kind::kString: return Value::integer(py_len(*v.s));
-            case Kind::kList: return Value::integer(int64_t(v.list->size()));
-            case Kind::kDict: return Value::integer(int64_t(v.dict->items.size()));
+            case Kind::kString: return Value::integer(py_len(*v.s()));
+            case Kind::kList: return Value::integer(int64_t(v.list()->size()));
+            case Kind::kDict: return Value::integer(int64_t(v.dict()->items.size()));
             default: in.fail(std::string("object of type '") + type_name(v) + "' has no len()");
         }
     }
@@ -296,7 +296,7 @@ Value apply_filter(Interpreter& in, const std::string& name, Value v, CallArgs& 
         if (v.is_undefined()) return Value::from_list({});
         if (v.kind != Kind::kDict) in.fail("items: can only get item pairs from a mapping");
         List out;
-        for (const auto& [k, x] : v.dict->items) out.push_back(Value::from_list({Value::string(k), x}, true));
+        for (const auto& [k, x] : v.dict()->items) out.push_back(Value::from_list({Value::string(k), x}, true));
         return Value::from_list(std::move(out));
     }
     if (n == "dictsort") {
@@ -306,7 +306,7 @@ Value apply_filter(Interpreter& in, const std::string& name, Value v, CallArgs& 
         bool by_value = by && to_str(*by) == "value";
         bool reverse = opt_bool(a, "reverse", 2, false);
         std::vector<std::pair<Value, Value>> keyed;
-        for (const auto& [k, x] : v.dict->items)
+        for (const auto& [k, x] : v.dict()->items)
             keyed.emplace_back(lower_key(by_value ? x : Value::string(k), cs), Value::from_list({Value::string(k), x}, true));
         sort_values(in, keyed, reverse);
         List out;
@@ -364,7 +364,7 @@ Value apply_filter(Interpreter& in, const std::string& name, Value v, CallArgs& 
     }
     if (n == "reverse") {
         if (v.kind == Kind::kString) {
-            auto chars = utf8_chars(*v.s);
+            auto chars = utf8_chars(*v.s());
             std::string out;
             for (auto it = chars.rbegin(); it != chars.rend(); ++it) out += *it;
             return Value::string(std::move(out));
@@ -427,15 +427,15 @@ Value apply_filter(Interpreter& in, const std::string& name, Value v, CallArgs& 
     }
     if (n == "indent") {
         const Value* w = a.get("width", 0);
-        std::string ind = !w ? "    " : w->kind == Kind::kString ? *w->s : std::string(size_t(std::max<int64_t>(0, arg_int(in, *w, "indent width"))), ' ');
+        std::string ind = !w ? "    " : w->kind == Kind::kString ? *w->s() : std::string(size_t(std::max<int64_t>(0, arg_int(in, *w, "indent width"))), ' ');
         bool first = opt_bool(a, "first", 1, false), blank = opt_bool(a, "blank", 2, false);
         std::string s = to_str(v) + "\n";
         CallArgs none;
         Value lines_v = string_method("splitlines")(in, Value::string(s), none);
-        const List& lines = *lines_v.list;
+        const List& lines = *lines_v.list();
         std::string out;
         for (size_t k = 0; k < lines.size(); ++k) {
-            const std::string& line = *lines[k].s;
+            const std::string& line = *lines[k].s();
             if (k > 0) out += "\n";
             if (k > 0 && (blank || !line.empty())) out += ind;
             out += line;

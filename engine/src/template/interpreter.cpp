@@ -41,7 +41,7 @@ void Interpreter::step(int64_t n) {
 }
 
 void Interpreter::check_size(size_t n) {
-    if (int64_t(n) > limits_.max_output_bytes)
+    if (n > size_t(INT64_MAX) || int64_t(n) > limits_.max_output_bytes)
         fail("a value built by the template exceeded the output limit of " + std::to_string(limits_.max_output_bytes) +
              " bytes (TemplateLimits::max_output_bytes)");
 }
@@ -69,11 +69,11 @@ std::string Interpreter::strftime_now(const std::string& format) const {
 static Value make_namespace(CallArgs& args) {
     Value v;
     v.kind = Kind::kNamespace;
-    v.dict = std::make_shared<Dict>();
+    v.p = std::make_shared<Dict>();
     for (const auto& p : args.pos)
         if (p.kind == Kind::kDict)
-            for (const auto& [k, x] : p.dict->items) v.dict->set(k, x);
-    for (const auto& [k, x] : args.kw) v.dict->set(k, x);
+            for (const auto& [k, x] : p.dict()->items) v.dict()->set(k, x);
+    for (const auto& [k, x] : args.kw) v.dict()->set(k, x);
     return v;
 }
 
@@ -93,8 +93,8 @@ Value Interpreter::lookup(const std::string& name) const {
             if (stepv == 0) in.fail("range() arg 3 must not be zero");
             int64_t count = stepv > 0 ? (stop > start ? (stop - start + stepv - 1) / stepv : 0)
                                       : (start > stop ? (start - stop - stepv - 1) / -stepv : 0);
+            in.check_size(size_t(count) * sizeof(Value));  // a list's memory counts against the output cap
             in.step(count);
-            in.check_size(size_t(count));
             List l;
             l.reserve(size_t(count));
             for (int64_t k = 0; k < count; ++k) l.push_back(Value::integer(start + k * stepv));
@@ -105,7 +105,7 @@ Value Interpreter::lookup(const std::string& name) const {
         return Value::callable("dict", [](Interpreter&, CallArgs& a) {
             Dict d;
             for (const auto& p : a.pos)
-                if (p.kind == Kind::kDict) d = *p.dict;
+                if (p.kind == Kind::kDict) d = *p.dict();
             for (const auto& [k, x] : a.kw) d.set(k, x);
             return Value::from_dict(std::move(d));
         });
@@ -124,7 +124,7 @@ Value Interpreter::lookup(const std::string& name) const {
 std::string Interpreter::render(const Value& context) {
     scope_ = std::make_shared<Scope>();
     if (context.kind == Kind::kDict)
-        for (const auto& [k, v] : context.dict->items) scope_->vars.emplace_back(k, v);
+        for (const auto& [k, v] : context.dict()->items) scope_->vars.emplace_back(k, v);
     try {
         exec_body(program_.body);
     } catch (const Error& e) {
@@ -163,7 +163,7 @@ Interpreter::Flow Interpreter::exec(const Stmt& s) {
         case StmtKind::kOutput: emit(s.text); return Flow::kNormal;
         case StmtKind::kPrint: {
             Value v = eval(*s.expr);
-            if (v.kind == Kind::kString) emit(*v.s);
+            if (v.kind == Kind::kString) emit(*v.s());
             else emit(to_str(v));
             return Flow::kNormal;
         }
@@ -244,7 +244,7 @@ void Interpreter::exec_set(const Stmt& s) {
     if (!s.attr.empty()) {
         Value ns = lookup(s.targets[0]);
         if (ns.kind != Kind::kNamespace) fail("cannot assign attribute on non-namespace object '" + s.targets[0] + "'");
-        ns.dict->set(s.attr, std::move(v));
+        ns.dict()->set(s.attr, std::move(v));
         return;
     }
     assign_targets(*scope_, s, v);
@@ -252,7 +252,8 @@ void Interpreter::exec_set(const Stmt& s) {
 
 Interpreter::Flow Interpreter::exec_for(const Stmt& s) {
     Value seq = eval(*s.expr);
-    List items = iterate(seq);
+    // A list is iterated in place (no copy: range(100000) bombs must stay cheap).
+    std::shared_ptr<const List> items = seq.kind == Kind::kList ? seq.list_ptr() : std::make_shared<const List>(iterate(seq));
     auto loop_scope = std::make_shared<Scope>();
     loop_scope->parent = scope_;
     auto saved = scope_;
@@ -260,24 +261,24 @@ Interpreter::Flow Interpreter::exec_for(const Stmt& s) {
     try {
         if (s.cond) {  // `for x in xs if cond`: filtered before loop.* is computed
             List kept;
-            for (const auto& it : items) {
+            for (const auto& it : *items) {
                 step();
                 loop_scope->vars.clear();
                 assign_targets(*loop_scope, s, it);
                 if (truthy(eval(*s.cond))) kept.push_back(it);
             }
-            items = std::move(kept);
+            items = std::make_shared<const List>(std::move(kept));
         }
         Value loop;
         loop.kind = Kind::kLoop;
-        loop.loop = std::make_shared<LoopState>();
-        loop.loop->items = std::make_shared<const List>(std::move(items));
-        loop.loop->depth0 = 0;  // only recursive loops (unsupported) go deeper
-        const List& list = *loop.loop->items;
+        loop.p = std::make_shared<LoopState>();
+        loop.loop()->items = items;
+        loop.loop()->depth0 = 0;  // only recursive loops (unsupported) go deeper
+        const List& list = *loop.loop()->items;
         ++loop_depth_;
         for (size_t k = 0; k < list.size(); ++k) {
             step();
-            loop.loop->index0 = int64_t(k);
+            loop.loop()->index0 = int64_t(k);
             loop_scope->vars.clear();
             assign_targets(*loop_scope, s, list[k]);
             loop_scope->set("loop", loop);
@@ -367,7 +368,7 @@ CallArgs Interpreter::eval_args(const std::vector<Arg>& args) {
 }
 
 Value Interpreter::call(const Value& callee, CallArgs& args) {
-    if (callee.kind == Kind::kCallable) return callee.fn->fn(*this, args);
+    if (callee.kind == Kind::kCallable) return callee.fn()->fn(*this, args);
     if (callee.kind == Kind::kUndefined) fail_undefined(*this, callee);
     fail(std::string("'") + type_name(callee) + "' object is not callable");
 }

@@ -30,15 +30,15 @@ Value bind(const Value& self, const std::string& name, Method m) {
 // ---- dict ----
 Value dict_items(Interpreter& in, const Value& self, CallArgs&) {
     List out;
-    in.step(int64_t(self.dict->items.size()));
-    for (const auto& [k, v] : self.dict->items) out.push_back(Value::from_list({Value::string(k), v}, true));
+    in.step(int64_t(self.dict()->items.size()));
+    for (const auto& [k, v] : self.dict()->items) out.push_back(Value::from_list({Value::string(k), v}, true));
     return Value::from_list(std::move(out));
 }
 Value dict_keys(Interpreter& in, const Value& self, CallArgs&) { return Value::from_list(in.iterate(self)); }
 Value dict_values(Interpreter& in, const Value& self, CallArgs&) {
     List out;
-    in.step(int64_t(self.dict->items.size()));
-    for (const auto& kv : self.dict->items) out.push_back(kv.second);
+    in.step(int64_t(self.dict()->items.size()));
+    for (const auto& kv : self.dict()->items) out.push_back(kv.second);
     return Value::from_list(std::move(out));
 }
 Value dict_get(Interpreter& in, const Value& self, CallArgs& a) {
@@ -46,32 +46,32 @@ Value dict_get(Interpreter& in, const Value& self, CallArgs& a) {
     if (!key) in.fail("get expected at least 1 argument, got 0");
     const Value* dflt = a.get("default", 1);
     if (key->kind == Kind::kString)
-        if (const Value* v = self.dict->find(*key->s)) return *v;
+        if (const Value* v = self.dict()->find(*key->s())) return *v;
     return dflt ? *dflt : Value::none();
 }
-Value dict_copy(Interpreter&, const Value& self, CallArgs&) { return Value::from_dict(*self.dict); }
+Value dict_copy(Interpreter&, const Value& self, CallArgs&) { return Value::from_dict(*self.dict()); }
 
 // ---- list ----
 Value list_index(Interpreter& in, const Value& self, CallArgs& a) {
     if (a.pos.empty()) in.fail("index expected 1 argument");
-    for (size_t k = 0; k < self.list->size(); ++k)
-        if (equals((*self.list)[k], a.pos[0])) return Value::integer(int64_t(k));
+    for (size_t k = 0; k < self.list()->size(); ++k)
+        if (equals((*self.list())[k], a.pos[0])) return Value::integer(int64_t(k));
     in.fail(to_repr(a.pos[0]) + " is not in list");
 }
 Value list_count(Interpreter& in, const Value& self, CallArgs& a) {
     if (a.pos.empty()) in.fail("count expected 1 argument");
     int64_t n = 0;
-    for (const auto& e : *self.list) n += equals(e, a.pos[0]);
+    for (const auto& e : *self.list()) n += equals(e, a.pos[0]);
     return Value::integer(n);
 }
 
 Value loop_cycle(Interpreter& in, const Value& self, CallArgs& a) {
     if (a.pos.empty()) in.fail("loop.cycle: no items for cycling given");
-    return a.pos[size_t(self.loop->index0) % a.pos.size()];
+    return a.pos[size_t(self.loop()->index0) % a.pos.size()];
 }
 
 Value loop_attr(Interpreter&, const Value& obj, const std::string& name) {
-    const LoopState& s = *obj.loop;
+    const LoopState& s = *obj.loop();
     const int64_t n = int64_t(s.items->size());
     if (name == "index") return Value::integer(s.index0 + 1);
     if (name == "index0") return Value::integer(s.index0);
@@ -105,11 +105,11 @@ Value get_attr(Interpreter& in, const Value& obj, const std::string& name) {
                 if (name == n) return bind(obj, name, m);
             for (const char* n : {"pop", "popitem", "setdefault", "update", "clear"})
                 if (name == n) return unsafe(obj, name);
-            if (const Value* v = obj.dict->find(name)) return *v;
+            if (const Value* v = obj.dict()->find(name)) return *v;
             return attr_missing(obj, name);
         }
         case Kind::kNamespace:
-            if (const Value* v = obj.dict->find(name)) return *v;
+            if (const Value* v = obj.dict()->find(name)) return *v;
             return attr_missing(obj, name);
         case Kind::kString:
             if (auto m = string_method(name)) return bind(obj, name, m);
@@ -126,7 +126,7 @@ Value get_attr(Interpreter& in, const Value& obj, const std::string& name) {
 }
 
 static int64_t list_like_size(const Value& v) {
-    return v.kind == Kind::kString ? py_len(*v.s) : int64_t(v.list->size());
+    return v.kind == Kind::kString ? py_len(*v.s()) : int64_t(v.list()->size());
 }
 
 Value get_item(Interpreter& in, const Value& obj, const Value& key) {
@@ -135,13 +135,13 @@ Value get_item(Interpreter& in, const Value& obj, const Value& key) {
         case Kind::kDict:
         case Kind::kNamespace:
             if (key.kind == Kind::kString) {
-                if (const Value* v = obj.dict->find(*key.s)) return *v;
-                return get_attr(in, obj, *key.s);
+                if (const Value* v = obj.dict()->find(*key.s())) return *v;
+                return get_attr(in, obj, *key.s());
             }
             return Value::undefined("'" + std::string(type_name(obj)) + " object' has no attribute " + to_repr(key));
         case Kind::kList:
         case Kind::kString: {
-            if (key.kind == Kind::kString) return get_attr(in, obj, *key.s);
+            if (key.kind == Kind::kString) return get_attr(in, obj, *key.s());
             if (key.kind != Kind::kInt && key.kind != Kind::kBool)
                 return Value::undefined("'" + std::string(type_name(obj)) + " object' has no element " + to_repr(key));
             int64_t k = key.kind == Kind::kBool ? key.b : key.i;
@@ -149,12 +149,12 @@ Value get_item(Interpreter& in, const Value& obj, const Value& key) {
             if (k < 0) k += n;
             if (k < 0 || k >= n)
                 return Value::undefined("'" + std::string(type_name(obj)) + " object' has no element " + to_repr(key));
-            if (obj.kind == Kind::kList) return (*obj.list)[size_t(k)];
-            if (is_ascii(*obj.s)) return Value::string(obj.s->substr(size_t(k), 1));
-            return Value::string(std::string(utf8_chars(*obj.s)[size_t(k)]));
+            if (obj.kind == Kind::kList) return (*obj.list())[size_t(k)];
+            if (is_ascii(*obj.s())) return Value::string(obj.s()->substr(size_t(k), 1));
+            return Value::string(std::string(utf8_chars(*obj.s())[size_t(k)]));
         }
         case Kind::kLoop:
-            if (key.kind == Kind::kString) return get_attr(in, obj, *key.s);
+            if (key.kind == Kind::kString) return get_attr(in, obj, *key.s());
             return Value::undefined("'LoopContext object' has no element " + to_repr(key));
         default: return Value::undefined("'" + std::string(type_name(obj)) + " object' has no element " + to_repr(key));
     }
@@ -190,14 +190,14 @@ Value slice(Interpreter& in, const Value& obj, const Value& start, const Value& 
     if (obj.kind == Kind::kList) {
         List out;
         out.reserve(idx.size());
-        for (int64_t k : idx) out.push_back((*obj.list)[size_t(k)]);
+        for (int64_t k : idx) out.push_back((*obj.list())[size_t(k)]);
         return Value::from_list(std::move(out), obj.is_tuple);
     }
     std::string out;
-    if (is_ascii(*obj.s)) {
-        for (int64_t k : idx) out += (*obj.s)[size_t(k)];
+    if (is_ascii(*obj.s())) {
+        for (int64_t k : idx) out += (*obj.s())[size_t(k)];
     } else {
-        auto chars = utf8_chars(*obj.s);
+        auto chars = utf8_chars(*obj.s());
         for (int64_t k : idx) out += chars[size_t(k)];
     }
     return Value::string(std::move(out));

@@ -53,7 +53,7 @@ std::pair<size_t, size_t> window(Interpreter& in, std::string_view s, const Call
     return {b_lo, std::max(b_lo, b_hi)};
 }
 
-const std::string& self_str(const Value& v) { return *v.s; }
+const std::string& self_str(const Value& v) { return *v.s(); }
 
 std::string need_str(Interpreter& in, const CallArgs& a, size_t k, const char* method) {
     if (k >= a.pos.size()) in.fail(std::string(method) + "() missing a required argument");
@@ -70,7 +70,7 @@ Value starts_ends(Interpreter& in, const Value& self, CallArgs& a, bool ends) {
         return ends ? w.substr(w.size() - x.size()) == x : w.substr(0, x.size()) == x;
     };
     if (a.pos[0].kind == Kind::kList && a.pos[0].is_tuple) {
-        for (const auto& p : *a.pos[0].list)
+        for (const auto& p : *a.pos[0].list())
             if (check(p)) return Value::boolean(true);
         return Value::boolean(false);
     }
@@ -202,7 +202,7 @@ Value m_join(Interpreter& in, const Value& self, CallArgs& a) {
         if (!first) out += self_str(self);
         first = false;
         if (v.kind != Kind::kString) in.fail(std::string("sequence item: expected str instance, ") + type_name(v) + " found");
-        out += *v.s;
+        out += *v.s();
         in.check_size(out.size());
     }
     return Value::string(std::move(out));

@@ -63,11 +63,11 @@ bool apply_test(Interpreter& in, const std::string& n, const Value& v, CallArgs&
             case Kind::kUndefined: return true;
             case Kind::kBool: return v.b == o.b;
             case Kind::kInt: return v.i == o.i && v.i >= -5 && v.i <= 256;  // CPython's small-int cache
-            case Kind::kString: return v.s == o.s;
-            case Kind::kList: return v.list == o.list;
+            case Kind::kString: return v.s() == o.s();
+            case Kind::kList: return v.list() == o.list();
             case Kind::kDict:
-            case Kind::kNamespace: return v.dict == o.dict;
-            case Kind::kCallable: return v.fn == o.fn;
+            case Kind::kNamespace: return v.dict() == o.dict();
+            case Kind::kCallable: return v.fn() == o.fn();
             default: return false;
         }
     }
@@ -86,10 +86,10 @@ bool apply_test(Interpreter& in, const std::string& n, const Value& v, CallArgs&
         if (v.kind != Kind::kString) return false;
         if (n == "filter") {
             for (const char* f : kFilters)
-                if (*v.s == f) return true;
+                if (*v.s() == f) return true;
         } else {
             for (const char* t : kTests)
-                if (*v.s == t) return true;
+                if (*v.s() == t) return true;
         }
         return false;
     }

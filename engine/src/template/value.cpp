@@ -33,7 +33,7 @@ const Value* CallArgs::get(std::string_view name, size_t index) const {
 
 Value Value::undefined(std::string hint) {
     Value v;
-    if (!hint.empty()) v.s = std::make_shared<const std::string>(std::move(hint));
+    if (!hint.empty()) v.p = std::make_shared<const std::string>(std::move(hint));
     return v;
 }
 Value Value::none() {
@@ -62,26 +62,26 @@ Value Value::number(double x) {
 Value Value::string(std::string x) {
     Value v;
     v.kind = Kind::kString;
-    v.s = std::make_shared<const std::string>(std::move(x));
+    v.p = std::make_shared<const std::string>(std::move(x));
     return v;
 }
 Value Value::from_list(List x, bool tuple) {
     Value v;
     v.kind = Kind::kList;
     v.is_tuple = tuple;
-    v.list = std::make_shared<const List>(std::move(x));
+    v.p = std::make_shared<const List>(std::move(x));
     return v;
 }
 Value Value::from_dict(Dict x) {
     Value v;
     v.kind = Kind::kDict;
-    v.dict = std::make_shared<Dict>(std::move(x));
+    v.p = std::make_shared<Dict>(std::move(x));
     return v;
 }
 Value Value::callable(std::string name, std::function<Value(Interpreter&, CallArgs&)> fn) {
     Value v;
     v.kind = Kind::kCallable;
-    v.fn = std::make_shared<const Callable>(Callable{std::move(name), std::move(fn)});
+    v.p = std::make_shared<const Callable>(Callable{std::move(name), std::move(fn)});
     return v;
 }
 
@@ -92,9 +92,9 @@ bool truthy(const Value& v) {
         case Kind::kBool: return v.b;
         case Kind::kInt: return v.i != 0;
         case Kind::kFloat: return v.f != 0.0;
-        case Kind::kString: return !v.s->empty();
-        case Kind::kList: return !v.list->empty();
-        case Kind::kDict: return !v.dict->items.empty();
+        case Kind::kString: return !v.s()->empty();
+        case Kind::kList: return !v.list()->empty();
+        case Kind::kDict: return !v.dict()->items.empty();
         default: return true;
     }
 }
@@ -192,21 +192,21 @@ static void dict_repr_into(const Dict& d, std::string& out) {
 
 static void repr_into(const Value& v, std::string& out) {
     switch (v.kind) {
-        case Kind::kString: out += py_string_repr(*v.s); return;
+        case Kind::kString: out += py_string_repr(*v.s()); return;
         case Kind::kList: {
             out += v.is_tuple ? '(' : '[';
-            for (size_t k = 0; k < v.list->size(); ++k) {
+            for (size_t k = 0; k < v.list()->size(); ++k) {
                 if (k) out += ", ";
-                repr_into((*v.list)[k], out);
+                repr_into((*v.list())[k], out);
             }
-            if (v.is_tuple && v.list->size() == 1) out += ',';
+            if (v.is_tuple && v.list()->size() == 1) out += ',';
             out += v.is_tuple ? ')' : ']';
             return;
         }
-        case Kind::kDict: dict_repr_into(*v.dict, out); return;
+        case Kind::kDict: dict_repr_into(*v.dict(), out); return;
         case Kind::kNamespace:
             out += "<Namespace ";
-            dict_repr_into(*v.dict, out);
+            dict_repr_into(*v.dict(), out);
             out += '>';
             return;
         case Kind::kUndefined: out += "Undefined"; return;
@@ -227,8 +227,8 @@ std::string to_str(const Value& v) {
         case Kind::kBool: return v.b ? "True" : "False";
         case Kind::kInt: return std::to_string(v.i);
         case Kind::kFloat: return py_float_repr(v.f);
-        case Kind::kString: return *v.s;
-        case Kind::kCallable: return "<function " + v.fn->name + ">";
+        case Kind::kString: return *v.s();
+        case Kind::kCallable: return "<function " + v.fn()->name + ">";
         case Kind::kLoop: return "<LoopContext>";
         default: return to_repr(v);
     }
@@ -244,24 +244,24 @@ bool equals(const Value& a, const Value& b) {
     switch (a.kind) {
         case Kind::kUndefined:
         case Kind::kNone: return true;
-        case Kind::kString: return *a.s == *b.s;
+        case Kind::kString: return *a.s() == *b.s();
         case Kind::kList: {
-            if (a.is_tuple != b.is_tuple || a.list->size() != b.list->size()) return false;
-            for (size_t k = 0; k < a.list->size(); ++k)
-                if (!equals((*a.list)[k], (*b.list)[k])) return false;
+            if (a.is_tuple != b.is_tuple || a.list()->size() != b.list()->size()) return false;
+            for (size_t k = 0; k < a.list()->size(); ++k)
+                if (!equals((*a.list())[k], (*b.list())[k])) return false;
             return true;
         }
         case Kind::kDict: {
-            if (a.dict->items.size() != b.dict->items.size()) return false;
-            for (const auto& [k, v] : a.dict->items) {
-                const Value* o = b.dict->find(k);
+            if (a.dict()->items.size() != b.dict()->items.size()) return false;
+            for (const auto& [k, v] : a.dict()->items) {
+                const Value* o = b.dict()->find(k);
                 if (!o || !equals(v, *o)) return false;
             }
             return true;
         }
-        case Kind::kNamespace: return a.dict == b.dict;
-        case Kind::kCallable: return a.fn == b.fn;
-        case Kind::kLoop: return a.loop == b.loop;
+        case Kind::kNamespace: return a.dict() == b.dict();
+        case Kind::kCallable: return a.fn() == b.fn();
+        case Kind::kLoop: return a.loop() == b.loop();
         default: return false;
     }
 }
@@ -276,16 +276,16 @@ int compare(const Value& a, const Value& b) {
         return x < y ? -1 : x > y ? 1 : 0;
     }
     if (a.kind == Kind::kString && b.kind == Kind::kString) {
-        int c = a.s->compare(*b.s);
+        int c = a.s()->compare(*b.s());
         return c < 0 ? -1 : c > 0 ? 1 : 0;
     }
     if (a.kind == Kind::kList && b.kind == Kind::kList && a.is_tuple == b.is_tuple) {
-        size_t n = std::min(a.list->size(), b.list->size());
+        size_t n = std::min(a.list()->size(), b.list()->size());
         for (size_t k = 0; k < n; ++k) {
-            if (equals((*a.list)[k], (*b.list)[k])) continue;
-            return compare((*a.list)[k], (*b.list)[k]);
+            if (equals((*a.list())[k], (*b.list())[k])) continue;
+            return compare((*a.list())[k], (*b.list())[k]);
         }
-        return a.list->size() < b.list->size() ? -1 : a.list->size() > b.list->size() ? 1 : 0;
+        return a.list()->size() < b.list()->size() ? -1 : a.list()->size() > b.list()->size() ? 1 : 0;
     }
     ENGINE_THROW(kTemplate, "'<' not supported between instances of '", type_name(a), "' and '", type_name(b), "'");
 }
@@ -329,16 +329,16 @@ nlohmann::json to_nlohmann(const Value& v) {
         case Kind::kBool: return v.b;
         case Kind::kInt: return v.i;
         case Kind::kFloat: return v.f;
-        case Kind::kString: return *v.s;
+        case Kind::kString: return *v.s();
         case Kind::kList: {
             auto a = nlohmann::json::array();
-            for (const auto& e : *v.list) a.push_back(to_nlohmann(e));
+            for (const auto& e : *v.list()) a.push_back(to_nlohmann(e));
             return a;
         }
         case Kind::kDict:
         case Kind::kNamespace: {
             auto o = nlohmann::json::object();
-            for (const auto& [k, e] : v.dict->items) o[k] = to_nlohmann(e);
+            for (const auto& [k, e] : v.dict()->items) o[k] = to_nlohmann(e);
             return o;
         }
         default: return to_str(v);
@@ -390,18 +390,18 @@ struct JsonWriter {
                 else if (std::isinf(v.f)) out += v.f < 0 ? "-Infinity" : "Infinity";
                 else out += py_float_repr(v.f);
                 return;
-            case Kind::kString: json_string_into(*v.s, out); return;
+            case Kind::kString: json_string_into(*v.s(), out); return;
             case Kind::kList: {
-                if (v.list->empty()) {
+                if (v.list()->empty()) {
                     out += "[]";
                     return;
                 }
                 ENGINE_CHECK(++depth < 1000, kTemplate, "tojson: value nested too deeply");
                 out += '[';
-                for (size_t k = 0; k < v.list->size(); ++k) {
+                for (size_t k = 0; k < v.list()->size(); ++k) {
                     if (k) out += item_sep;
                     if (indent) newline(depth);
-                    write((*v.list)[k]);
+                    write((*v.list())[k]);
                 }
                 --depth;
                 if (indent) newline(depth);
@@ -409,13 +409,13 @@ struct JsonWriter {
                 return;
             }
             case Kind::kDict: {
-                if (v.dict->items.empty()) {
+                if (v.dict()->items.empty()) {
                     out += "{}";
                     return;
                 }
                 ENGINE_CHECK(++depth < 1000, kTemplate, "tojson: value nested too deeply");
                 std::vector<const std::pair<std::string, Value>*> order;
-                for (const auto& kv : v.dict->items) order.push_back(&kv);
+                for (const auto& kv : v.dict()->items) order.push_back(&kv);
                 if (sort_keys)
                     std::stable_sort(order.begin(), order.end(), [](auto* a, auto* b) { return a->first < b->first; });
                 out += '{';
