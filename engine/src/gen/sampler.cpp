@@ -14,12 +14,13 @@
 
 #include "engine/error.h"
 #include "engine/generate.h"
+#include "gen/sampling_filters.h"
 
 namespace engine {
 
 namespace {
 
-using Candidate = std::pair<float, int32_t>;  // (logit after penalty / temperature, token id)
+using sampling::Candidate;
 
 bool by_logit_desc(const Candidate& a, const Candidate& b) {
     return a.first > b.first || (a.first == b.first && a.second < b.second);
@@ -46,8 +47,12 @@ void apply_repetition_penalty(std::vector<Candidate>& cand, std::span<const int3
     }
 }
 
+}  // namespace
+
+namespace sampling {
+
 // Keeps every candidate whose logit is >= the k-th largest (HF keeps ties at the boundary).
-void filter_top_k(std::vector<Candidate>& cand, int k) {
+void top_k(std::vector<Candidate>& cand, int k) {
     if (k <= 0 || size_t(k) >= cand.size()) return;
     std::nth_element(cand.begin(), cand.begin() + (k - 1), cand.end(), by_logit_desc);
     const float kth = cand[size_t(k - 1)].first;
@@ -55,38 +60,52 @@ void filter_top_k(std::vector<Candidate>& cand, int k) {
     cand.erase(keep_end, cand.end());
 }
 
-// Sorts candidates descending, keeps the smallest prefix whose mass reaches top_p: a token is kept
-// when the mass of the tokens ranked above it is < top_p (HF TopPLogitsWarper, min 1 token).
-// The sort grows geometrically so a peaked distribution touches only the head of the vocabulary.
-void filter_top_p(std::vector<Candidate>& cand, double top_p) {
+// Keeps the smallest top set whose mass reaches top_p: a token is kept when the mass of the tokens
+// ranked above it is < top_p (HF TopPLogitsWarper, at least 1 token). Instead of sorting the whole
+// vocabulary, one pass drops the candidates into kBuckets buckets by logit and sums each bucket's
+// mass; walking the buckets from the top finds the one where the cumulative mass reaches top_p. Every
+// bucket above it is kept whole, every bucket below it is dropped, and only that one bucket is
+// sorted. Same result as a full descending sort (ties ordered by id).
+void top_p(std::vector<Candidate>& cand, double top_p) {
     if (top_p >= 1.0 || cand.size() <= 1) return;
     const float max_logit = best(cand).first;
+    float min_logit = max_logit;
+    for (const auto& c : cand) min_logit = std::min(min_logit, c.first);
+    std::vector<float> mass(cand.size());  // exp(l - max)
     double total = 0;
-    for (const auto& c : cand) total += std::exp(c.first - max_logit);
+    for (size_t i = 0; i < cand.size(); ++i) total += mass[i] = std::exp(cand[i].first - max_logit);
     const double target = top_p * total;
-    size_t sorted = 0, want = std::min<size_t>(cand.size(), 256);
-    double mass_above = 0;  // unnormalised mass of cand[0..i)
-    size_t i = 0;
-    while (true) {
-        if (want > sorted) {
-            std::partial_sort(cand.begin() + long(sorted), cand.begin() + long(want), cand.end(), by_logit_desc);
-            sorted = want;
-        }
-        for (; i < sorted; ++i) {
-            if (i > 0 && mass_above >= target) {
-                cand.resize(i);
-                return;
-            }
-            mass_above += std::exp(cand[i].first - max_logit);
-        }
-        if (sorted == cand.size()) return;  // everything kept
-        want = std::min(cand.size(), want * 4);
+
+    constexpr int kBuckets = 1024;
+    const float span = max_logit - min_logit;
+    // Bucket 0 holds the highest logits. A span of 0 (all equal, or -inf below) puts all in bucket 0.
+    const float scale = span > 0 && std::isfinite(span) ? float(kBuckets - 1) / span : 0.0f;
+    auto bucket_of = [&](float l) {
+        if (!std::isfinite(l)) return kBuckets - 1;
+        return std::clamp(int((max_logit - l) * scale), 0, kBuckets - 1);
+    };
+    std::vector<double> bucket_mass(kBuckets, 0.0);
+    for (size_t i = 0; i < cand.size(); ++i) bucket_mass[size_t(bucket_of(cand[i].first))] += mass[i];
+    int boundary = 0;
+    double mass_above = 0;
+    while (boundary < kBuckets - 1 && mass_above + bucket_mass[size_t(boundary)] < target)
+        mass_above += bucket_mass[size_t(boundary++)];
+    // cand = [buckets above | the boundary bucket], dropping the rest; then sort only the boundary part.
+    auto above_end = std::partition(cand.begin(), cand.end(), [&](const Candidate& c) { return bucket_of(c.first) < boundary; });
+    auto in_end = std::partition(above_end, cand.end(), [&](const Candidate& c) { return bucket_of(c.first) == boundary; });
+    cand.erase(in_end, cand.end());
+    std::sort(above_end, cand.end(), by_logit_desc);
+    size_t i = size_t(above_end - cand.begin());
+    for (; i < cand.size(); ++i) {
+        if (i > 0 && mass_above >= target) break;
+        mass_above += std::exp(cand[i].first - max_logit);
     }
+    cand.resize(i);
 }
 
 // HF MinPLogitsWarper: drop tokens whose probability is below min_p · (probability of the best).
 // p_i >= min_p · p_max  <=>  logit_i >= max_logit + log(min_p).
-void filter_min_p(std::vector<Candidate>& cand, double min_p) {
+void min_p(std::vector<Candidate>& cand, double min_p) {
     if (min_p <= 0.0 || cand.size() <= 1) return;
     const float max_logit = best(cand).first;
     const double threshold = double(max_logit) + std::log(min_p);
@@ -94,6 +113,10 @@ void filter_min_p(std::vector<Candidate>& cand, double min_p) {
                                    [threshold](const Candidate& c) { return double(c.first) >= threshold; });
     cand.erase(keep_end, cand.end());
 }
+
+}  // namespace sampling
+
+namespace {
 
 // Uniform in [0, 1) from the top 53 bits of one engine output.
 double uniform01(std::mt19937_64& rng) { return double(rng() >> 11) * (1.0 / 9007199254740992.0); }
@@ -114,6 +137,16 @@ Sampler::Sampler(const SamplingParams& params) : params_(params), rng_(params.se
 
 int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> recent) {
     ENGINE_CHECK(!logits.empty(), kInvalidArgument, "sampler: empty logits");
+    if (params_.temperature == 0.0 && (params_.repetition_penalty == 1.0 || recent.empty())) {
+        // Greedy without a penalty: one scan, no copy.
+        size_t arg = 0;
+        for (size_t i = 0; i < logits.size(); ++i) {
+            ENGINE_CHECK(!std::isnan(logits[i]), kInternal, "sampler: logit ", i, " of ", logits.size(),
+                         " is NaN (the forward pass produced invalid numbers)");
+            if (logits[i] > logits[arg]) arg = i;
+        }
+        return int32_t(arg);
+    }
     auto& cand = scratch_;  // [V] (logit, id)
     cand.resize(logits.size());
     for (size_t i = 0; i < logits.size(); ++i) {
@@ -128,9 +161,9 @@ int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> 
 
     const float t = float(params_.temperature);
     for (auto& c : cand) c.first /= t;
-    filter_top_k(cand, params_.top_k);
-    filter_top_p(cand, params_.top_p);
-    filter_min_p(cand, params_.min_p);
+    sampling::top_k(cand, params_.top_k);
+    sampling::top_p(cand, params_.top_p);
+    sampling::min_p(cand, params_.min_p);
 
     const float max_logit = best(cand).first;
     ENGINE_CHECK(std::isfinite(max_logit), kInternal, "sampler: every candidate logit is -inf or +inf");

@@ -247,3 +247,80 @@ TEST(StopReason, Names) {
     EXPECT_STREQ(stop_reason_name(StopReason::kStopString), "stop_string");
     EXPECT_STREQ(stop_reason_name(StopReason::kContextFull), "context_full");
 }
+
+// ---- the filters themselves, exact kept sets on large vocabularies ----
+#include "gen/sampling_filters.h"
+
+namespace {
+
+std::vector<sampling::Candidate> candidates(const std::vector<float>& l) {
+    std::vector<sampling::Candidate> c;
+    for (size_t i = 0; i < l.size(); ++i) c.push_back({l[i], int32_t(i)});
+    return c;
+}
+
+std::set<int32_t> ids_of(const std::vector<sampling::Candidate>& c) {
+    std::set<int32_t> s;
+    for (const auto& x : c) s.insert(x.second);
+    return s;
+}
+
+std::set<int32_t> kept_by_reference(const std::vector<float>& l, const SamplingParams& p) {
+    auto pr = reference_probs(l, p, {});
+    std::set<int32_t> s;
+    for (size_t i = 0; i < pr.size(); ++i)
+        if (pr[i] > 0) s.insert(int32_t(i));
+    return s;
+}
+
+std::vector<float> random_logits(size_t n, float sigma, uint32_t seed) {
+    std::mt19937 g(seed);
+    std::normal_distribution<float> nd(0.f, sigma);
+    std::vector<float> l(n);
+    for (auto& x : l) x = nd(g);
+    return l;
+}
+
+}  // namespace
+
+TEST(SamplingFilters, TopPExactSetOnFlatAndPeakedVocabularies) {
+    // Flat (sigma 0.5: the kept set is most of the vocabulary) to peaked (sigma 4); the bucketed
+    // selection must keep exactly the reference's tokens.
+    for (float sigma : {0.5f, 2.0f, 4.0f})
+        for (double top_p : {0.1, 0.5, 0.9, 0.99}) {
+            auto l = random_logits(50000, sigma, uint32_t(sigma * 10 + top_p * 100));
+            SamplingParams p = plain(1.0);
+            p.top_p = top_p;
+            auto c = candidates(l);
+            sampling::top_p(c, top_p);
+            EXPECT_EQ(ids_of(c), kept_by_reference(l, p)) << "sigma " << sigma << " top_p " << top_p;
+        }
+    // all equal logits: top_p keeps ceil(p * n) tokens' worth; the reference decides which (lowest ids)
+    std::vector<float> flat(1000, 1.0f);
+    auto c = candidates(flat);
+    sampling::top_p(c, 0.25);
+    EXPECT_EQ(c.size(), 250u);
+    // -inf entries (masked tokens) are never kept
+    std::vector<float> masked = {2.0f, -INFINITY, 1.0f, -INFINITY};
+    auto m = candidates(masked);
+    sampling::top_p(m, 0.999);
+    EXPECT_EQ(ids_of(m), (std::set<int32_t>{0, 2}));
+}
+
+TEST(SamplingFilters, TopKAndMinPExactSets) {
+    auto l = random_logits(130000, 2.0f, 3);
+    for (int k : {1, 40, 1000}) {
+        SamplingParams p = plain(1.0);
+        p.top_k = k;
+        auto c = candidates(l);
+        sampling::top_k(c, k);
+        EXPECT_EQ(ids_of(c), kept_by_reference(l, p)) << "k " << k;
+    }
+    for (double mp : {0.01, 0.2}) {
+        SamplingParams p = plain(1.0);
+        p.min_p = mp;
+        auto c = candidates(l);
+        sampling::min_p(c, mp);
+        EXPECT_EQ(ids_of(c), kept_by_reference(l, p)) << "min_p " << mp;
+    }
+}
