@@ -71,7 +71,7 @@ std::vector<TrainExample> render_chat_examples(const nlohmann::json& messages, c
 constexpr int32_t kIgnoreTarget = -100;
 
 // A batch of B rows of T positions: inputs[b*T + t] predicts targets[b*T + t]; kIgnoreTarget = no loss.
-struct Batch {
+struct TokenBatch {
     int64_t batch_size = 0;  // B
     int64_t seq_len = 0;     // T
     std::vector<int32_t> inputs;
@@ -91,7 +91,7 @@ public:
     };
     BatchIterator(const std::vector<TrainExample>& examples, int64_t batch_size, int64_t seq_len,
                   bool packing, uint64_t seed, int32_t pad_id = 0);
-    void next(Batch& batch);
+    void next(TokenBatch& batch);
     Position position() const { return pos_; }
     void set_position(const Position& p);
     int64_t truncated() const { return truncated_; }

@@ -7,7 +7,7 @@
 
 namespace engine {
 
-int64_t Batch::target_count() const {
+int64_t TokenBatch::target_count() const {
     int64_t n = 0;
     for (int32_t t : targets) n += t != kIgnoreTarget;
     return n;
@@ -61,7 +61,7 @@ int64_t BatchIterator::batches_per_epoch() const {
     return std::max<int64_t>(1, (total - 1) / (seq_len_ * batch_size_));
 }
 
-void BatchIterator::next(Batch& batch) {
+void BatchIterator::next(TokenBatch& batch) {
     const int64_t B = batch_size_, T = seq_len_;
     batch.batch_size = B;
     batch.seq_len = T;

@@ -153,7 +153,7 @@ TEST(BatchIterator, PackedRowsPredictTheNextTrainedToken) {
             ex[size_t(e)].trained.push_back(i >= 5);  // second half of each example is trained
         }
     BatchIterator it(ex, 2, 4, /*packing=*/true, 7);
-    Batch b;
+    TokenBatch b;
     std::vector<int32_t> inputs, targets;
     for (int k = 0; k < 3; ++k) {  // 3 batches x 2 rows x 4 = 24 positions of the 30-token stream
         it.next(b);
@@ -183,10 +183,10 @@ TEST(BatchIterator, ResumeFromPositionRepeatsTheSameBatches) {
         }
     for (bool packing : {true, false}) {
         BatchIterator full(ex, 2, 6, packing, 42);
-        Batch b;
+        TokenBatch b;
         for (int k = 0; k < 5; ++k) full.next(b);
         BatchIterator::Position saved = full.position();
-        std::vector<Batch> expected(6);
+        std::vector<TokenBatch> expected(6);
         for (auto& e : expected) full.next(e);
         BatchIterator resumed(ex, 2, 6, packing, 42);
         resumed.set_position(saved);
@@ -205,7 +205,7 @@ TEST(BatchIterator, UnpackedRowsTruncateAndPad) {
     ex[1].tokens = {5, 6, 7, 8, 9, 10, 11, 12};
     ex[1].trained = std::vector<uint8_t>(8, 1);
     BatchIterator it(ex, 2, 4, /*packing=*/false, 3, /*pad_id=*/0);
-    Batch b;
+    TokenBatch b;
     it.next(b);
     EXPECT_EQ(it.truncated(), 1);
     for (int r = 0; r < 2; ++r) {
