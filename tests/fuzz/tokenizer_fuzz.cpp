@@ -99,8 +99,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if ((data[0] & 1) == 0) {
         const engine::Tokenizer& tok = fixed();
         check_roundtrip(tok, rest);
-        // Without NFC changes (ASCII-only input) byte-level BPE must give the input back exactly.
-        bool ascii = true;
+        // Without NFC changes (ASCII-only input) byte-level BPE must give the input back exactly, unless
+        // the text holds "<mask>", whose lstrip/rstrip drop the spaces around it by design.
+        bool ascii = rest.find("<mask>") == std::string_view::npos;
         for (char c : rest) ascii = ascii && static_cast<unsigned char>(c) < 0x80;
         if (ascii && tok.decode(tok.encode(rest)) != rest) {
             std::fprintf(stderr, "ASCII round trip failed\n");

@@ -67,14 +67,16 @@ BpeModel::BpeModel(const Json& j, const JsonPath& path) {
             ENGINE_THROW(kUnsupported, path.at("dropout").where(), " is set; BPE dropout is a training-time "
                          "option and is not supported for inference (set it to null)");
     if (prefix_.empty() && suffix_.empty()) {
-        char_ids_.assign(0x10000, -1);
         for (const auto& [tok, id] : vocab_) {
             size_t i = 0;
             if (!tok.empty() && utf8_valid_len(tok, 0) == tok.size()) {
                 const uint32_t cp = utf8_next(tok, i);
-                if (cp < char_ids_.size()) char_ids_[cp] = id;
+                if (cp >= 0x10000) continue;
+                if (cp >= char_ids_.size()) char_ids_.resize(std::max<size_t>(cp + 1, 512), -1);
+                char_ids_[cp] = id;
             }
         }
+        if (char_ids_.empty()) char_ids_.assign(1, -1);
     }
     for (int b = 0; b < 256; ++b) {
         static const char* hex = "0123456789ABCDEF";
@@ -171,7 +173,7 @@ void BpeModel::merge_word(std::string_view word, std::vector<int32_t>& out) cons
         if (!char_ids_.empty() && len <= 3) {
             size_t k = i;
             const uint32_t cp = len == 1 ? static_cast<uint8_t>(word[i]) : utf8_next(word, k);
-            id = char_ids_[cp];
+            id = cp < char_ids_.size() ? char_ids_[cp] : -1;
         } else {
             key.clear();
             if (i > 0) key += prefix_;
