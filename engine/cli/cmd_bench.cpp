@@ -111,5 +111,5 @@ int run_bench(Args& args) {
 }  // namespace
 }  // namespace cli
 
-LATENT_COMMAND(bench, "bench MODEL [-p 512] [-n 128]", "prefill/decode tokens/s vs the memory-bandwidth roofline",
+LATENT_COMMAND(bench, cli::kUsage, "prefill/decode tokens/s vs the memory-bandwidth roofline",
                cli::run_bench);

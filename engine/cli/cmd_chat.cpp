@@ -93,5 +93,5 @@ int run_chat(Args& args) {
 }  // namespace
 }  // namespace cli
 
-LATENT_COMMAND(chat, "chat MODEL [options]", "interactive chat (/reset, /system TEXT, /exit) with KV prefix reuse",
+LATENT_COMMAND(chat, cli::kUsage, "interactive chat (/reset, /system TEXT, /exit) with KV prefix reuse",
                cli::run_chat);

@@ -82,5 +82,5 @@ int run_generate(Args& args) {
 }  // namespace
 }  // namespace cli
 
-LATENT_COMMAND(generate, "generate MODEL -p PROMPT [options]", "stream a completion (--chat, sampling, --logits-out)",
+LATENT_COMMAND(generate, cli::kUsage, "stream a completion (--chat, sampling, --logits-out)",
                cli::run_generate);

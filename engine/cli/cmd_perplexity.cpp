@@ -100,5 +100,5 @@ int run_perplexity(Args& args) {
 }  // namespace
 }  // namespace cli
 
-LATENT_COMMAND(perplexity, "perplexity MODEL TEXTFILE [options]", "perplexity over sliding windows (like llama-perplexity)",
+LATENT_COMMAND(perplexity, cli::kUsage, "perplexity over sliding windows (like llama-perplexity)",
                cli::run_perplexity);

@@ -77,8 +77,7 @@ std::vector<std::string> Args::positionals(size_t min_count, size_t max_count, c
 
 static void print_help() {
     std::printf("latent — run, inspect and train DeepSeek-style (MLA + MoE + mHC) models\n\nCommands:\n");
-    for (const auto& [name, cmd] : cli::registry())
-        std::printf("  %-48s %s\n", cmd.usage.c_str(), cmd.summary.c_str());
+    for (const auto& [name, cmd] : cli::registry()) std::printf("  %-12s %s\n", name.c_str(), cmd.summary.c_str());
     std::printf("\nRun 'latent COMMAND --help' for a command's options.\n");
 }
 
@@ -97,6 +96,10 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "latent: unknown command '%s'\n\n", argv[1]);
         print_help();
         return 2;
+    }
+    if (argc >= 3 && (std::string(argv[2]) == "--help" || std::string(argv[2]) == "-h")) {
+        std::printf("usage: latent %s\n\n%s\n", it->second.usage.c_str(), it->second.summary.c_str());
+        return 0;
     }
     cli::Args args(std::vector<std::string>(argv + 2, argv + argc));
     try {
