@@ -37,6 +37,9 @@ struct Registry {
 TrainModel::TrainModel(ModelConfig config, Backend& backend)
     : cfg_(std::move(config)), be_(backend), impl_(std::make_unique<Impl>()) {
     cfg_.validate("TrainModel config");
+    // Inference permutes q/k rope rows on load when rope_interleave is false; training keeps stored rows.
+    ENGINE_CHECK(cfg_.rope_interleave, kUnsupported, "training a checkpoint with rope_interleave = false is not "
+                 "supported (its rope rows are pre-permuted); convert it to the interleaved layout first");
     ENGINE_CHECK(be_.device() == Device::CPU, kUnsupported, "training runs on the CPU backend; got '", be_.name(),
                  "'");
     const ModelConfig& c = cfg_;

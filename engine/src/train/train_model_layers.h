@@ -32,6 +32,6 @@ void mlp_backward(Ctx& c, const MlpP& m, const MlpAct& a, const float* dout, Buf
 // Dense or MoE FFN: out [R, D]. load (optional) gets per-expert token counts.
 void ffn_forward(Ctx& c, int64_t layer, const LayerP& L, LayerAct& a, const Buf& x, Buf& out, float aux_alpha,
                  double* aux_loss, std::vector<int64_t>* load);
-void ffn_backward(Ctx& c, const LayerP& L, LayerAct& a, const Buf& dout, Buf& dx, float grad_scale);
+void ffn_backward(Ctx& c, const LayerP& L, LayerAct& a, const Buf& dout, Buf& dx, float aux_grad_scale);
 
 }  // namespace engine::train

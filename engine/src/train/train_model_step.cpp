@@ -52,7 +52,7 @@ void sublayer_forward(Ctx& c, int64_t l, int s, Buf& state, float aux_alpha, For
 }
 
 // Reverse of sublayer_forward: dstate (of the output) → dstate (of the input), in place.
-void sublayer_backward(Ctx& c, int64_t l, int s, Buf& dstate, float grad_scale) {
+void sublayer_backward(Ctx& c, int64_t l, int s, Buf& dstate, float aux_grad_scale) {
     TrainModel::Impl& im = c.im;
     const LayerP& L = im.layers[size_t(l)];
     LayerAct& la = im.ws.layers[size_t(l)];
@@ -74,7 +74,7 @@ void sublayer_backward(Ctx& c, int64_t l, int s, Buf& dstate, float grad_scale) 
     if (s == 0)
         attention_backward(c, L, la.attn, dy, dx);
     else
-        ffn_backward(c, L, la, dy, dx, grad_scale);
+        ffn_backward(c, L, la, dy, dx, aux_grad_scale);
     Buf du(size_t(R * D));
     const P& norm = s == 0 ? L.in_norm : L.post_norm;
     c.be.rmsnorm_backward(tv(du, {R, D}), norm.g, tv(dx, {R, D}), tv(sa.u, {R, D}), norm.w,
@@ -96,7 +96,7 @@ void sublayer_backward(Ctx& c, int64_t l, int s, Buf& dstate, float grad_scale) 
 
 static ForwardStats run(TrainModel& model, TrainModel::Impl& im, const int32_t* tokens, const int32_t* targets,
                         int64_t B, int64_t T, bool backward, float grad_scale, float aux_alpha,
-                        std::vector<float>* logits_out) {
+                        float aux_grad_scale, std::vector<float>* logits_out) {
     const ModelConfig& cf = model.config();
     Backend& be = model.backend();
     ENGINE_CHECK(B > 0 && T > 0, kInvalidArgument, "TrainModel: batch must be at least 1 x 1 tokens, got ", B, " x ", T);
@@ -167,7 +167,7 @@ static ForwardStats run(TrainModel& model, TrainModel::Impl& im, const int32_t* 
         dstate = dh;
     }
     for (int64_t l = cf.num_hidden_layers - 1; l >= 0; --l)
-        for (int s = 1; s >= 0; --s) sublayer_backward(c, l, s, dstate, grad_scale);
+        for (int s = 1; s >= 0; --s) sublayer_backward(c, l, s, dstate, aux_grad_scale);
     Buf demb(size_t(R * D), 0.0f);
     for (int64_t r = 0; r < R; ++r)
         for (int64_t i = 0; i < n; ++i)
@@ -177,14 +177,15 @@ static ForwardStats run(TrainModel& model, TrainModel::Impl& im, const int32_t* 
 }
 
 ForwardStats TrainModel::forward_backward(const int32_t* tokens, const int32_t* targets, int64_t B, int64_t T,
-                                          float grad_scale, float aux_alpha) {
+                                          float grad_scale, float aux_alpha, float aux_grad_scale) {
     ENGINE_CHECK(targets, kInvalidArgument, "TrainModel::forward_backward needs targets");
-    return run(*this, *impl_, tokens, targets, B, T, true, grad_scale, aux_alpha, nullptr);
+    return run(*this, *impl_, tokens, targets, B, T, true, grad_scale, aux_alpha,
+               aux_grad_scale < 0 ? grad_scale : aux_grad_scale, nullptr);
 }
 
 ForwardStats TrainModel::forward(const int32_t* tokens, const int32_t* targets, int64_t B, int64_t T,
                                  std::vector<float>* logits) {
-    return run(*this, *impl_, tokens, targets, B, T, false, 1.0f, 0.0f, logits);
+    return run(*this, *impl_, tokens, targets, B, T, false, 1.0f, 0.0f, 0.0f, logits);
 }
 
 }  // namespace engine

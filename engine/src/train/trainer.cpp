@@ -30,12 +30,25 @@ StepStats Trainer::step(const std::vector<Batch>& micro) {
     st.lr = scheduled_lr(cfg_.schedule, cfg_.adamw.lr, adamw_->steps_taken());
     st.expert_load.assign(size_t(c.num_hidden_layers), {});
     model_.zero_grad();
-    // Each micro-batch's loss is a mean over its tokens; scaling by 1/accum averages the micro-batches.
-    const float gs = 1.0f / float(micro.size());
+    // Token-weighted: each micro-batch's loss is a mean over its counted tokens, so weighting it by
+    // count_i / Σ count gives the mean over every counted token of the step (= one big batch).
+    std::vector<int64_t> counts;
+    int64_t total = 0;
     for (const Batch& b : micro) {
-        ForwardStats fs = model_.forward_backward(b.tokens, b.targets, b.B, b.T, gs, cfg_.seq_aux_alpha);
-        st.loss += fs.loss / double(micro.size());
-        st.aux_loss += fs.aux_loss / double(micro.size());
+        ENGINE_CHECK(b.tokens && b.targets && b.B > 0 && b.T > 0, kInvalidArgument,
+                     "Trainer::step: a micro-batch has no tokens/targets or an empty shape (", b.B, " x ", b.T, ")");
+        int64_t n = 0;
+        for (int64_t i = 0; i < b.B * b.T; ++i) n += b.targets[i] != -100;
+        counts.push_back(n);
+        total += n;
+    }
+    for (size_t i = 0; i < micro.size(); ++i) {
+        const Batch& b = micro[i];
+        const double w = total > 0 ? double(counts[i]) / double(total) : 0.0;
+        const double wa = 1.0 / double(micro.size());  // the balance loss is per micro-batch: plain mean
+        ForwardStats fs = model_.forward_backward(b.tokens, b.targets, b.B, b.T, float(w), cfg_.seq_aux_alpha, float(wa));
+        st.loss += fs.loss * w;
+        st.aux_loss += fs.aux_loss * wa;
         st.tokens += fs.tokens;
         for (size_t l = 0; l < fs.expert_load.size(); ++l) {
             auto& acc = st.expert_load[l];
@@ -61,7 +74,8 @@ StepStats Trainer::step(const std::vector<Batch>& micro) {
     for (TrainParam& p : model_.params())
         if (p.trainable) sq += be.sum_squares(p.grad);
     st.grad_norm = std::sqrt(sq);
-    if (!std::isfinite(st.loss) || !std::isfinite(st.aux_loss) || !std::isfinite(st.grad_norm)) {
+    // A step with no counted target token (everything masked) has nothing to learn from: skipped too.
+    if (total == 0 || !std::isfinite(st.loss) || !std::isfinite(st.aux_loss) || !std::isfinite(st.grad_norm)) {
         st.skipped = true;
         ++skipped_;
         model_.zero_grad();  // nothing of this step reaches the weights or the optimizer state

@@ -3,6 +3,7 @@
 // skipped and counted, and the aux-loss-free router bias update.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <random>
@@ -111,6 +112,7 @@ TEST(Trainer, AccumulationEqualsOneBigBatch) {
     auto be = make_cpu_backend(1);
     ModelConfig c = small_config(ResidualKind::kMHC, true);
     FixedBatch fb(2, 8, c.vocab_size, 3);
+    fb.targets[9] = fb.targets[10] = fb.targets[12] = -100;  // unequal counted tokens: 7 and 4
     TrainModel a(c, *be), b(c, *be);
     a.init(5);
     b.init(5);
@@ -122,9 +124,10 @@ TEST(Trainer, AccumulationEqualsOneBigBatch) {
     two.grad_accum_steps = 2;
     Trainer ta(a, one), tb(b, two);
     const StepStats sa = ta.step(fb.batch());
-    // Same two sequences as two micro-batches of one sequence (equal counted tokens per sequence).
+    // Same two sequences as two micro-batches of one sequence: the step's loss and gradient are token-weighted.
     const StepStats sb = tb.step({Batch{fb.tokens.data(), fb.targets.data(), 1, 8},
                                   Batch{fb.tokens.data() + 8, fb.targets.data() + 8, 1, 8}});
+    EXPECT_EQ(sa.tokens, 11);
     EXPECT_NEAR(sa.loss, sb.loss, 1e-5);
     EXPECT_NEAR(sa.grad_norm, sb.grad_norm, 1e-4 * sa.grad_norm);
     EXPECT_EQ(sa.tokens, sb.tokens);
@@ -175,6 +178,21 @@ TEST(Trainer, ClippingBoundsTheUpdateAndNonFiniteStepsAreSkipped) {
     EXPECT_EQ(tr.steps_skipped(), 1);
     EXPECT_EQ(tr.optimizer().steps_taken(), opt_steps);
     EXPECT_EQ(m.find("lm_head.weight")->value.as<float>()[0], before);
+}
+
+TEST(Trainer, StepWithoutCountedTokensIsSkipped) {
+    auto be = make_cpu_backend(1);
+    ModelConfig c = small_config(ResidualKind::kResidual, false);
+    TrainModel m(c, *be);
+    m.init(3);
+    FixedBatch fb(1, 8, c.vocab_size, 6);
+    std::fill(fb.targets.begin(), fb.targets.end(), -100);
+    Trainer tr(m, TrainConfig{});
+    const StepStats st = tr.step(fb.batch());
+    EXPECT_TRUE(st.skipped);
+    EXPECT_EQ(st.tokens, 0);
+    EXPECT_EQ(tr.optimizer().steps_taken(), 0);
+    EXPECT_THROW(tr.step(std::vector<Batch>{fb.batch(), fb.batch()}), Error);  // accumulation is 1
 }
 
 TEST(Trainer, AuxLossFreeBiasUpdateFollowsLoadSign) {

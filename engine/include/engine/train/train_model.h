@@ -68,9 +68,10 @@ public:
 
     // Loss (and gradients, accumulated += into each grad, scaled by grad_scale) for a batch of B
     // sequences of T tokens: tokens/targets are [B*T] row-major; targets == -100 are not counted.
-    // `aux_alpha` > 0 adds the sequence-wise balance loss (deepseek-arch.md §3, V3) to the objective.
+    // `aux_alpha` > 0 adds the sequence-wise balance loss (deepseek-arch.md §3, V3) to the objective; its
+    // gradient is scaled by aux_grad_scale (< 0: by grad_scale).
     ForwardStats forward_backward(const int32_t* tokens, const int32_t* targets, int64_t B, int64_t T,
-                                  float grad_scale = 1.0f, float aux_alpha = 0.0f);
+                                  float grad_scale = 1.0f, float aux_alpha = 0.0f, float aux_grad_scale = -1.0f);
     // Forward only: loss (targets may be nullptr → loss 0) and, when `logits` is given, every position's
     // logits [B*T, vocab].
     ForwardStats forward(const int32_t* tokens, const int32_t* targets, int64_t B, int64_t T,

@@ -35,7 +35,7 @@ struct StepStats {
     double loss = 0;             // mean over the micro-batches' counted tokens
     double aux_loss = 0;
     double grad_norm = 0;        // global L2 norm before clipping
-    float lr = 0;
+    float lr = 0;                // schedule position = optimizer steps taken (skipped steps do not advance it)
     int64_t tokens = 0;          // counted target tokens in this step
     bool skipped = false;        // non-finite loss or grad norm: no update
     int64_t skipped_total = 0;
