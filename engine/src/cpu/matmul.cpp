@@ -181,7 +181,9 @@ void gemv(const Gemm& g, int threads) {
     // Output rows per work item: a multiple of 4 whose weights (~256 KiB) stay in L2 across row groups.
     const int64_t block = std::clamp<int64_t>((int64_t(256) << 10) / std::max<int64_t>(1, g.K * int64_t(dtype_size(g.wdt))) / 4 * 4, 4, 64);
     const int64_t n_blocks = (g.N + block - 1) / block;
-    const bool parallel = g.N * g.K >= (1 << 16) && n_blocks > 1;
+    // Small GEMVs (e.g. one decode-time expert, ~0.3 MB) run on one thread: a fork/join costs more
+    // than it saves, and far more when the cores are shared.
+    const bool parallel = g.N * g.K * int64_t(dtype_size(g.wdt)) >= (int64_t(1) << 20) && n_blocks > 1;
 #pragma omp parallel num_threads(threads) if (parallel)
     {
         std::unique_ptr<float[]> row(avx2 ? nullptr : new float[size_t(g.K)]);
