@@ -63,11 +63,11 @@ void mla_forward(ForwardContext& ctx, const AttentionWeights& a, int64_t layer, 
         TensorView v = strided_view(kv, d_n, {S, H, d_v}, {H * d_kv, d_kv, 1});  // [S, H, d_v]
         be.attention(o, q.reshape({T, H, d_qk}), k, v, ctx.softmax_scale, P);
     } else {
-        // q_abs [T, H, r_kv | d_r]: per head q_abs_h = q_nope_h · W_UK_h  (W_UK_h = kvb[h, :d_n, :], [d_n, r_kv])
+        // q_abs [T, H, r_kv | d_r]: per head q_abs_h = q_nope_h · W_UK_h  (W_UK_h = kvb[h, :d_n, :], [d_n, r_kv]),
+        // computed with the pre-transposed copy W_UK_hᵀ [r_kv, d_n] as an [out, in] weight.
         TensorView qa = ctx.ws.f32(kQAbs, {T, H, W});
         be.matmul(strided_view(qa, 0, {H, T, r_kv}, {W, H * W, 1}),
-                  strided_view(q, 0, {H, T, d_n}, {d_qk, H * d_qk, 1}),
-                  strided_view(kvb, 0, {H, d_n, r_kv}, {d_kv * r_kv, r_kv, 1}), /*w_transposed=*/false);
+                  strided_view(q, 0, {H, T, d_n}, {d_qk, H * d_qk, 1}), a.w_uk_t, /*w_transposed=*/true);
         be.copy(strided_view(qa, r_kv, {T, H, d_r}, {H * W, W, 1}),
                 strided_view(q, d_n, {T, H, d_r}, {H * d_qk, d_qk, 1}));
         // MQA over the latent cache: k = [c | k_pe] (one head), v = c.

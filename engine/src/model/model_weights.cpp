@@ -1,6 +1,7 @@
 // model_weights.cpp — resolve, shape-check and upload every tensor of a DeepSeek-family checkpoint.
 #include "model/model_weights.h"
 
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,22 @@ public:
             }
         }
         return dev;
+    }
+
+    // W_UK_hᵀ for every head: [H, r_kv, d_n] from kv_b_proj [H*(d_n+d_v), r_kv], same dtype, built on the
+    // host (a byte-wise transpose) into `owner`, then uploaded. Derived: not counted as parameters.
+    Tensor transposed_uk(const TensorView& kvb, std::vector<std::vector<uint8_t>>& owner) {
+        const int64_t H = cfg_.num_attention_heads, d_n = cfg_.qk_nope_head_dim, r_kv = cfg_.kv_lora_rank;
+        const int64_t rows_per_head = d_n + cfg_.v_head_dim;
+        const size_t esz = dtype_size(kvb.dtype);
+        std::vector<uint8_t>& buf = owner.emplace_back(size_t(H * r_kv * d_n) * esz);
+        const auto* src = static_cast<const uint8_t*>(kvb.data);
+        for (int64_t h = 0; h < H; ++h)
+            for (int64_t i = 0; i < d_n; ++i)
+                for (int64_t j = 0; j < r_kv; ++j)
+                    std::memcpy(buf.data() + size_t((h * r_kv + j) * d_n + i) * esz,
+                                src + size_t((h * rows_per_head + i) * r_kv + j) * esz, esz);
+        return backend_.upload_weight(TensorView::contiguous(buf.data(), kvb.dtype, {H, r_kv, d_n}));
     }
 
     // A small F32 vector kept on the host (hc base/scale).
@@ -188,6 +205,7 @@ ModelWeights load_model_weights(const ModelConfig& c, const WeightStore& store, 
                                   : ld.weight(s + "kv_a_proj_with_mqa.weight", {r_kv + d_r, D});
             a.kv_a_norm = ld.weight(s + "kv_a_layernorm.weight", {r_kv});
             a.kv_b_proj = ld.weight(s + "kv_b_proj.weight", {H * (d_n + d_v), r_kv});
+            a.w_uk_t = ld.transposed_uk(ld.host(s + "kv_b_proj.weight", {H * (d_n + d_v), r_kv}), w.host_buffers);
         }
         a.o_proj = ld.weight(s + "o_proj.weight", {D, H * d_v});
 

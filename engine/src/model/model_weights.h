@@ -33,6 +33,8 @@ struct AttentionWeights {
     Tensor kv_a_proj;   // [r_kv+d_r, D]   kv_a_proj_with_mqa
     Tensor kv_a_norm;   // [r_kv]
     Tensor kv_b_proj;   // [H*(d_n+d_v), r_kv]
+    Tensor w_uk_t;      // [H, r_kv, d_n]: W_UK_hᵀ, a transposed copy of kv_b_proj's k_nope rows in the stored
+                        // dtype, so decode's q_abs = q_nope·W_UK is a weight-as-[out, in] GEMV (llama.cpp's attn_k_b)
     Tensor o_proj;      // [D, H*d_v]
     // MHA ablation (q_proj above is reused): k_proj [H*d_qk, D], v_proj [H*d_v, D]
     Tensor k_proj;
@@ -73,6 +75,7 @@ struct ModelWeights {
     Tensor hc_ones;     // F32 [n*D] of ones: RMSNorm weight for the hyper-connection inputs
     Tensor inv_freq;    // F32 [d_r/2]
     Tensor empty_bias;  // unset (data == nullptr)
+    std::vector<std::vector<uint8_t>> host_buffers;  // derived weights made on the host (upload_weight may alias them)
 
     const TensorView& lm_head_view() const { return tied ? embed.view() : lm_head.view(); }
 };
