@@ -1,6 +1,8 @@
 // kv_cache.cpp — DeepseekKvCache (MLA latent / MHA K,V per layer) and the reusable Scratch buffers.
 #include "model/kv_cache.h"
 
+#include <algorithm>
+
 #include "engine/error.h"
 
 namespace engine::model {
@@ -10,9 +12,11 @@ TensorView Scratch::get(ScratchSlot slot, DType dtype, std::initializer_list<int
     for (int64_t s : shape) numel *= s;
     const int64_t bytes = std::max<int64_t>(numel, 1) * int64_t(dtype_size(dtype));
     if (bytes > caps_[size_t(slot)]) {
+        // Grow by at least 1.5x so a chat whose context creeps up does not reallocate every turn.
+        const int64_t grown = std::max(bytes, caps_[size_t(slot)] + caps_[size_t(slot)] / 2);
         bufs_[size_t(slot)] = Tensor();  // free first: peak memory stays at one buffer
-        bufs_[size_t(slot)] = backend_.alloc(DType::U8, {bytes});
-        caps_[size_t(slot)] = bytes;
+        bufs_[size_t(slot)] = backend_.alloc(DType::U8, {grown});
+        caps_[size_t(slot)] = grown;
     }
     return TensorView::contiguous(bufs_[size_t(slot)].data(), dtype, shape.begin(), int(shape.size()),
                                   backend_.device());
