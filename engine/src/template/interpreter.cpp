@@ -29,6 +29,21 @@ void Scope::set(const std::string& name, Value v) {
 Interpreter::Interpreter(const Program& program, const TemplateLimits& limits, const TemplateHooks& hooks)
     : program_(program), limits_(limits), hooks_(hooks) {}
 
+Interpreter::~Interpreter() {
+    // A macro holds its defining scope, which holds the macro (and namespaces can hold themselves):
+    // empty them so the shared pointers can free everything.
+    std::vector<std::pair<std::string, Value>> drop;
+    for (auto& s : closures_) {
+        drop.insert(drop.end(), std::make_move_iterator(s->vars.begin()), std::make_move_iterator(s->vars.end()));
+        s->vars.clear();
+        s->parent.reset();
+    }
+    for (auto& d : namespaces_) {
+        drop.insert(drop.end(), std::make_move_iterator(d->items.begin()), std::make_move_iterator(d->items.end()));
+        d->items.clear();
+    }
+}
+
 void Interpreter::fail(const std::string& what) const {
     ENGINE_THROW(kTemplate, "template '", program_.name, "' line ", line_, ": ", what);
 }
@@ -66,10 +81,12 @@ std::string Interpreter::strftime_now(const std::string& format) const {
     return buf;
 }
 
-static Value make_namespace(CallArgs& args) {
+static Value make_namespace(Interpreter& in, CallArgs& args) {
     Value v;
     v.kind = Kind::kNamespace;
-    v.p = std::make_shared<Dict>();
+    auto dict = std::make_shared<Dict>();
+    in.own_namespace(dict);
+    v.p = dict;
     for (const auto& p : args.pos)
         if (p.kind == Kind::kDict)
             for (const auto& [k, x] : p.dict()->items) v.dict()->set(k, x);
@@ -100,7 +117,7 @@ Value Interpreter::lookup(const std::string& name) const {
             for (int64_t k = 0; k < count; ++k) l.push_back(Value::integer(start + k * stepv));
             return Value::from_list(std::move(l));
         });
-    if (name == "namespace") return Value::callable("namespace", [](Interpreter&, CallArgs& a) { return make_namespace(a); });
+    if (name == "namespace") return Value::callable("namespace", [](Interpreter& in, CallArgs& a) { return make_namespace(in, a); });
     if (name == "dict")
         return Value::callable("dict", [](Interpreter&, CallArgs& a) {
             Dict d;
@@ -301,6 +318,7 @@ Interpreter::Flow Interpreter::exec_for(const Stmt& s) {
 Value Interpreter::make_macro(const Stmt& s, const Body& body, std::shared_ptr<Scope> closure, std::string name) {
     const Stmt* def = &s;
     const Body* b = &body;
+    closures_.push_back(closure);
     return Value::callable(name, [def, b, closure, name](Interpreter& in, CallArgs& args) {
         if (++in.call_depth_ > in.limits_.max_recursion) {
             --in.call_depth_;

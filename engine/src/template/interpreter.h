@@ -24,6 +24,9 @@ struct Scope {
 class Interpreter {
 public:
     Interpreter(const Program& program, const TemplateLimits& limits, const TemplateHooks& hooks);
+    ~Interpreter();
+    Interpreter(const Interpreter&) = delete;
+    Interpreter& operator=(const Interpreter&) = delete;
 
     std::string render(const Value& context);
 
@@ -38,6 +41,9 @@ public:
     [[noreturn]] void fail(const std::string& what) const;
     std::string strftime_now(const std::string& format) const;
     List iterate(const Value& v);  // Python iteration: list items, dict keys, string characters
+    // namespace() objects are the only mutable values; they (and macro closures) can form reference
+    // cycles, which the destructor breaks.
+    void own_namespace(std::shared_ptr<Dict> ns) { namespaces_.push_back(std::move(ns)); }
 
 private:
     enum class Flow { kNormal, kBreak, kContinue };
@@ -64,6 +70,8 @@ private:
     int64_t steps_ = 0;
     int call_depth_ = 0;
     mutable int line_ = 0;
+    std::vector<std::shared_ptr<Scope>> closures_;
+    std::vector<std::shared_ptr<Dict>> namespaces_;
     int loop_depth_ = 0;
 };
 
