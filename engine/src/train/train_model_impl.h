@@ -88,6 +88,7 @@ struct Workspace {
     mhc::HeadSaved<float> head;
     Buf hn;                     // [R, D] after the final norm
     Buf logits;                 // [R, V]
+    Buf dlogits;                // [R, V]
 };
 
 }  // namespace engine::train

@@ -139,13 +139,14 @@ static ForwardStats run(TrainModel& model, TrainModel::Impl& im, const int32_t* 
     }
     ws.hn.assign(size_t(R * D), 0.0f);
     be.rmsnorm(tv(ws.hn, {R, D}), tv(hin, {R, D}), im.final_norm.w, float(cf.rms_norm_eps));
-    ws.logits.assign(size_t(R * V), 0.0f);
+    ws.logits.resize(size_t(R * V));  // fully overwritten by the matmul
     be.matmul(tv(ws.logits, {R, V}), tv(ws.hn, {R, D}), im.lm_head.w);
     if (logits_out) *logits_out = ws.logits;
     if (!targets) return st;
     ws.targets.assign(targets, targets + R);
     TensorView tg = TensorView::contiguous(ws.targets.data(), DType::I32, {R});
-    Buf dlogits(backward ? size_t(R * V) : 0);
+    Buf& dlogits = ws.dlogits;  // kept across steps: [R, V] is the largest buffer (no re-mmap per step)
+    if (backward) dlogits.resize(size_t(R * V));
     st.loss = be.cross_entropy(backward ? tv(dlogits, {R, V}) : TensorView{}, tv(ws.logits, {R, V}), tg, -100,
                                grad_scale, &st.tokens);
     if (!backward) return st;
@@ -154,8 +155,6 @@ static ForwardStats run(TrainModel& model, TrainModel::Impl& im, const int32_t* 
     be.matmul_weight_grad(im.lm_head.g, tv(dlogits, {R, V}), tv(ws.hn, {R, D}));
     Buf dhn(size_t(R * D)), dh(size_t(R * D));
     be.matmul(tv(dhn, {R, D}), tv(dlogits, {R, V}), im.lm_head.w, false);
-    dlogits.clear();
-    dlogits.shrink_to_fit();
     be.rmsnorm_backward(tv(dh, {R, D}), im.final_norm.g, tv(dhn, {R, D}), tv(im.hc ? ws.h_collapsed : ws.state_final,
                         {R, D}), im.final_norm.w, float(cf.rms_norm_eps));
     Buf dstate;
