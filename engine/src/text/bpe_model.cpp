@@ -115,7 +115,7 @@ BpeModel::BpeModel(const Json& j, const JsonPath& path) {
             auto im = vocab_.find(merged);
             if (im == vocab_.end())
                 ENGINE_THROW(kBadFile, ip.where(), ": the merged token '", merged, "' is not in model.vocab");
-            merges_.emplace(pair_key(ia->second, ib->second), Merge{static_cast<int32_t>(r), im->second});
+            merges_.insert(pair_key(ia->second, ib->second), static_cast<int32_t>(r), im->second);
         }
     }
 }
@@ -217,9 +217,9 @@ void BpeModel::merge_word(std::string_view word, std::vector<int32_t>& out) cons
         auto candidate = [&](int32_t pos) {
             const int32_t nx = sym[size_t(pos)].next;
             if (nx < 0) return false;
-            auto it = merges_.find(pair_key(sym[size_t(pos)].id, sym[size_t(nx)].id));
-            if (it == merges_.end()) return false;
-            heap.push_back({it->second.rank, pos, sym[size_t(pos)].id, sym[size_t(nx)].id, it->second.new_id});
+            const PairTable::Entry* it = merges_.find(pair_key(sym[size_t(pos)].id, sym[size_t(nx)].id));
+            if (!it) return false;
+            heap.push_back({it->rank, pos, sym[size_t(pos)].id, sym[size_t(nx)].id, it->new_id});
             return true;
         };
         const std::greater<> cmp;
@@ -260,10 +260,10 @@ void BpeModel::merge_long(std::vector<BpeSymbol>& sym, int32_t n) const {
     auto rank_at = [&](int32_t pos, int32_t& new_id) -> int32_t {
         const int32_t nx = sym[size_t(pos)].next;
         if (sym[size_t(pos)].id < 0 || nx < 0) return -1;
-        auto it = merges_.find(pair_key(sym[size_t(pos)].id, sym[size_t(nx)].id));
-        if (it == merges_.end()) return -1;
-        new_id = it->second.new_id;
-        return it->second.rank;
+        const PairTable::Entry* it = merges_.find(pair_key(sym[size_t(pos)].id, sym[size_t(nx)].id));
+        if (!it) return -1;
+        new_id = it->new_id;
+        return it->rank;
     };
     auto push = [&](int32_t pos) {
         int32_t unused = 0;
