@@ -85,9 +85,10 @@ ChatPanel::ChatPanel(EngineWorker* worker, Database* db, QWidget* parent) : QWid
     m_contextBar->setRange(0, 1);
     m_contextBar->setValue(0);
     m_contextBar->setFormat(tr("context: no model"));
-    m_contextBar->setMaximumWidth(320);
+    m_contextBar->setMinimumWidth(240);
+    m_contextBar->setMaximumWidth(360);
     m_contextBar->setAccessibleName(tr("Context usage"));
-    auto* settings = new QPushButton(tr("System prompt & sampling…"), main);
+    auto* settings = new QPushButton(tr("System prompt && sampling…"), main);
     settings->setAccessibleName(tr("Conversation settings"));
     top->addWidget(m_title, 1);
     top->addWidget(m_contextBar);
@@ -425,7 +426,7 @@ void ChatPanel::updateContextBar(qint64 used, qint64 capacity) {
     }
     m_contextBar->setRange(0, int(std::min<qint64>(capacity, INT_MAX)));
     m_contextBar->setValue(int(std::min(used, capacity)));
-    m_contextBar->setFormat(tr("context %1 / %2 tokens (%p%)").arg(used).arg(capacity));
+    m_contextBar->setFormat(tr("%1 / %2 tokens (%p%)").arg(used).arg(capacity));
 }
 
 void ChatPanel::renameCurrent() {

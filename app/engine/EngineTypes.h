@@ -23,7 +23,11 @@ struct ModelSummary {
     int sharedExperts = 0;
     QString attention;          // "MLA (kv_lora_rank 512)" / "MHA"
     QString residual;           // "residual" / "mHC ×4" / "HC ×4"
-    QString backendName;        // after load
+    QString backendName;        // the backend the model runs on ("CPU (OpenBLAS, 16 threads)", a GPU name)
+    QString backendNote;        // why that backend (e.g. "Using the CPU: no NVIDIA driver found")
+    bool onGpu = false;
+    qint64 deviceFreeBytes = 0;   // GPU memory free / total when onGpu
+    qint64 deviceTotalBytes = 0;
     bool hasTokenizer = false;
     bool hasChatTemplate = false;
 };

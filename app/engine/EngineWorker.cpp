@@ -5,6 +5,9 @@
 #include <list>
 #include <map>
 #include <random>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -27,6 +30,25 @@ struct EngineWorker::State {
     std::list<std::pair<qint64, std::unique_ptr<engine::Session>>> sessions;
     static constexpr size_t kMaxSessions = 3;
 
+    void ensureBackend(int threads) {
+        if (backend) return;
+        engine::BackendChoice choice;  // kAuto: the GPU when the CUDA backend loads, else the CPU
+        choice.cpu_threads = threads;
+        std::string why;
+        backend = engine::make_backend(choice, &why);
+        note = QString::fromStdString(why);
+    }
+    void describeBackend(ModelSummary& s) const {
+        s.backendName = QString::fromStdString(backend->name());
+        s.backendNote = note;
+        s.onGpu = backend->device() == engine::Device::CUDA;
+        if (s.onGpu) {
+            const engine::DeviceMemoryInfo mem = backend->memory_info();
+            s.deviceFreeBytes = mem.free_bytes;
+            s.deviceTotalBytes = mem.total_bytes;
+        }
+    }
+    QString note;
     void unload() {
         sessions.clear();
         model.reset();
@@ -87,6 +109,10 @@ EngineWorker::EngineWorker(QObject* parent) : QObject(parent), m_state(std::make
     m_context->moveToThread(&m_thread);
     connect(&m_thread, &QThread::finished, m_context, &QObject::deleteLater);
     m_thread.start();
+    // The engine thread (and the OpenMP threads it starts, which inherit it) runs at a lower CPU
+    // priority than the GUI thread, so a busy engine never delays painting or input on a small machine.
+    QMetaObject::invokeMethod(m_context, [] { setpriority(PRIO_PROCESS, pid_t(syscall(SYS_gettid)), kEngineNice); },
+                              Qt::QueuedConnection);
 }
 
 EngineWorker::~EngineWorker() {
@@ -106,9 +132,12 @@ void EngineWorker::post(std::function<void(State&)> work) {
 }
 
 void EngineWorker::inspect(const QString& path) {
-    post([this, path](State&) {
+    post([this, path](State& st) {
         try {
-            emit inspected(ModelInspector::inspect(path));
+            ModelSummary s = ModelInspector::inspect(path);
+            st.ensureBackend(0);
+            st.describeBackend(s);
+            emit inspected(s);
         } catch (const engine::Error& e) {
             emit inspectFailed(path, ModelInspector::plainMessage(e));
         } catch (const std::exception& e) {
@@ -123,7 +152,7 @@ void EngineWorker::loadModel(const QString& path, qint64 contextTokens, int thre
         st.unload();
         try {
             ModelSummary summary = ModelInspector::inspect(path);
-            if (!st.backend) st.backend = engine::make_cpu_backend(threads);
+            st.ensureBackend(threads);
             QElapsedTimer since;
             since.start();
             emit loadProgress(0.0, tr("reading tokenizer"));
@@ -143,7 +172,7 @@ void EngineWorker::loadModel(const QString& path, qint64 contextTokens, int thre
             summary.weightBytes = stats.weight_bytes;
             summary.kvBytesPerToken = stats.kv_bytes_per_token;
             summary.mhaKvBytesPerToken = stats.mha_kv_bytes_per_token;
-            summary.backendName = QString::fromStdString(st.backend->name());
+            st.describeBackend(summary);
             const qint64 maxCtx = st.model->config().max_position_embeddings;
             st.contextTokens = maxCtx > 0 ? std::min(contextTokens, maxCtx) : contextTokens;
             summary.contextTokens = st.contextTokens;
@@ -208,17 +237,26 @@ void EngineWorker::generate(const GenerationRequest& request) {
             sinceSignal.start();
             sinceStart.start();
             std::string pending;
+            double firstTokenS = -1;     // decode starts at the first generated token
+            double windowS = 0;          // decode rate over the tokens since the previous telemetry
+            int64_t windowIndex = 0;
+            bool prefillReported = false;
             const engine::GenerateResult result = engine::generate(session, *st.tokenizer, ids, options,
                 [&](const engine::TokenEvent& ev) {
                     pending += ev.text;
+                    if (firstTokenS < 0) windowS = firstTokenS = ev.elapsed_s;
                     if (sinceSignal.elapsed() >= kSignalIntervalMs) {
                         sinceSignal.restart();
                         if (!pending.empty()) emit replyDelta(id, QString::fromStdString(pending));
                         pending.clear();
                         TelemetrySnapshot snap = makeSnapshot(session, cfg, replyBase, sinceStart.elapsed() / 1000.0);
                         const engine::Throughput& tp = session.throughput();
-                        snap.prefillTps = tp.prefill_tps();
-                        snap.decodeTps = ev.elapsed_s > 0 ? double(ev.index + 1) / ev.elapsed_s : 0;
+                        if (!prefillReported) snap.prefillTps = tp.prefill_tps();  // once per reply
+                        prefillReported = true;
+                        snap.decodeTps = ev.index > windowIndex && ev.elapsed_s > windowS
+                                             ? double(ev.index - windowIndex) / (ev.elapsed_s - windowS) : 0;
+                        windowS = ev.elapsed_s;
+                        windowIndex = ev.index;
                         snap.promptTokens = qint64(ids.size());
                         snap.generatedTokens = ev.index + 1;
                         emit telemetry(id, snap);
@@ -227,7 +265,7 @@ void EngineWorker::generate(const GenerationRequest& request) {
                 });
             if (!pending.empty()) emit replyDelta(id, QString::fromStdString(pending));
             TelemetrySnapshot snap = makeSnapshot(session, cfg, replyBase, sinceStart.elapsed() / 1000.0);
-            snap.prefillTps = result.throughput.prefill_tps();
+            snap.prefillTps = prefillReported ? 0 : result.throughput.prefill_tps();
             snap.decodeTps = result.throughput.decode_tps();
             snap.promptTokens = qint64(ids.size());
             snap.generatedTokens = qint64(result.tokens.size());

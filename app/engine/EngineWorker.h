@@ -21,6 +21,7 @@ class EngineWorker : public QObject {
     Q_OBJECT
 public:
     static constexpr int kSignalIntervalMs = 50;
+    static constexpr int kEngineNice = 5;  // engine threads' nice value (GUI stays at 0)
 
     explicit EngineWorker(QObject* parent = nullptr);
     ~EngineWorker() override;

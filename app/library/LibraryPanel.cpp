@@ -193,6 +193,20 @@ void LibraryPanel::updatePlan() {
                              .arg(m_inspected.kvBytesPerToken / 1024.0, 0, 'f', 1)
                              .arg(m_inspected.mhaKvBytesPerToken / 1024.0, 0, 'f', 1)
                              .arg(MemoryPlanner::gigabytes(in.freeBytes)));
+    QString extra;
+    if (m_inspected.onGpu) {
+        // The model runs on the GPU: its memory is what must fit (weights are uploaded there).
+        MemoryPlanInput gpu = in;
+        gpu.freeBytes = m_inspected.deviceFreeBytes + (isLoaded() && m_loaded.onGpu ? m_loaded.weightBytes : 0);
+        const MemoryPlan plan = MemoryPlanner::plan(gpu);
+        extra = tr("<br><b>%1:</b> %2 (free %3 of %4)").arg(m_inspected.backendName.toHtmlEscaped(), plan.summary.toHtmlEscaped(),
+                                                          MemoryPlanner::gigabytes(gpu.freeBytes), MemoryPlanner::gigabytes(m_inspected.deviceTotalBytes));
+        m_plan = plan;
+    } else {
+        extra = tr("<br>Runs on %1.").arg(m_inspected.backendName.toHtmlEscaped());
+    }
+    if (!m_inspected.backendNote.isEmpty()) extra += QStringLiteral(" <i>%1</i>").arg(m_inspected.backendNote.toHtmlEscaped());
+    m_planLabel->setText(m_planLabel->text() + extra);
     const bool fits = m_plan.verdict == MemoryPlan::Verdict::Fits;
     m_override->setVisible(!fits);
     m_load->setEnabled(fits || m_override->isChecked());

@@ -6,6 +6,8 @@ namespace MemoryPlanner {
 
 QString gigabytes(qint64 bytes) {
     const double gb = double(bytes) / 1e9;
+    if (bytes < 1'000'000) return QStringLiteral("%1 KB").arg(double(bytes) / 1e3, 0, 'f', 0);
+    if (bytes < 1'000'000'000) return QStringLiteral("%1 MB").arg(double(bytes) / 1e6, 0, 'f', 0);
     return gb >= 10 ? QStringLiteral("%1 GB").arg(gb, 0, 'f', 0) : QStringLiteral("%1 GB").arg(gb, 0, 'f', 1);
 }
 

@@ -24,5 +24,5 @@ struct MemoryPlan {
 
 namespace MemoryPlanner {
 MemoryPlan plan(const MemoryPlanInput& in);
-QString gigabytes(qint64 bytes);  // "9.1 GB" (decimal, like the stores users compare with)
+QString gigabytes(qint64 bytes);  // "9.1 GB", "268 MB" (decimal, like the stores users compare with)
 }

@@ -18,6 +18,14 @@ ExpertHeatmap::ExpertHeatmap(QWidget* parent) : ChartBase(tr("Expert load (token
 
     QCustomPlot* p = plot();
     p->xAxis->setLabel(tr("expert"));
+    auto integerTicks = [] {
+        QSharedPointer<QCPAxisTickerFixed> t(new QCPAxisTickerFixed);
+        t->setTickStep(1.0);
+        t->setScaleStrategy(QCPAxisTickerFixed::ssMultiples);
+        return t;
+    };
+    p->xAxis->setTicker(integerTicks());
+    p->yAxis->setTicker(integerTicks());
     p->yAxis->setLabel(tr("layer"));
     m_map = new QCPColorMap(p->xAxis, p->yAxis);
     m_map->setInterpolate(false);
@@ -33,7 +41,7 @@ ExpertHeatmap::ExpertHeatmap(QWidget* parent) : ChartBase(tr("Expert load (token
     m_hot = p->addGraph();
     m_hot->setName(tr("hot (> 2× mean)"));
     m_hot->setLineStyle(QCPGraph::lsNone);
-    m_hot->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, QPen(Qt::white, 2), Qt::NoBrush, 9));
+    m_hot->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, QPen(QColor(0x00, 0xc8, 0x53), 2.5), Qt::NoBrush, 11));
     m_dead = p->addGraph();
     m_dead->setName(tr("dead (0 tokens)"));
     m_dead->setLineStyle(QCPGraph::lsNone);
@@ -44,12 +52,21 @@ ExpertHeatmap::ExpertHeatmap(QWidget* parent) : ChartBase(tr("Expert load (token
     p->plotLayout()->setColumnStretchFactors({3.0, 0.2, 1.0});
     m_balanceRect->setMarginGroup(QCP::msBottom | QCP::msTop, group);
     m_balanceBars = new QCPBars(m_balanceRect->axis(QCPAxis::atLeft), m_balanceRect->axis(QCPAxis::atBottom));
+    m_balanceRect->axis(QCPAxis::atLeft)->setTicker(integerTicks());
     m_balanceBars->setBrush(QColor(0xc0, 0x39, 0x2b, 170));
     m_balanceBars->setPen(Qt::NoPen);
     m_balanceRect->axis(QCPAxis::atBottom)->setLabel(tr("imbalance (max/mean)"));
     m_balanceRect->axis(QCPAxis::atLeft)->setLabel(tr("layer"));
     p->legend->setVisible(true);
     p->legend->setFont(font());
+    // Legend in its own row under the heatmap, so it never covers cells.
+    p->axisRect()->insetLayout()->take(p->legend);
+    auto* legendRow = new QCPLayoutGrid;
+    p->plotLayout()->addElement(1, 0, legendRow);
+    legendRow->addElement(0, 0, p->legend);
+    legendRow->setMargins(QMargins(4, 0, 4, 2));
+    p->legend->setFillOrder(QCPLegend::foColumnsFirst);
+    p->plotLayout()->setRowStretchFactor(1, 0.001);
     m_map->removeFromLegend();
     m_balanceBars->removeFromLegend();
     applyPalette();

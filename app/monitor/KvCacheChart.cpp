@@ -36,6 +36,10 @@ KvCacheChart::KvCacheChart(QWidget* parent) : ChartBase(tr("KV cache memory"), p
     m_layerBars->setPen(Qt::NoPen);
     m_layerBars->removeFromLegend();
     m_layerRect->axis(QCPAxis::atBottom)->setLabel(tr("layer"));
+    QSharedPointer<QCPAxisTickerFixed> layerTicks(new QCPAxisTickerFixed);
+    layerTicks->setTickStep(1.0);
+    layerTicks->setScaleStrategy(QCPAxisTickerFixed::ssMultiples);
+    m_layerRect->axis(QCPAxis::atBottom)->setTicker(layerTicks);
     m_layerRect->axis(QCPAxis::atLeft)->setLabel(tr("KiB per layer"));
     applyPalette();
     setCaption(tr("waiting for a reply…"));

@@ -30,7 +30,9 @@ ThroughputChart::ThroughputChart(QWidget* parent) : ChartBase(tr("Throughput and
 void ThroughputChart::addThroughput(double t, double prefillTps, double decodeTps) {
     if (prefillTps > 0) m_prefill.add(t, prefillTps);
     if (decodeTps > 0) m_decode.add(t, decodeTps);
-    setCaption(tr("prefill %1 tok/s · decode %2 tok/s").arg(prefillTps, 0, 'f', 1).arg(decodeTps, 0, 'f', 1));
+    if (prefillTps > 0) m_lastPrefill = prefillTps;
+    if (decodeTps > 0) m_lastDecode = decodeTps;
+    setCaption(tr("last prefill %1 tok/s · decode %2 tok/s").arg(m_lastPrefill, 0, 'f', 1).arg(m_lastDecode, 0, 'f', 1));
     markDirty();
 }
 

@@ -22,6 +22,7 @@ protected:
 
 private:
     BoundedSeries m_prefill{500}, m_decode{2000}, m_ram{2000};
+    double m_lastPrefill = 0, m_lastDecode = 0;
     QCPGraph* m_prefillGraph;
     QCPGraph* m_decodeGraph;
     QCPGraph* m_ramGraph;

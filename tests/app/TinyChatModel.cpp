@@ -60,7 +60,18 @@ void write(const QString& dirPath, int hiddenSize, int layers, int routedExperts
     c.max_position_embeddings = 2048;
     c.bos_token_id = 256;
     c.eos_token_ids = {258};
-    tiny::write_checkpoint(dir, c, tiny::random_weights(c, seed));
+    tiny::TensorMap weights = tiny::random_weights(c, seed);
+    // Keep the random replies readable: only lowercase letters, space, a little punctuation and
+    // <|im_end|> get output weights (scaled up), every other token's lm_head row is zero, so the
+    // sampler's min_p cut removes them.
+    tiny::HostTensor& head = weights.at("lm_head.weight");  // [V, D] F32
+    auto* rows = reinterpret_cast<float*>(head.bytes.data());
+    for (int64_t v = 0; v < c.vocab_size; ++v) {
+        const bool letter = (v >= 'a' && v <= 'z') || v == ' ' || v == ',' || v == '.';
+        const float scale = letter ? (v == ' ' ? 6.0f : 4.0f) : v == 258 ? 2.0f : 0.0f;
+        for (int64_t d = 0; d < c.hidden_size; ++d) rows[v * c.hidden_size + d] *= scale;
+    }
+    tiny::write_checkpoint(dir, c, weights);
 
     nlohmann::json vocab = nlohmann::json::object();
     for (int b = 0; b < 256; ++b) vocab[byteLevelChar(b)] = b;
