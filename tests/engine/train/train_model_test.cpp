@@ -189,6 +189,11 @@ TEST(TrainModel, LogitsMatchInferenceV3Moe) {
 TEST(TrainModel, LogitsMatchInferenceMhc) {
     inference_match(micro_config(ResidualKind::kMHC, AttentionKind::kMLA, true, false, false), "mhc");
 }
+TEST(TrainModel, LogitsMatchInferenceMhcPaperFormMha) {
+    ModelConfig c = micro_config(ResidualKind::kMHC, AttentionKind::kMHA, false, false, false);
+    c.hc_paper_form = true;
+    inference_match(c, "paper");
+}
 TEST(TrainModel, LogitsMatchInferenceHcMha) {
     inference_match(micro_config(ResidualKind::kHC, AttentionKind::kMHA, false, false, false), "hcmha");
 }
@@ -215,6 +220,13 @@ TEST(Presets, ParameterCountsMatchAllocationAndSizes) {
         EXPECT_GT(n, 0.8 * want);
         EXPECT_LT(n, 1.2 * want);
     }
+    PresetOptions moe_mha;
+    moe_mha.size = "small";
+    moe_mha.moe = true;
+    moe_mha.attention = AttentionKind::kMHA;
+    moe_mha.residual = ResidualKind::kResidual;
+    EXPECT_EQ(count_parameters(make_preset(moe_mha)), 38268344);  // the table in presets.h
+    EXPECT_EQ(make_preset(moe_mha).architecture, "LatentForCausalLM");  // MHA is our family only
     EXPECT_THROW(make_preset(PresetOptions{"huge"}), Error);
 }
 
