@@ -5,7 +5,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <atomic>
 #include <random>
+#include <thread>
 
 #include "engine/error.h"
 #include "engine/tokenizer.h"
@@ -203,6 +205,26 @@ TEST(TokenizerFormat, ArbitraryBytesNeverCrash) {
         ASSERT_TRUE(engine::text::utf8_is_valid(back));
         ASSERT_EQ(back, engine::text::utf8_lossy(s));  // byte-level BPE loses nothing but invalid bytes
     }
+}
+
+TEST(TokenizerFormat, EncodeFromSeveralThreadsAtOnce) {
+    auto t = load(byte_level_file({{"a", "b"}, {"ab", "c"}, {"Ġ", "a"}, {"c", "c"}}));
+    std::vector<std::string> texts;
+    for (int i = 0; i < 64; ++i) texts.push_back("abc " + std::to_string(i * 7919) + " ccab\n" + std::string(size_t(i), 'c'));
+    std::vector<std::vector<int32_t>> expected;
+    for (const auto& s : texts) expected.push_back(t->encode(s));
+    std::atomic<int> mismatches{0};
+    std::vector<std::thread> threads;
+    for (int th = 0; th < 4; ++th)
+        threads.emplace_back([&, th] {
+            for (int rep = 0; rep < 50; ++rep)
+                for (size_t i = 0; i < texts.size(); ++i) {
+                    const size_t k = (i + size_t(th) * 13 + size_t(rep)) % texts.size();
+                    if (t->encode(texts[k]) != expected[k]) ++mismatches;
+                }
+        });
+    for (auto& th : threads) th.join();
+    EXPECT_EQ(mismatches.load(), 0);
 }
 
 // ---- malformed files: Error(kBadFile) naming the field ----
