@@ -3,6 +3,9 @@
 // Each turn renders the whole conversation with the chat template and hands it to one Session, which
 // keeps the longest common prefix in its KV cache, so a turn prefills only its new tokens (the
 // reuse is printed after each answer). Commands: /reset, /system TEXT, /exit (or end of input).
+// Ctrl-C while an answer streams stops that answer (the generate() callback cancels); at the prompt
+// it quits as usual.
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -13,6 +16,19 @@
 
 namespace cli {
 namespace {
+
+// Signal handlers can only talk through globals; these two are the CLI's only ones.
+volatile std::sig_atomic_t g_generating = 0;
+volatile std::sig_atomic_t g_interrupted = 0;
+
+extern "C" void on_sigint(int sig) {
+    if (!g_generating) {  // at the prompt: quit as the default action would
+        std::signal(sig, SIG_DFL);
+        std::raise(sig);
+        return;
+    }
+    g_interrupted = 1;
+}
 
 constexpr const char* kUsage =
     "chat MODEL [--system TEXT] [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p M] [--repeat-penalty R] "
@@ -41,6 +57,7 @@ int run_chat(Args& args) {
     std::fprintf(stderr, "latent chat: %s, context %lld tokens. /reset, /system TEXT, /exit\n", pos[0].c_str(),
                  (long long)ctx);
 
+    std::signal(SIGINT, on_sigint);
     std::string line;
     while (true) {
         std::fprintf(stderr, "> ");
@@ -65,11 +82,20 @@ int run_chat(Args& args) {
         try {
             const std::string rendered = engine::apply_chat_template(*m.tokenizer, messages, true);
             const std::vector<int32_t> ids = m.tokenizer->encode(rendered, false);
-            auto result = engine::generate(session, *m.tokenizer, ids, opt, [](const engine::TokenEvent& ev) {
-                std::fwrite(ev.text.data(), 1, ev.text.size(), stdout);
-                std::fflush(stdout);
-                return true;
-            });
+            g_interrupted = 0;
+            g_generating = 1;
+            engine::GenerateResult result;
+            try {
+                result = engine::generate(session, *m.tokenizer, ids, opt, [](const engine::TokenEvent& ev) {
+                    std::fwrite(ev.text.data(), 1, ev.text.size(), stdout);
+                    std::fflush(stdout);
+                    return g_interrupted == 0;
+                });
+            } catch (...) {
+                g_generating = 0;
+                throw;
+            }
+            g_generating = 0;
             std::printf("\n");
             std::fflush(stdout);
             messages.push_back({{"role", "assistant"}, {"content", result.text}});
