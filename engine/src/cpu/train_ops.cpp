@@ -149,14 +149,55 @@ void CpuBackend::attention_backward(const TensorView& dq, const TensorView& dk, 
                                       q.as<float>(), k.as<float>(), v.as<float>(), a, scale);
         return;
     }
-    // One head per task: heads write disjoint slices of dq/dk/dv.
-#pragma omp parallel for num_threads(threads_) schedule(dynamic)
-    for (int64_t h = 0; h < a.H; ++h) {
-        tk::AttnDims ah = a;
-        ah.H = ah.Hk = 1;
-        tk::attention_backward<float>(dq.as<float>() + h * a.dk, dk.as<float>() + h * a.dk, dv.as<float>() + h * a.dv,
-                                      dout.as<float>() + h * a.dv, q.as<float>() + h * a.dk, k.as<float>() + h * a.dk,
-                                      v.as<float>() + h * a.dv, ah, scale);
+    // One head per task (heads write disjoint slices of dq/dk/dv); per head the five products are GEMMs:
+    // P = softmax(scale·Q·Kᵀ + causal mask), dP = dO·Vᵀ, dS = P ⊙ (dP − rowsum(P ⊙ dP))·scale,
+    // dQ = dS·K, dK = dSᵀ·Q, dV = Pᵀ·dO  (the same math as tk::attention_backward, which the tests check).
+    const int64_t T = a.T, S = a.S;
+    float* dqp = dq.as<float>();
+    float* dkp = dk.as<float>();
+    float* dvp = dv.as<float>();
+    const float* qp = q.as<float>();
+    const float* kp = k.as<float>();
+    const float* vp = v.as<float>();
+    const float* dop = dout.as<float>();
+    blas_single_thread();  // the heads run in parallel; each GEMM is single-threaded
+#pragma omp parallel num_threads(threads_)
+    {
+        std::vector<float> P(static_cast<size_t>(T * S)), dP(static_cast<size_t>(T * S));
+#pragma omp for schedule(dynamic)
+        for (int64_t h = 0; h < a.H; ++h) {
+            const float* qh = qp + h * a.dk;
+            const float* kh = kp + h * a.dk;
+            const float* vh = vp + h * a.dv;
+            const float* oh = dop + h * a.dv;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(T), int(S), int(a.dk), scale, qh, int(a.ldq), kh,
+                        int(a.ldk), 0.0f, P.data(), int(S));
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(T), int(S), int(a.dv), 1.0f, oh, int(a.ldo), vh,
+                        int(a.ldv), 0.0f, dP.data(), int(S));
+            for (int64_t t = 0; t < T; ++t) {
+                float* pr = P.data() + t * S;
+                float* dr = dP.data() + t * S;
+                const int64_t last = std::min(S - 1, q_pos0 + t);
+                float mx = pr[0];
+                for (int64_t s2 = 1; s2 <= last; ++s2) mx = std::max(mx, pr[s2]);
+                float sum = 0;
+                for (int64_t s2 = 0; s2 <= last; ++s2) sum += (pr[s2] = std::exp(pr[s2] - mx));
+                const float inv = 1.0f / sum;
+                float pdp = 0;
+                for (int64_t s2 = 0; s2 <= last; ++s2) {
+                    pr[s2] *= inv;
+                    pdp += pr[s2] * dr[s2];
+                }
+                for (int64_t s2 = 0; s2 <= last; ++s2) dr[s2] = pr[s2] * (dr[s2] - pdp) * scale;
+                for (int64_t s2 = last + 1; s2 < S; ++s2) pr[s2] = dr[s2] = 0.0f;  // masked: no gradient
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(T), int(a.dk), int(S), 1.0f, dP.data(), int(S), kh,
+                        int(a.ldk), 0.0f, dqp + h * a.dk, int(a.ldq));
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(S), int(a.dk), int(T), 1.0f, dP.data(), int(S), qh,
+                        int(a.ldq), 0.0f, dkp + h * a.dk, int(a.ldk));
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(S), int(a.dv), int(T), 1.0f, P.data(), int(S), oh,
+                        int(a.ldo), 0.0f, dvp + h * a.dv, int(a.ldv));
+        }
     }
 }
 

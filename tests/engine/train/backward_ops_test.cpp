@@ -119,6 +119,7 @@ void attention_case(int T, int S, int H, int Hk, int dk, int dv, int q_pos0, uin
 
 TEST(BackwardOps, AttentionMultiHeadFiniteDifferences) { attention_case(4, 4, 2, 2, 5, 3, 0, 10); }
 TEST(BackwardOps, AttentionSharedKvHeadWithOffset) { attention_case(3, 6, 3, 1, 4, 4, 3, 20); }
+TEST(BackwardOps, AttentionMultiHeadMaskedKeys) { attention_case(3, 6, 3, 3, 4, 5, 2, 30); }
 
 TEST(BackwardOps, SiluMulFiniteDifferences) {
     const int n = 12;
