@@ -1,7 +1,9 @@
 // tokenizer_bench.cpp — tokenizer speed: single-threaded encode throughput on English text with the
 // DeepSeek-V3 tokenizer, 1 MB of one repeated character, and BPE training time on a generated corpus.
 //
-//   latent_tokenizer_bench [--tokenizer PATH] [--text FILE] [--train-mb N] [--train-vocab V]
+//   latent_tokenizer_bench [--tokenizer PATH] [--text FILE] [--train-mb N] [--train-vocab V] [--train-text FILE]
+//
+// --train-text: train on this file (repeated up to --train-mb) instead of the generated corpus.
 //
 // Defaults: the DeepSeek-V3 tokenizer from tests/fixtures/npm (scripts/fetch-test-fixtures.sh); English
 // text = Vim's documentation (/usr/share/vim/vim*/doc/*.txt, Debian vim-runtime) or, when absent, the
@@ -101,12 +103,14 @@ int main(int argc, char** argv) {
     std::string text_file;
     double train_mb = 50;
     size_t train_vocab = 32000;
+    std::string train_file;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string a = argv[i];
         if (a == "--tokenizer") tok_path = argv[i + 1];
         else if (a == "--text") text_file = argv[i + 1];
         else if (a == "--train-mb") train_mb = std::atof(argv[i + 1]);
         else if (a == "--train-vocab") train_vocab = size_t(std::atol(argv[i + 1]));
+        else if (a == "--train-text") train_file = argv[i + 1];
         else { std::fprintf(stderr, "unknown option %s\n", a.c_str()); return 2; }
     }
     try {
@@ -143,7 +147,13 @@ int main(int argc, char** argv) {
         }
 
         if (train_mb > 0) {
-            const std::string corpus = generated_corpus(size_t(train_mb * 1e6));
+            std::string corpus;
+            if (train_file.empty()) {
+                corpus = generated_corpus(size_t(train_mb * 1e6));
+            } else {
+                const std::string t = read_file(train_file);
+                while (!t.empty() && corpus.size() < size_t(train_mb * 1e6)) corpus += t;
+            }
             engine::BpeTrainerOptions opt;
             opt.vocab_size = train_vocab;
             opt.special_tokens = {"<|endoftext|>"};
@@ -153,9 +163,9 @@ int main(int argc, char** argv) {
                 tr.add_text(std::string_view(corpus).substr(off, size_t(1) << 20));
             tr.train();
             const auto& st = tr.stats();
-            std::printf("BPE training, generated corpus %.1f MB -> vocab %zu: %.1f s CPU (%.1f s wall): "
+            std::printf("BPE training, %s %.1f MB -> vocab %zu: %.1f s CPU (%.1f s wall): "
                         "counting %.1f s, merges %.1f s; %llu words, %llu unique, %llu merges\n",
-                        double(corpus.size()) / 1e6, train_vocab, cpu_now() - c0, wall_now() - w0, st.count_seconds,
+                        train_file.empty() ? "generated corpus" : train_file.c_str(), double(corpus.size()) / 1e6, train_vocab, cpu_now() - c0, wall_now() - w0, st.count_seconds,
                         st.merge_seconds, (unsigned long long)st.words, (unsigned long long)st.unique_words,
                         (unsigned long long)st.merges);
         }
