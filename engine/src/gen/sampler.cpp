@@ -31,19 +31,73 @@ const Candidate& best(const std::vector<Candidate>& cand) {
     return *std::min_element(cand.begin(), cand.end(), by_logit_desc);
 }
 
-// HF RepetitionPenaltyLogitsProcessor: each distinct recent token once; positive logits are divided
-// by the penalty, the others multiplied (so a penalty > 1 always makes the token less likely).
-void apply_repetition_penalty(std::vector<Candidate>& cand, std::span<const int32_t> recent, int window,
-                              double penalty) {
-    if (penalty == 1.0 || recent.empty()) return;
+// HF RepetitionPenaltyLogitsProcessor: each distinct token of the last `window` recent tokens once;
+// positive logits are divided by the penalty, the others multiplied (so a penalty > 1 always makes the
+// token less likely). Returns (id, penalised logit), sorted by id; empty when the penalty is off.
+std::vector<std::pair<int32_t, float>> penalised(std::span<const float> logits, std::span<const int32_t> recent,
+                                                 int window, double penalty) {
+    std::vector<std::pair<int32_t, float>> out;
+    if (penalty == 1.0 || recent.empty()) return out;
     size_t begin = 0;
     if (window > 0 && recent.size() > size_t(window)) begin = recent.size() - size_t(window);
-    std::unordered_set<int32_t> seen;
-    for (size_t i = begin; i < recent.size(); ++i) {
-        int32_t id = recent[i];
-        if (id < 0 || size_t(id) >= cand.size() || !seen.insert(id).second) continue;
-        float& l = cand[size_t(id)].first;  // cand is still indexed by id here
-        l = l > 0 ? float(l / penalty) : float(l * penalty);
+    for (size_t i = begin; i < recent.size(); ++i)
+        if (recent[i] >= 0 && size_t(recent[i]) < logits.size()) out.push_back({recent[i], 0.0f});
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first == b.first; }),
+              out.end());
+    for (auto& [id, v] : out) {
+        const float l = logits[size_t(id)];
+        v = l > 0 ? float(l / penalty) : float(l * penalty);
+    }
+    return out;
+}
+
+void check_finite_or_inf(std::span<const float> logits, size_t i) {
+    ENGINE_CHECK(!std::isnan(logits[i]), kInternal, "sampler: logit ", i, " of ", logits.size(),
+                 " is NaN (the forward pass produced invalid numbers)");
+}
+
+// Top-k candidates without touching the whole vocabulary twice: a heap keeps the k + P largest raw
+// logits (P = penalised tokens; a penalty moves only those, so the penalised top k lies within these
+// plus the penalised ones), then the exact top k (ties with the k-th kept) is cut from that set.
+// Values come out penalised and divided by `t`, as the full path produces them.
+void top_k_candidates(std::vector<Candidate>& cand, std::span<const float> logits, int k,
+                      const std::vector<std::pair<int32_t, float>>& pen, float t) {
+    const size_t m = size_t(k) + pen.size();
+    cand.clear();
+    cand.reserve(m + pen.size());
+    // std heap with by_logit_desc as "less": front() is the smallest kept logit.
+    for (size_t i = 0; i < logits.size(); ++i) {
+        check_finite_or_inf(logits, i);
+        const Candidate c{logits[i], int32_t(i)};
+        if (cand.size() < m) {
+            cand.push_back(c);
+            std::push_heap(cand.begin(), cand.end(), by_logit_desc);
+        } else if (by_logit_desc(c, cand.front())) {
+            std::pop_heap(cand.begin(), cand.end(), by_logit_desc);
+            cand.back() = c;
+            std::push_heap(cand.begin(), cand.end(), by_logit_desc);
+        }
+    }
+    const float smallest_raw = cand.front().first;
+    for (const auto& [id, v] : pen) {
+        auto it = std::find_if(cand.begin(), cand.end(), [id = id](const Candidate& c) { return c.second == id; });
+        if (it != cand.end()) it->first = v;
+        else cand.push_back({v, id});
+    }
+    for (auto& c : cand) c.first /= t;
+    std::nth_element(cand.begin(), cand.begin() + (k - 1), cand.end(), by_logit_desc);
+    const float kth = cand[size_t(k - 1)].first;
+    cand.erase(std::partition(cand.begin(), cand.end(), [kth](const Candidate& c) { return c.first >= kth; }),
+               cand.end());
+    if (smallest_raw / t >= kth) {  // tokens left out of the heap may tie with the k-th: add them
+        std::vector<int32_t> have;
+        for (const auto& c : cand) have.push_back(c.second);
+        for (const auto& pr : pen) have.push_back(pr.first);
+        std::sort(have.begin(), have.end());
+        for (size_t i = 0; i < logits.size(); ++i)
+            if (logits[i] / t >= kth && !std::binary_search(have.begin(), have.end(), int32_t(i)))
+                cand.push_back({logits[i] / t, int32_t(i)});
     }
 }
 
@@ -147,21 +201,23 @@ int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> 
         }
         return int32_t(arg);
     }
-    auto& cand = scratch_;  // [V] (logit, id)
-    cand.resize(logits.size());
-    for (size_t i = 0; i < logits.size(); ++i) {
-        ENGINE_CHECK(!std::isnan(logits[i]), kInternal, "sampler: logit ", i, " of ", logits.size(),
-                     " is NaN (the forward pass produced invalid numbers)");
-        cand[i] = {logits[i], int32_t(i)};
-    }
-    apply_repetition_penalty(cand, recent, params_.repetition_window, params_.repetition_penalty);
-
-    if (params_.temperature == 0.0)
-        return best(cand).second;
-
+    const auto pen = penalised(logits, recent, params_.repetition_window, params_.repetition_penalty);
+    auto& cand = scratch_;  // (logit, id): the whole vocabulary, or the top-k set
     const float t = float(params_.temperature);
-    for (auto& c : cand) c.first /= t;
-    sampling::top_k(cand, params_.top_k);
+    const int k = params_.top_k;
+    if (t > 0 && k > 0 && size_t(k) + pen.size() < logits.size()) {
+        top_k_candidates(cand, logits, k, pen, t);
+    } else {
+        cand.resize(logits.size());
+        for (size_t i = 0; i < logits.size(); ++i) {
+            check_finite_or_inf(logits, i);
+            cand[i] = {logits[i], int32_t(i)};
+        }
+        for (const auto& [id, v] : pen) cand[size_t(id)].first = v;  // cand is still indexed by id
+        if (t == 0) return best(cand).second;  // greedy with a penalty
+        for (auto& c : cand) c.first /= t;
+        sampling::top_k(cand, k);
+    }
     sampling::top_p(cand, params_.top_p);
     sampling::min_p(cand, params_.min_p);
 
