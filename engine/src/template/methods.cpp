@@ -12,12 +12,17 @@ namespace engine::tmpl {
 
 namespace {
 
+// Built with str_cat: GCC 12 warns falsely (-Wrestrict) about chained std::string operator+ here.
 Value attr_missing(const Value& obj, const std::string& name) {
-    return Value::undefined("'" + std::string(type_name(obj)) + " object' has no attribute '" + name + "'");
+    return Value::undefined(str_cat("'", type_name(obj), " object' has no attribute '", name, "'"));
+}
+
+Value no_element(const Value& obj, const Value& key) {
+    return Value::undefined(str_cat("'", type_name(obj), " object' has no element ", to_repr(key)));
 }
 
 Value unsafe(const Value& obj, const std::string& name) {
-    return Value::undefined("access to attribute '" + name + "' of '" + type_name(obj) + "' object is unsafe");
+    return Value::undefined(str_cat("access to attribute '", name, "' of '", type_name(obj), "' object is unsafe"));
 }
 
 using Method = Value (*)(Interpreter&, const Value& self, CallArgs&);
@@ -138,17 +143,17 @@ Value get_item(Interpreter& in, const Value& obj, const Value& key) {
                 if (const Value* v = obj.dict()->find(*key.s())) return *v;
                 return get_attr(in, obj, *key.s());
             }
-            return Value::undefined("'" + std::string(type_name(obj)) + " object' has no attribute " + to_repr(key));
+            return Value::undefined(str_cat("'", type_name(obj), " object' has no attribute ", to_repr(key)));
         case Kind::kList:
         case Kind::kString: {
             if (key.kind == Kind::kString) return get_attr(in, obj, *key.s());
             if (key.kind != Kind::kInt && key.kind != Kind::kBool)
-                return Value::undefined("'" + std::string(type_name(obj)) + " object' has no element " + to_repr(key));
+                return no_element(obj, key);
             int64_t k = key.kind == Kind::kBool ? key.b : key.i;
             const int64_t n = list_like_size(obj);
             if (k < 0) k += n;
             if (k < 0 || k >= n)
-                return Value::undefined("'" + std::string(type_name(obj)) + " object' has no element " + to_repr(key));
+                return no_element(obj, key);
             if (obj.kind == Kind::kList) return (*obj.list())[size_t(k)];
             if (is_ascii(*obj.s())) return Value::string(obj.s()->substr(size_t(k), 1));
             return Value::string(std::string(utf8_chars(*obj.s())[size_t(k)]));
@@ -156,7 +161,7 @@ Value get_item(Interpreter& in, const Value& obj, const Value& key) {
         case Kind::kLoop:
             if (key.kind == Kind::kString) return get_attr(in, obj, *key.s());
             return Value::undefined("'LoopContext object' has no element " + to_repr(key));
-        default: return Value::undefined("'" + std::string(type_name(obj)) + " object' has no element " + to_repr(key));
+        default: return no_element(obj, key);
     }
 }
 
