@@ -47,8 +47,8 @@ private:
 };
 
 enum class ContextPolicy {
-    kError,        // throw kContextFull when prompt + max_tokens would not fit (default)
-    kStopAtLimit,  // generate until the window is full, then stop with StopReason::kContextFull
+    kError,        // throw kContextFull when prompt + max_tokens would not fit (latent generate)
+    kStopAtLimit,  // generate until the window is full, then stop with kContextFull (default; chat)
 };
 
 struct GenerateOptions {

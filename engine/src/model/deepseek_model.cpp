@@ -22,6 +22,27 @@
 #include "model/model_weights.h"
 
 namespace engine {
+
+namespace {
+
+// kAuto's choice between the MLA paths, by multiply-adds per head for T new tokens after P cached ones
+// (deepseek-arch.md §2). Explicit: rebuild k_nope/v of all S = P + T tokens from the latents
+// (S·(d_n + d_v)·r_kv) and attend over d_qk + d_v. Absorbed: project each query into the latent space and
+// back (T·(d_n + d_v)·r_kv) and attend over 2·r_kv + d_r. A chat turn that adds a few tokens to a long
+// cached prefix is much cheaper absorbed; a first long prefill is cheaper explicit.
+bool prefer_absorbed(const ModelConfig& c, int64_t P, int64_t T) {
+    if (c.attention_kind != AttentionKind::kMLA) return false;
+    if (T == 1) return true;
+    const double S = double(P + T), avg_keys = double(P) + double(T) / 2.0;
+    const double r = double(c.kv_lora_rank), dn = double(c.qk_nope_head_dim), dr = double(c.qk_rope_head_dim),
+                 dv = double(c.v_head_dim);
+    const double explicit_cost = S * (dn + dv) * r + double(T) * avg_keys * (dn + dr + dv);
+    const double absorbed_cost = double(T) * (dn + dv) * r + double(T) * avg_keys * (2.0 * r + dr);
+    return absorbed_cost < explicit_cost;
+}
+
+}  // namespace
+
 namespace {
 
 using model::DeepseekKvCache;
@@ -141,7 +162,7 @@ void DeepseekModel::forward(KvCache& cache_base, std::span<const int32_t> tokens
     be.copy(ctx.positions, TensorView::contiguous(ws.host_rows.data(), DType::I32, {T}));
 
     const bool absorbed = options.attention == AttentionPath::kAbsorbed ||
-                          (options.attention == AttentionPath::kAuto && T == 1);
+                          (options.attention == AttentionPath::kAuto && prefer_absorbed(config_, P, T));
     const bool streams = config_.residual_kind != ResidualKind::kResidual;
     const int64_t n = config_.hc_mult;
     const float eps = float(config_.rms_norm_eps);
