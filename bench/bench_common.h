@@ -33,7 +33,7 @@ inline double best_of(int reps, const std::function<void()>& fn) {
     return best;
 }
 
-// Read bandwidth in GB/s (1e9 bytes/s): all threads sum a 1 GiB buffer, timed per 64 MiB segment
+// Read bandwidth in GB/s (1e9 bytes/s): all threads sum a 1 GiB buffer (4 streams each), timed per 64 MiB segment
 // (each far larger than the last-level cache a core sees); the best segment rate over `reps` passes.
 // Per-segment timing keeps the probe comparable with the per-call timings of the op benchmarks when
 // the machine is shared (a pass over the whole buffer is often interrupted).
@@ -55,12 +55,16 @@ inline double measure_read_bandwidth(size_t bytes = size_t(1) << 30, int threads
                 // Each thread streams its contiguous share with 32 independent lanes of sums (no
                 // horizontal reduction inside the loop, so the adds never limit the read rate).
                 const size_t nth = size_t(omp_get_num_threads()), id = size_t(omp_get_thread_num());
-                const size_t per = seg / nth / 32 * 32;
+                // Four interleaved streams per thread: one sequential stream leaves bandwidth unused
+                // (the GEMV kernels read 4 weight rows at once and measured faster than one stream).
+                const size_t per = seg / nth / 128 * 128, quarter = per / 4;
                 const float* p = buf.data() + s0 + id * per;
-                float acc[32] = {};
-                for (size_t i = 0; i < per; i += 32)
-                    for (int k = 0; k < 32; ++k) acc[k] += p[i + k];
-                for (int k = 0; k < 32; ++k) total += acc[k];
+                float acc[4][16] = {};
+                for (size_t i = 0; i < quarter; i += 16)
+                    for (int st = 0; st < 4; ++st)
+                        for (int k = 0; k < 16; ++k) acc[st][k] += p[st * quarter + i + k];
+                for (int st = 0; st < 4; ++st)
+                    for (int k = 0; k < 16; ++k) total += acc[st][k];
             }
             sink = sink + total;
             best = std::min(best, now_s() - t0);
