@@ -41,6 +41,7 @@ public:
 
 protected:
     void closeEvent(QCloseEvent* event) override;
+    void showEvent(QShowEvent* event) override;
 
 private:
     void buildMenus();
@@ -64,4 +65,5 @@ private:
     bool m_dbReady = false;
     bool m_modelReady = false;
     bool m_autoPromptSent = false;
+    bool m_shown = false;
 };
