@@ -169,8 +169,9 @@ public:
         training_op_unsupported("scatter_add_rows_backward", dsrc, dscale, dy, src, rows, scale);
     }
     // Router gradient through the selected weights (the selection itself is piecewise constant):
-    // weights[t, k] = rsf · s[idx[t,k]] (/ Σ_k s[idx[t,k]] if norm_topk_prob), s = softmax or sigmoid of
-    // logits [T, E] per params.scoring. dlogits [T, E] overwritten from dweights [T, K].
+    // weights[t, k] = s[idx[t,k]] post-processed exactly as moe_route does (kNoauxTc: / Σ_k if
+    // norm_topk_prob, then · rsf; other methods: / Σ_k if K > 1 and norm_topk_prob, else · rsf), s = softmax
+    // or sigmoid of logits [T, E] per params.scoring. dlogits [T, E] overwritten from dweights [T, K].
     virtual void moe_router_backward(const TensorView& dlogits, const TensorView& dweights,
                                      const TensorView& logits, const TensorView& idx, const RouterParams& params) {
         training_op_unsupported("moe_router_backward", dlogits, dweights, logits, idx, params);

@@ -308,9 +308,16 @@ void CpuBackend::moe_router_backward(const TensorView& dlogits, const TensorView
     check_same_shape(op, "dlogits", dlogits, "logits", logits);
     ENGINE_CHECK(idx.shape[0] == T && dweights.shape[0] == T && dweights.shape[1] == K, kInvalidArgument, op,
                  ": idx ", idx.shape_str(), " and dweights ", dweights.shape_str(), " must be [", T, ", K]");
+    // The same weight convention as moe_route: noaux_tc normalises (if asked) and then scales; the V2
+    // methods either normalise (K > 1 and norm_topk_prob) or scale, never both.
+    bool norm = params.norm_topk_prob;
+    float rsf = params.routed_scaling_factor;
+    if (params.method != RouterParams::Method::kNoauxTc) {
+        norm = K > 1 && params.norm_topk_prob;
+        if (norm) rsf = 1.0f;
+    }
     tk::moe_router_backward<float>(dlogits.as<float>(), dweights.as<float>(), logits.as<float>(), idx.as<int32_t>(), T,
-                                   E, K, params.scoring == RouterParams::Scoring::kSoftmax, params.norm_topk_prob,
-                                   params.routed_scaling_factor);
+                                   E, K, params.scoring == RouterParams::Scoring::kSoftmax, norm, rsf);
 }
 
 void CpuBackend::adamw_step(const TensorView& param, const TensorView& grad, const TensorView& m,

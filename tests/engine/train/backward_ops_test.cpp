@@ -219,7 +219,11 @@ TEST(BackwardOps, MoeCombineBackward) {
     EXPECT_LE(rel_max_diff(dscf, dsc), 1e-5);
 }
 
-void router_case(bool softmax, bool norm, double rsf) {
+// `method` decides the weight convention of moe_route (and so of its backward); `norm`/`rsf` here are the
+// effective ones the fp64 reference uses.
+void router_case(bool softmax, bool norm, double rsf,
+                 engine::RouterParams::Method method = engine::RouterParams::Method::kNoauxTc,
+                 bool cfg_norm = false, float cfg_rsf = 0.0f) {
     const int T = 3, E = 6, K = 2;
     auto logits = randn(T * E, 70 + softmax + 2 * norm), R = randn(T * K, 75);
     std::vector<int32_t> idx = {1, 4, 0, 5, 3, 2};
@@ -235,8 +239,9 @@ void router_case(bool softmax, bool norm, double rsf) {
     auto be = engine::make_cpu_backend(1);
     engine::RouterParams p;
     p.scoring = softmax ? engine::RouterParams::Scoring::kSoftmax : engine::RouterParams::Scoring::kSigmoid;
-    p.norm_topk_prob = norm;
-    p.routed_scaling_factor = float(rsf);
+    p.method = method;
+    p.norm_topk_prob = method == engine::RouterParams::Method::kNoauxTc ? norm : cfg_norm;
+    p.routed_scaling_factor = method == engine::RouterParams::Method::kNoauxTc ? float(rsf) : cfg_rsf;
     p.n_routed_experts = E;
     p.top_k = K;
     auto lf = to_f32(logits), Rf = to_f32(R);
@@ -249,6 +254,14 @@ TEST(BackwardOps, RouterSoftmaxPlain) { router_case(true, false, 1.0); }
 TEST(BackwardOps, RouterSoftmaxNormalised) { router_case(true, true, 1.0); }
 TEST(BackwardOps, RouterSigmoidNormalisedScaled) { router_case(false, true, 2.5); }
 TEST(BackwardOps, RouterSigmoidPlainScaled) { router_case(false, false, 1.7); }
+// V2 remote-code convention (exclusive branches): norm_topk_prob with K > 1 normalises and does NOT scale...
+TEST(BackwardOps, RouterGreedyNormalisedIgnoresScale) {
+    router_case(true, true, 1.0, engine::RouterParams::Method::kGreedy, true, 3.0f);
+}
+// ...and without it the weights are scaled.
+TEST(BackwardOps, RouterGreedyPlainScaled) {
+    router_case(true, false, 2.0, engine::RouterParams::Method::kGreedy, false, 2.0f);
+}
 
 TEST(BackwardOps, MatmulWeightGradIsDyTransposeX) {
     const int M = 5, N = 3, K = 4;

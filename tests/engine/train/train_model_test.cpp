@@ -41,8 +41,8 @@ ModelConfig micro_config(ResidualKind rk, AttentionKind ak, bool moe, bool q_lor
         c.first_k_dense_replace = 1;
         c.scoring_func = sigmoid ? "sigmoid" : "softmax";
         c.topk_method = sigmoid ? "noaux_tc" : "greedy";
-        c.norm_topk_prob = sigmoid;
-        c.routed_scaling_factor = sigmoid ? 1.5 : 1.0;
+        c.norm_topk_prob = true;  // softmax/greedy: V2's exclusive rule (normalise, rsf unused)
+        c.routed_scaling_factor = sigmoid ? 1.5 : 2.0;
     }
     c.max_position_embeddings = 64;
     c.rms_norm_eps = 1e-6;
