@@ -32,7 +32,8 @@ Value attr_path(Interpreter& in, const Value& item, const Value& attribute) {
         size_t dot = path.find('.', b);
         std::string part = path.substr(b, dot == std::string::npos ? std::string::npos : dot - b);
         bool digits = !part.empty() && std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
-        cur = digits ? get_item(in, cur, Value::integer(std::atoll(part.c_str()))) : get_item(in, cur, Value::string(part));
+        cur = digits && part.size() <= 18 ? get_item(in, cur, Value::integer(std::strtoll(part.c_str(), nullptr, 10)))
+                                           : get_item(in, cur, Value::string(part));
         if (dot == std::string::npos) return cur;
         b = dot + 1;
     }

@@ -5,6 +5,7 @@
 #include "template/interpreter.h"
 
 #include <cstring>
+#include <new>
 
 #include "engine/error.h"
 
@@ -147,6 +148,10 @@ std::string Interpreter::render(const Value& context) {
     } catch (const Error& e) {
         if (e.message().rfind("template '", 0) == 0) throw;
         fail(e.message());  // an error from a value operation: add the template name and line
+    } catch (const std::bad_alloc&) {
+        ENGINE_THROW(kOutOfMemory, "template '", program_.name, "' line ", line_, ": out of memory while rendering");
+    } catch (const std::exception& e) {  // a standard-library failure we did not anticipate: still typed
+        fail(std::string("internal error: ") + e.what());
     }
     return std::move(root_out_);
 }

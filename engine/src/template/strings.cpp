@@ -335,7 +335,7 @@ Value m_format(Interpreter& in, const Value& self, CallArgs& a) {
         if (field.find(':') != std::string::npos) in.fail("format: format specs are not supported");
         const Value* v = nullptr;
         if (field.empty()) v = auto_idx < a.pos.size() ? &a.pos[auto_idx++] : nullptr;
-        else if (std::all_of(field.begin(), field.end(), [](char d) { return d >= '0' && d <= '9'; }))
+        else if (field.size() <= 9 && std::all_of(field.begin(), field.end(), [](char d) { return d >= '0' && d <= '9'; }))
             v = size_t(std::stoul(field)) < a.pos.size() ? &a.pos[std::stoul(field)] : nullptr;
         else
             for (const auto& [n, x] : a.kw)
