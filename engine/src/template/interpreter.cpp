@@ -5,6 +5,8 @@
 #include "template/interpreter.h"
 
 #include <cstring>
+#include <locale.h>
+#include <time.h>
 #include <new>
 
 #include "engine/error.h"
@@ -76,7 +78,12 @@ std::string Interpreter::strftime_now(const std::string& format) const {
     else localtime_r(&t, &tm);
     if (format.empty()) return "";
     std::string buf(format.size() * 8 + 64, '\0');
-    size_t n = std::strftime(buf.data(), buf.size(), format.c_str(), &tm);
+    // The "C" locale, as in Python (which leaves LC_TIME alone): a Qt app calls setlocale(LC_ALL, ""),
+    // and "%b"/"%A" must not turn into the user's language.
+    locale_t c_locale = newlocale(LC_ALL_MASK, "C", locale_t(nullptr));
+    size_t n = c_locale ? strftime_l(buf.data(), buf.size(), format.c_str(), &tm, c_locale)
+                        : std::strftime(buf.data(), buf.size(), format.c_str(), &tm);
+    if (c_locale) freelocale(c_locale);
     if (n == 0) fail("strftime_now: cannot format '" + format + "'");
     buf.resize(n);
     return buf;
