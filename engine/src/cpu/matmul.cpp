@@ -7,6 +7,7 @@
 //   * w_transposed, M <= kGemvMaxRows (decode), any weight dtype: a multithreaded GEMV that converts
 //     F16/BF16 weights to fp32 in registers (AVX2/FMA/F16C when the CPU has them, scalar otherwise).
 //     It is memory-bound: each weight byte is read once (OpenBLAS sgemm with M = 1 reached ~1/4 of it).
+//   * w stored [K, N] (not transposed), M <= kGemvKnMaxRows: a row-streaming GEMV (gemv_kn).
 //   * F16/BF16 weights otherwise (prefill, training): each thread converts slabs of <= kPanelBytes of
 //     the weight to an fp32 scratch and multiplies them with a single-threaded cblas_sgemm (see
 //     gemm_chunked). Debian's OpenBLAS 0.3.21 has no sbgemm/shgemm, hence the conversion.
@@ -28,6 +29,7 @@ using namespace cpu;
 namespace {
 
 constexpr int64_t kGemvMaxRows = 16;
+constexpr int64_t kGemvKnMaxRows = 8;
 constexpr int64_t kPanelBytes = int64_t(1) << 21;  // fp32 scratch per thread for a weight slab
 
 // One 2-D problem: y[M, N] (+)= x[M, K] · op(w).
@@ -215,6 +217,79 @@ void gemv(const Gemm& g, int threads) {
     }
 }
 
+// ---------------- GEMV for weights stored [K, N] (decode through a non-transposed weight) ----------------
+//
+// y[m, n0:n1] (+)= Σ_k x[m, k] · w[k, n0:n1]: each weight row segment is loaded (and converted) once and
+// multiplied into the M accumulator rows, which stay in L1 (M · kKnChunk floats). Used e.g. by the
+// absorbed MLA decode (q_nope · W_UK per head), where converting the weight to an fp32 scratch for
+// sgemm tripled the memory traffic.
+constexpr int64_t kKnChunk = 256;  // output columns per work item
+
+template <WKind W>
+__attribute__((target("avx2,fma,f16c"))) void gemv_kn_avx2(const Gemm& g, int64_t n0, int64_t n1, float* acc) {
+    const int64_t nc = n1 - n0, nv = nc / 8 * 8;
+    const size_t esz = W == WKind::kF32 ? 4 : 2;
+    for (int64_t i = 0; i < g.M * nc; ++i) acc[i] = 0.0f;
+    for (int64_t k = 0; k < g.K; ++k) {
+        const void* wr = static_cast<const char*>(g.w) + size_t(k * g.ldw + n0) * esz;  // [nc]
+        for (int64_t j = 0; j < nv; j += 8) {
+            const __m256 wv = load8_w<W>(wr, j);
+            for (int64_t m = 0; m < g.M; ++m) {
+                float* a = acc + m * nc + j;
+                _mm256_storeu_ps(a, _mm256_fmadd_ps(_mm256_set1_ps(g.x[m * g.ldx + k]), wv, _mm256_loadu_ps(a)));
+            }
+        }
+        for (int64_t j = nv; j < nc; ++j) {
+            const float wv = load1_w<W>(wr, j);
+            for (int64_t m = 0; m < g.M; ++m) acc[m * nc + j] += g.x[m * g.ldx + k] * wv;
+        }
+    }
+}
+
+void gemv_kn_scalar(const Gemm& g, int64_t n0, int64_t n1, float* acc, float* row) {
+    const int64_t nc = n1 - n0;
+    const size_t esz = dtype_size(g.wdt);
+    for (int64_t i = 0; i < g.M * nc; ++i) acc[i] = 0.0f;
+    for (int64_t k = 0; k < g.K; ++k) {
+        to_f32(row, static_cast<const char*>(g.w) + size_t(k * g.ldw + n0) * esz, g.wdt, nc);
+        for (int64_t m = 0; m < g.M; ++m) {
+            const float xv = g.x[m * g.ldx + k];
+            for (int64_t j = 0; j < nc; ++j) acc[m * nc + j] += xv * row[j];
+        }
+    }
+}
+
+void gemv_kn(const Gemm& g, int threads) {
+    const bool avx2 = has_avx2_fma() && has_f16c();
+    const int64_t n_chunks = (g.N + kKnChunk - 1) / kKnChunk;
+    const bool parallel = g.N * g.K * int64_t(dtype_size(g.wdt)) >= (int64_t(1) << 20) && n_chunks > 1;
+#pragma omp parallel num_threads(threads) if (parallel)
+    {
+        std::vector<float> acc(size_t(g.M * kKnChunk));    // [M, chunk]
+        std::vector<float> row(avx2 ? 0 : size_t(kKnChunk));
+#pragma omp for schedule(static)
+        for (int64_t c = 0; c < n_chunks; ++c) {
+            const int64_t n0 = c * kKnChunk, n1 = std::min(g.N, n0 + kKnChunk), nc = n1 - n0;
+            if (!avx2)
+                gemv_kn_scalar(g, n0, n1, acc.data(), row.data());
+            else if (g.wdt == DType::F16)
+                gemv_kn_avx2<WKind::kF16>(g, n0, n1, acc.data());
+            else if (g.wdt == DType::BF16)
+                gemv_kn_avx2<WKind::kBF16>(g, n0, n1, acc.data());
+            else
+                gemv_kn_avx2<WKind::kF32>(g, n0, n1, acc.data());
+            for (int64_t m = 0; m < g.M; ++m) {
+                float* out = g.y + m * g.ldy + n0;
+                const float* a = acc.data() + m * nc;
+                if (g.acc)
+                    for (int64_t j = 0; j < nc; ++j) out[j] += a[j];
+                else
+                    for (int64_t j = 0; j < nc; ++j) out[j] = a[j];
+            }
+        }
+    }
+}
+
 // ---------------- GEMM: output-column chunks, one single-threaded sgemm each ----------------
 //
 // OpenMP owns the cores: each thread takes chunks of P output columns (dynamic schedule, so a busy
@@ -341,6 +416,8 @@ void CpuBackend::matmul(const TensorView& y, const TensorView& x, const TensorVi
         g.acc = accumulate;
         if (w_transposed && M <= kGemvMaxRows)
             gemv(g, threads_);
+        else if (!w_transposed && M <= kGemvKnMaxRows)
+            gemv_kn(g, threads_);
         else
             gemm_chunked(g, threads_);
     }

@@ -94,7 +94,8 @@ INSTANTIATE_TEST_SUITE_P(
                       // big enough for the multithreaded column-chunk path
                       Case{DType::F32, true, 64, 300, 200}, Case{DType::F32, false, 64, 300, 200},
                       Case{DType::BF16, false, 64, 300, 200}, Case{DType::BF16, true, 3, 1000, 601},
-                      Case{DType::F32, true, 1, 700, 450}),
+                      Case{DType::F32, true, 1, 700, 450}, Case{DType::BF16, false, 2, 1100, 600},
+                      Case{DType::F32, false, 1, 700, 450}, Case{DType::F16, false, 8, 40, 300}),
     [](const ::testing::TestParamInfo<Case>& i) {
         return std::string(dtype_name(i.param.wdt)) + (i.param.trans ? "_NK_" : "_KN_") + "M" +
                std::to_string(i.param.M) + "_K" + std::to_string(i.param.K) + "_N" + std::to_string(i.param.N);
