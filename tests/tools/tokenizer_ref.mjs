@@ -70,5 +70,18 @@ for (const [key, pkg] of Object.entries(names)) {
   }
   result.tokenizers[key] = entry;
 }
+// Our BPE trainer's output (tests/data/tokenizer/trained, written by the C++ trainer from corpus.json)
+// read by the JavaScript tokenizer: shows the file follows the HF format other tools read.
+{
+  const { TokenizerLoader } = await import(pathToFileURL(join(npmDir, "tokenizers", "dist", "main.mjs")).href);
+  const trainedDir = join(dataDir, "trained");
+  const tok = TokenizerLoader.fromPreTrained({
+    tokenizerJSON: JSON.parse(readFileSync(join(trainedDir, "tokenizer.json"), "utf8")),
+    tokenizerConfig: JSON.parse(readFileSync(join(trainedDir, "tokenizer_config.json"), "utf8")),
+  });
+  const entry = { cases: {} };
+  for (const c of corpus.cases) entry.cases[c.name] = tok.encode(caseText(c), { add_special_tokens: false });
+  result.trained = entry;
+}
 writeFileSync(join(dataDir, "reference_ids.json"), JSON.stringify(result) + "\n");
 console.error("wrote", join(dataDir, "reference_ids.json"));

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "engine/bpe_trainer.h"
@@ -97,6 +98,45 @@ TEST(BpeTrainer, RoundTripThroughFilesWithSpecialTokens) {
     // Frequent training words became single tokens.
     EXPECT_EQ(tok->encode(" tokens").size(), 1u);
     fs::remove_all(dir);
+}
+
+std::string slurp(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+// tests/data/tokenizer/trained holds what this trainer wrote from corpus.json (vocab 1000, one special
+// token); reference_ids.json["trained"] holds the ids the JavaScript tokenizer (@lenml/tokenizers) gives
+// with that file. Training again must reproduce the file byte for byte (deterministic), and our loader
+// must give the same ids as the other implementation does with our file.
+TEST(BpeTrainer, DeterministicAndReadByTheJavaScriptTokenizer) {
+    const fs::path data = fs::path(LATENT_TEST_DATA_DIR) / "tokenizer";
+    const auto corpus = nlohmann::json::parse(std::ifstream(data / "corpus.json"));
+    engine::BpeTrainerOptions opt;
+    opt.vocab_size = 1000;
+    opt.special_tokens = {"<|endoftext|>"};
+    opt.eos_token = "<|endoftext|>";
+    engine::BpeTrainer tr(opt);
+    for (const auto& c : corpus["cases"])
+        if (c.contains("text")) tr.add_text(c["text"].get<std::string>());
+    tr.train();
+    EXPECT_EQ(tr.tokenizer_json(), slurp(data / "trained" / "tokenizer.json"));
+    EXPECT_EQ(tr.tokenizer_config_json(), slurp(data / "trained" / "tokenizer_config.json"));
+
+    const auto ref = nlohmann::json::parse(std::ifstream(data / "reference_ids.json"));
+    ASSERT_TRUE(ref.contains("trained"));
+    auto tok = engine::Tokenizer::from_path(data / "trained");
+    size_t checked = 0;
+    for (const auto& c : corpus["cases"]) {
+        if (!c.contains("text")) continue;
+        const std::string name = c["name"];
+        EXPECT_EQ(tok->encode(c["text"].get<std::string>()), ref["trained"]["cases"][name].get<std::vector<int32_t>>())
+            << name;
+        ++checked;
+    }
+    EXPECT_GE(checked, 35u);
 }
 
 TEST(BpeTrainer, BadOptionsAreErrors) {
