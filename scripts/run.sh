@@ -5,4 +5,5 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cmake --preset default >/dev/null
 cmake --build --preset default -j "$(nproc)" --target latent-studio latent
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"  # see engine/cli/main.cpp
 exec build/app/latent-studio --model resources/models/default "$@"
