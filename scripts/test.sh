@@ -3,6 +3,8 @@
 # nvcc is present), then CTest. GPU tests skip themselves on machines without an NVIDIA GPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# ccache: paths under the checkout are hashed relative to it, so every clone shares one cache.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}"
 scripts/install-deps.sh
 scripts/fetch-test-fixtures.sh
 cmake --preset default >/dev/null
