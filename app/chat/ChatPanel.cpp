@@ -1,6 +1,7 @@
 #include "chat/ChatPanel.h"
 
 #include <QDateTime>
+#include <QKeyEvent>
 #include <QFile>
 #include <QFileDialog>
 #include <QHBoxLayout>
@@ -211,7 +212,24 @@ ChatPanel::ChatPanel(EngineWorker* worker, Database* db, QWidget* parent) : QWid
         emit status(message.section(QLatin1Char('\n'), 0, 0));
     });
     connect(m_db, &Database::opened, this, &ChatPanel::reloadConversations);
+    // A write that never happened (database unavailable) must not leave the chat waiting for it.
+    connect(m_db, &Database::failed, this, [this] {
+        if (m_send && !m_streamingId && m_stop->isEnabled()) setGenerating(false);
+    });
+    m_input->installEventFilter(this);
     setGenerating(false);
+}
+
+bool ChatPanel::eventFilter(QObject* watched, QEvent* event) {
+    // Ctrl+Enter sends from the input box (a plain Enter inserts a newline).
+    if (watched == m_input && event->type() == QEvent::KeyPress) {
+        auto* key = static_cast<QKeyEvent*>(event);
+        if ((key->key() == Qt::Key_Return || key->key() == Qt::Key_Enter) && (key->modifiers() & Qt::ControlModifier)) {
+            send();
+            return true;
+        }
+    }
+    return QWidget::eventFilter(watched, event);
 }
 
 void ChatPanel::setModel(const ModelSummary& model) {

@@ -42,6 +42,9 @@ public slots:
     void sendText(const QString& text);  // for automation (screenshots)
     void exportConversation(const QString& format);  // "md" | "json"
 
+protected:
+    bool eventFilter(QObject* watched, QEvent* event) override;
+
 signals:
     void replyFinished(const ReplyStats& stats);
     void status(const QString& message);

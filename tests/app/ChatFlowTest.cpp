@@ -1,6 +1,7 @@
 // The whole window, end to end on the offscreen platform: load the tiny chat model, send a message,
 // stream the reply into SQLite, regenerate (a second branch), switch branches, restart the window on
 // the same data dir and find the chat (and its branch) again, with the GUI's worst stall reported.
+#include <QPlainTextEdit>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QTemporaryDir>
@@ -49,7 +50,12 @@ private slots:
             QVERIFY(ready.wait(60000));
             ChatPanel* chat = window.chat();
             QSignalSpy replies(chat, &ChatPanel::replyFinished);
-            chat->sendText(QStringLiteral("hello there"));
+            // Type and press Ctrl+Enter in the input box.
+            auto* input = chat->findChild<QPlainTextEdit*>();
+            QVERIFY(input);
+            input->setFocus();
+            QTest::keyClicks(input, QStringLiteral("hello there"));
+            QTest::keyClick(input, Qt::Key_Return, Qt::ControlModifier);
             QVERIFY(replies.wait(60000));
             MessageTreeModel* tree = chat->messages();
             QCOMPARE(tree->rowCount(), 2);
