@@ -1,6 +1,7 @@
 // cmd_train.cpp — `latent train`: fine-tune or train a model folder on a dataset, with a progress line
 // (loss, tokens/s, ETA), checkpoints, validation and resume. A run folder that already has run.json is
 // resumed from its newest healthy checkpoint.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -42,7 +43,8 @@ int run_train(cli::Args& args) {
         "train RUN_DIR [--base MODEL_DIR --data FILE_OR_DIR | --config run.json] [--steps N | --epochs E] "
         "[--seq-len T] [--batch B] [--accum N] [--lr LR] [--warmup N] [--decay cosine|linear|constant] "
         "[--clip C] [--eval-every N] [--ckpt-every N] [--keep N] [--seed S] [--format auto|text|chat|alpaca|csv] "
-        "[--val FRACTION] [--from-scratch] [--no-packing] [--threads N]";
+        "[--val FRACTION] [--from-scratch] [--no-packing] [--threads N] "
+        "[--lora-rank R [--lora-alpha A] [--lora-dropout P] [--lora-targets q_proj,kv_b_proj,...]]";
     auto config_file = args.option({"--config"});
     auto base = args.option({"--base"});
     auto data = args.option({"--data"});
@@ -80,6 +82,22 @@ int run_train(cli::Args& args) {
     if (auto v = args.option({"--decay"})) over["lr_decay"] = *v;
     if (auto v = args.option({"--format"})) over["data_format"] = *v;
     if (auto v = args.option({"--system"})) over["system_prompt"] = *v;
+    num({"--lora-rank"}, "lora_rank", true);
+    num({"--lora-alpha"}, "lora_alpha", false);
+    num({"--lora-dropout"}, "lora_dropout", false);
+    if (auto v = args.option({"--lora-targets"})) {
+        std::vector<std::string> targets;
+        size_t at = 0;
+        while (at <= v->size()) {
+            const size_t comma = std::min(v->find(',', at), v->size());
+            if (comma > at) targets.push_back(v->substr(at, comma - at));
+            at = comma + 1;
+        }
+        if (targets.empty())
+            throw engine::Error(engine::ErrorKind::kInvalidArgument,
+                                "option --lora-targets expects module names, e.g. q_proj,kv_b_proj,o_proj");
+        over["lora_targets"] = targets;
+    }
     if (args.flag({"--from-scratch"})) over["from_scratch"] = true;
     if (args.flag({"--no-packing"})) over["packing"] = false;
     auto pos = args.positionals(1, 1, usage);
@@ -120,6 +138,8 @@ int run_train(cli::Args& args) {
                 s.resumed_from ? (", resumed from step " + std::to_string(s.resumed_from)).c_str() : "", s.last_loss,
                 s.validation_loss ? (", validation loss " + std::to_string(*s.validation_loss)).c_str() : "");
     if (!s.final_model.empty()) std::printf("model written to %s\n", s.final_model.string().c_str());
+    if (!s.final_model.empty() && cfg.lora.enabled())
+        std::printf("LoRA merged into the model; adapters written to %s\n", (out / "adapter").string().c_str());
     return 0;
 }
 

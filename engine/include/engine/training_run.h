@@ -6,6 +6,7 @@
 //   metrics.jsonl       one JSON object per optimizer step (and per validation)
 //   checkpoints/        checkpoint-<step>/ folders (engine/checkpoint.h)
 //   final/              the trained model: config.json, model.safetensors, tokenizer files
+//   adapter/            LoRA runs: adapter_model.safetensors + adapter_config.json (peft format)
 // Resuming continues from the newest healthy checkpoint: parameters, AdamW moments and step count,
 // trainer counters, data position; the metrics log is cut back to that step. On the CPU with the same
 // thread count the resumed run is bit-identical to an uninterrupted one (tests/engine/train_run).
@@ -41,6 +42,10 @@ struct TrainingRunConfig {
     int64_t checkpoint_every = 100;    // steps between checkpoints (0: only at the end)
     int keep_last = 3;
     uint64_t seed = 1234;              // weights init (from_scratch) and data order
+    // LoRA fine-tune when lora.rank > 0 (lora.seed is taken from `seed`): checkpoints hold only the
+    // adapters (+ router correction biases) and optimizer state, base weights are re-read from
+    // base_model on resume; final/ is the merged model and adapter/ the peft-format adapters.
+    LoraOptions lora;
 
     nlohmann::json to_json() const;
     static TrainingRunConfig from_json(const nlohmann::json& j, const std::string& source);

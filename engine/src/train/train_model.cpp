@@ -19,7 +19,9 @@ struct Registry {
     Backend& be;
     std::vector<TrainParam>& params;
     std::map<std::string, size_t>& index;
+    bool frozen = false;  // LoRA: every base parameter is frozen (no gradient buffer)
     P add(const std::string& name, std::initializer_list<int64_t> shape, bool trainable = true, bool decay = true) {
+        if (frozen) trainable = false;
         TrainParam p;
         p.name = name;
         p.value = be.alloc(DType::F32, shape);
@@ -34,8 +36,8 @@ struct Registry {
 
 }  // namespace
 
-TrainModel::TrainModel(ModelConfig config, Backend& backend)
-    : cfg_(std::move(config)), be_(backend), impl_(std::make_unique<Impl>()) {
+TrainModel::TrainModel(ModelConfig config, Backend& backend, LoraOptions lora)
+    : cfg_(std::move(config)), be_(backend), lora_(std::move(lora)), impl_(std::make_unique<Impl>()) {
     cfg_.validate("TrainModel config");
     // Inference permutes q/k rope rows on load when rope_interleave is false; training keeps stored rows.
     ENGINE_CHECK(cfg_.rope_interleave, kUnsupported, "training a checkpoint with rope_interleave = false is not "
@@ -60,7 +62,11 @@ TrainModel::TrainModel(ModelConfig config, Backend& backend)
     im.rope_factor = c.rope_attention_factor();
     im.router = c.router_params();
 
+    ENGINE_CHECK(lora_.rank >= 0 && lora_.alpha > 0 && lora_.dropout >= 0 && lora_.dropout < 1, kInvalidArgument,
+                 "LoRA options: need rank >= 0, alpha > 0 and 0 <= dropout < 1 (got rank ", lora_.rank, ", alpha ",
+                 lora_.alpha, ", dropout ", lora_.dropout, ")");
     Registry r{be_, params_, index_};
+    r.frozen = lora_.enabled();
     r.add("model.embed_tokens.weight", {V, D});
     for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
         const std::string p = "model.layers." + std::to_string(l) + ".";
@@ -115,12 +121,67 @@ TrainModel::TrainModel(ModelConfig config, Backend& backend)
     r.add("model.norm.weight", {D}, true, false);
     if (!c.tie_word_embeddings) r.add("lm_head.weight", {V, D});
 
+    // LoRA adapters for every targeted Linear weight.
+    std::map<std::string, train::Lora*> adapters;  // base weight name → adapter
+    if (lora_.enabled()) {
+        const bool explicit_targets = !lora_.targets.empty();
+        if (!explicit_targets) lora_.targets = default_lora_targets();
+        std::vector<std::pair<std::string, std::vector<int64_t>>> hits;
+        std::vector<bool> used(lora_.targets.size(), false);
+        for (const TrainParam& p : params_) {
+            const std::string& nm = p.name;
+            const std::string suffix = ".weight";
+            if (p.value.view().ndim != 2 || nm.size() <= suffix.size() ||
+                nm.compare(nm.size() - suffix.size(), suffix.size(), suffix) != 0 || nm == "model.embed_tokens.weight" ||
+                nm == "lm_head.weight")
+                continue;
+            const std::string module = nm.substr(0, nm.size() - suffix.size());
+            for (size_t t = 0; t < lora_.targets.size(); ++t) {
+                const std::string tail = "." + lora_.targets[t];
+                if (module.size() > tail.size() && module.compare(module.size() - tail.size(), tail.size(), tail) == 0) {
+                    used[t] = true;
+                    hits.push_back({module, {p.value.view().shape[0], p.value.view().shape[1]}});
+                    break;
+                }
+            }
+        }
+        if (explicit_targets)
+            for (size_t t = 0; t < used.size(); ++t)
+                ENGINE_CHECK(used[t], kInvalidArgument, "LoRA target '", lora_.targets[t], "' matches no Linear weight "
+                             "of this model (try q_proj, q_a_proj, q_b_proj, kv_a_proj_with_mqa, kv_b_proj, o_proj, "
+                             "gate_proj, up_proj, down_proj)");
+        ENGINE_CHECK(!hits.empty(), kInvalidArgument, "LoRA: no Linear weight matches the targets");
+        r.frozen = false;
+        for (const auto& [module, shape] : hits) {
+            r.add(module + ".lora_A.weight", {lora_.rank, shape[1]});
+            params_.back().adapter = true;
+            r.add(module + ".lora_B.weight", {shape[0], lora_.rank});
+            params_.back().adapter = true;
+        }
+        im.lora_seed = lora_.seed;
+        for (const auto& [module, shape] : hits) {
+            auto l = std::make_unique<train::Lora>();
+            TrainParam& A = params_[index_.at(module + ".lora_A.weight")];
+            TrainParam& Bm = params_[index_.at(module + ".lora_B.weight")];
+            l->A = P{A.value.view(), A.grad.view()};
+            l->B = P{Bm.value.view(), Bm.grad.view()};
+            l->r = lora_.rank;
+            l->scale = lora_.alpha / float(lora_.rank);
+            l->dropout = lora_.dropout;
+            l->id = uint64_t(im.loras.size());
+            adapters[module + ".weight"] = l.get();
+            im.loras.push_back(std::move(l));
+        }
+    }
+
     // Resolve handles now that the vector is final.
     auto get = [&](const std::string& name) -> P {
         auto it = index_.find(name);
         if (it == index_.end()) return P{};
         TrainParam& tp = params_[it->second];
-        return P{tp.value.view(), tp.grad.empty() ? TensorView{} : tp.grad.view()};
+        auto ad = adapters.find(name);
+        return P{tp.value.view(), tp.grad.empty() ? TensorView{} : tp.grad.view(),
+                 ad == adapters.end() ? nullptr : ad->second};
     };
     auto mlp_p = [&](const std::string& pre, int64_t width) {
         return MlpP{get(pre + "gate_proj.weight"), get(pre + "up_proj.weight"), get(pre + "down_proj.weight"), width};
@@ -195,7 +256,9 @@ void TrainModel::init(uint64_t seed, float init_std) {
             const std::string s(suf);
             return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
         };
-        if (ends_with("norm.weight") || ends_with("layernorm.weight")) {
+        if (p.adapter) {
+            continue;  // init_lora() below
+        } else if (ends_with("norm.weight") || ends_with("layernorm.weight")) {
             for (int64_t i = 0; i < n; ++i) w[i] = 1.0f;
         } else if (ends_with("e_score_correction_bias") || ends_with("hc_head.base")) {
             for (int64_t i = 0; i < n; ++i) w[i] = 0.0f;
@@ -214,10 +277,12 @@ void TrainModel::init(uint64_t seed, float init_std) {
             mhc::init_sublayer(L.ffn_hc.base.wp(), L.ffn_hc.scale.wp(), int64_t(2 * l + 1), impl_->hc_opts);
         }
     }
+    if (lora_.enabled()) init_lora();
 }
 
 void TrainModel::load(const WeightStore& store) {
     for (TrainParam& p : params_) {
+        if (p.adapter) continue;
         const TensorView& dst = p.value.view();
         TensorView src = store.get(p.name);
         bool same = src.ndim == dst.ndim;
@@ -226,16 +291,6 @@ void TrainModel::load(const WeightStore& store) {
                      ", expected ", dst.shape_str(), " for this config");
         be_.copy(dst, src);  // F16/BF16 → F32
     }
-}
-
-void TrainModel::save(const std::filesystem::path& dir) const {
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    ENGINE_CHECK(!ec, kIo, "cannot create the model folder '", dir.string(), "': ", ec.message());
-    std::vector<std::pair<std::string, TensorView>> tensors;
-    for (const TrainParam& p : params_) tensors.emplace_back(p.name, p.value.view());
-    save_safetensors(dir / "model.safetensors", tensors, {{"format", "pt"}});
-    write_file_atomic(dir / "config.json", cfg_.to_json_text());
 }
 
 }  // namespace engine

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "engine/train/mhc.h"
@@ -10,12 +11,32 @@
 
 namespace engine::train {
 
-// Handle to a parameter: value and grad views (grad.data == nullptr when not trainable).
+struct Lora;
+
+// Handle to a parameter: value and grad views (grad.data == nullptr when not trainable); `lora` is the
+// adapter of a targeted Linear weight (nullptr otherwise).
 struct P {
     TensorView w, g;
+    Lora* lora = nullptr;
     bool empty() const { return w.data == nullptr; }
     float* wp() const { return w.as<float>(); }
     float* gp() const { return g.as<float>(); }
+};
+
+using Buf = std::vector<float>;
+
+// One LoRA adapter and what its last training forward saved (each Linear runs once per forward).
+struct Lora {
+    P A, B;               // A [r, in], B [out, r]
+    int64_t r = 0;
+    float scale = 1.0f;   // alpha / r
+    float dropout = 0.0f;
+    uint64_t id = 0;      // index among adapters (dropout stream)
+    int64_t n = 0;        // rows of the last call
+    Buf keep;             // [n, in] dropout multipliers (0 or 1/(1-p)); empty: no dropout
+    Buf xd;               // [n, in] dropout(x)
+    Buf xs;               // [n, r] scale · dropout(x)·Aᵀ
+    Buf gs;               // [n, r] scale · dy·B (backward, between weight and input grads)
 };
 
 struct MlpP { P gate, up, down; int64_t width = 0; };
@@ -33,8 +54,6 @@ struct LayerP {
     MlpP shared;
     HcP attn_hc, ffn_hc;
 };
-
-using Buf = std::vector<float>;
 
 // Saved activations of one SwiGLU call.
 struct MlpAct { Buf x, g, u, a; int64_t n = 0; };
@@ -104,5 +123,9 @@ struct TrainModel::Impl {
     float softmax_scale = 1.0f, rope_factor = 1.0f;
     RouterParams router;
     train::Workspace ws;
+    std::vector<std::unique_ptr<train::Lora>> loras;
+    bool training = false;        // forward_backward (dropout on) vs forward
+    uint64_t lora_seed = 0;
+    uint64_t dropout_calls = 0;   // forward_backward calls so far (dropout stream position)
 };
 }  // namespace engine

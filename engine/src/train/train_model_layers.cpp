@@ -3,6 +3,7 @@
 // GEMMs, norms, RoPE, attention, SwiGLU and the MoE combine go through the Backend; the small glue
 // (assembling K from k_nope and the shared k_pe, sorting tokens by expert) is host bookkeeping.
 #include "train/train_model_layers.h"
+#include "train/lora_linear.h"
 
 #include <cmath>
 
@@ -61,34 +62,34 @@ void attention_forward(Ctx& c, const LayerP& L, AttnAct& a, const Buf& x, Buf& o
     TensorView pos = positions_view(c, R);
     const bool mha = cf.attention_kind == AttentionKind::kMHA;
     if (mha || cf.q_lora_rank == 0) {
-        be.matmul(tv(a.q, {R, H * d_qk}), tv(a.x, {R, D}), L.q_proj.w);
+        linear_forward(c, L.q_proj, tv(a.q, {R, H * d_qk}), tv(a.x, {R, D}));
     } else {
         const int64_t rq = cf.q_lora_rank;
         resize(a.qa, R * rq);
         resize(a.qa_n, R * rq);
-        be.matmul(tv(a.qa, {R, rq}), tv(a.x, {R, D}), L.q_a_proj.w);
+        linear_forward(c, L.q_a_proj, tv(a.qa, {R, rq}), tv(a.x, {R, D}));
         be.rmsnorm(tv(a.qa_n, {R, rq}), tv(a.qa, {R, rq}), L.q_a_norm.w, 1e-6f);  // HF: latent norms use 1e-6
-        be.matmul(tv(a.q, {R, H * d_qk}), tv(a.qa_n, {R, rq}), L.q_b_proj.w);
+        linear_forward(c, L.q_b_proj, tv(a.q, {R, H * d_qk}), tv(a.qa_n, {R, rq}));
     }
     be.rope(sview(a.q, d_n, {R, H, d_r}, {H * d_qk, d_qk, 1}), pos, TensorView::contiguous(
                 c.im.inv_freq.data(), DType::F32, {int64_t(c.im.inv_freq.size())}), c.im.rope_factor);
     TensorView inv = TensorView::contiguous(c.im.inv_freq.data(), DType::F32, {int64_t(c.im.inv_freq.size())});
     if (mha) {
-        be.matmul(tv(a.k, {R, H * d_qk}), tv(a.x, {R, D}), L.k_proj.w);
-        be.matmul(tv(a.v, {R, H * d_v}), tv(a.x, {R, D}), L.v_proj.w);
+        linear_forward(c, L.k_proj, tv(a.k, {R, H * d_qk}), tv(a.x, {R, D}));
+        linear_forward(c, L.v_proj, tv(a.v, {R, H * d_v}), tv(a.x, {R, D}));
         be.rope(sview(a.k, d_n, {R, H, d_r}, {H * d_qk, d_qk, 1}), pos, inv, c.im.rope_factor);
     } else {
         const int64_t r_kv = cf.kv_lora_rank, W = r_kv + d_r, d_kv = d_n + d_v;
         resize(a.ckv, R * W);
         resize(a.c, R * r_kv);
-        be.matmul(tv(a.ckv, {R, W}), tv(a.x, {R, D}), L.kv_a_proj.w);
+        linear_forward(c, L.kv_a_proj, tv(a.ckv, {R, W}), tv(a.x, {R, D}));
         be.rmsnorm(tv(a.c, {R, r_kv}), sview(a.ckv, 0, {R, r_kv}, {W, 1}), L.kv_a_norm.w, 1e-6f);
         Buf kpe(size_t(R * d_r));
         for (int64_t r = 0; r < R; ++r)
             for (int64_t i = 0; i < d_r; ++i) kpe[size_t(r * d_r + i)] = a.ckv[size_t(r * W + r_kv + i)];
         be.rope(tv(kpe, {R, 1, d_r}), pos, inv, c.im.rope_factor);
         Buf kv(size_t(R * H * d_kv));
-        be.matmul(tv(kv, {R, H * d_kv}), tv(a.c, {R, r_kv}), L.kv_b_proj.w);
+        linear_forward(c, L.kv_b_proj, tv(kv, {R, H * d_kv}), tv(a.c, {R, r_kv}));
         for (int64_t r = 0; r < R; ++r)
             for (int64_t h = 0; h < H; ++h) {
                 const float* src = kv.data() + (r * H + h) * d_kv;
@@ -107,7 +108,7 @@ void attention_forward(Ctx& c, const LayerP& L, AttnAct& a, const Buf& x, Buf& o
                      sview(a.v, r0 * H * d_v, {T, H, d_v}, {H * d_v, d_v, 1}), scale, 0);
     }
     resize(out, R * D);
-    be.matmul(tv(out, {R, D}), tv(a.o, {R, H * d_v}), L.o_proj.w);
+    linear_forward(c, L.o_proj, tv(out, {R, D}), tv(a.o, {R, H * d_v}));
 }
 
 void attention_backward(Ctx& c, const LayerP& L, const AttnAct& a, const Buf& dout, Buf& dx) {
@@ -118,9 +119,9 @@ void attention_backward(Ctx& c, const LayerP& L, const AttnAct& a, const Buf& do
     TensorView pos = positions_view(c, R);
     TensorView inv = TensorView::contiguous(c.im.inv_freq.data(), DType::F32, {int64_t(c.im.inv_freq.size())});
     // o_proj
-    be.matmul_weight_grad(L.o_proj.g, tv(dout, {R, D}), tv(a.o, {R, H * d_v}));
+    linear_weight_grad(c, L.o_proj, tv(dout, {R, D}), tv(a.o, {R, H * d_v}));
     Buf d_o(size_t(R * H * d_v));
-    be.matmul(tv(d_o, {R, H * d_v}), tv(dout, {R, D}), L.o_proj.w, /*w_transposed=*/false);
+    linear_input_grad(c, L.o_proj, tv(d_o, {R, H * d_v}), tv(dout, {R, D}));
     // attention, per sequence
     Buf dq(size_t(R * H * d_qk)), dk(size_t(R * H * d_qk)), dv(size_t(R * H * d_v));
     for (int64_t b = 0; b < c.B; ++b) {
@@ -133,10 +134,10 @@ void attention_backward(Ctx& c, const LayerP& L, const AttnAct& a, const Buf& do
     resize(dx, R * D);
     if (cf.attention_kind == AttentionKind::kMHA) {
         be.rope_backward(sview(dk, d_n, {R, H, d_r}, {H * d_qk, d_qk, 1}), pos, inv, c.im.rope_factor);
-        be.matmul_weight_grad(L.k_proj.g, tv(dk, {R, H * d_qk}), tv(a.x, {R, D}));
-        be.matmul_weight_grad(L.v_proj.g, tv(dv, {R, H * d_v}), tv(a.x, {R, D}));
-        be.matmul(tv(dx, {R, D}), tv(dk, {R, H * d_qk}), L.k_proj.w, false);
-        be.matmul(tv(dx, {R, D}), tv(dv, {R, H * d_v}), L.v_proj.w, false, true);
+        linear_weight_grad(c, L.k_proj, tv(dk, {R, H * d_qk}), tv(a.x, {R, D}));
+        linear_weight_grad(c, L.v_proj, tv(dv, {R, H * d_v}), tv(a.x, {R, D}));
+        linear_input_grad(c, L.k_proj, tv(dx, {R, D}), tv(dk, {R, H * d_qk}));
+        linear_input_grad(c, L.v_proj, tv(dx, {R, D}), tv(dv, {R, H * d_v}), true);
     } else {
         const int64_t r_kv = cf.kv_lora_rank, W = r_kv + d_r, d_kv = d_n + d_v;
         Buf dkv(size_t(R * H * d_kv)), dckv(size_t(R * W), 0.0f);
@@ -150,25 +151,25 @@ void attention_backward(Ctx& c, const LayerP& L, const AttnAct& a, const Buf& do
                 for (int64_t i = 0; i < d_r; ++i) dckv[size_t(r * W + r_kv + i)] += gk[d_n + i];  // k_pe is shared
             }
         be.rope_backward(sview(dckv, r_kv, {R, 1, d_r}, {W, d_r, 1}), pos, inv, c.im.rope_factor);
-        be.matmul_weight_grad(L.kv_b_proj.g, tv(dkv, {R, H * d_kv}), tv(a.c, {R, r_kv}));
+        linear_weight_grad(c, L.kv_b_proj, tv(dkv, {R, H * d_kv}), tv(a.c, {R, r_kv}));
         Buf dc(size_t(R * r_kv));
-        be.matmul(tv(dc, {R, r_kv}), tv(dkv, {R, H * d_kv}), L.kv_b_proj.w, false);
+        linear_input_grad(c, L.kv_b_proj, tv(dc, {R, r_kv}), tv(dkv, {R, H * d_kv}));
         be.rmsnorm_backward(sview(dckv, 0, {R, r_kv}, {W, 1}), L.kv_a_norm.g, tv(dc, {R, r_kv}),
                             sview(a.ckv, 0, {R, r_kv}, {W, 1}), L.kv_a_norm.w, 1e-6f);
-        be.matmul_weight_grad(L.kv_a_proj.g, tv(dckv, {R, W}), tv(a.x, {R, D}));
-        be.matmul(tv(dx, {R, D}), tv(dckv, {R, W}), L.kv_a_proj.w, false);
+        linear_weight_grad(c, L.kv_a_proj, tv(dckv, {R, W}), tv(a.x, {R, D}));
+        linear_input_grad(c, L.kv_a_proj, tv(dx, {R, D}), tv(dckv, {R, W}));
     }
     if (cf.attention_kind == AttentionKind::kMHA || cf.q_lora_rank == 0) {
-        be.matmul_weight_grad(L.q_proj.g, tv(dq, {R, H * d_qk}), tv(a.x, {R, D}));
-        be.matmul(tv(dx, {R, D}), tv(dq, {R, H * d_qk}), L.q_proj.w, false, true);
+        linear_weight_grad(c, L.q_proj, tv(dq, {R, H * d_qk}), tv(a.x, {R, D}));
+        linear_input_grad(c, L.q_proj, tv(dx, {R, D}), tv(dq, {R, H * d_qk}), true);
     } else {
         const int64_t rq = cf.q_lora_rank;
-        be.matmul_weight_grad(L.q_b_proj.g, tv(dq, {R, H * d_qk}), tv(a.qa_n, {R, rq}));
+        linear_weight_grad(c, L.q_b_proj, tv(dq, {R, H * d_qk}), tv(a.qa_n, {R, rq}));
         Buf dqa_n(size_t(R * rq)), dqa(size_t(R * rq));
-        be.matmul(tv(dqa_n, {R, rq}), tv(dq, {R, H * d_qk}), L.q_b_proj.w, false);
+        linear_input_grad(c, L.q_b_proj, tv(dqa_n, {R, rq}), tv(dq, {R, H * d_qk}));
         be.rmsnorm_backward(tv(dqa, {R, rq}), L.q_a_norm.g, tv(dqa_n, {R, rq}), tv(a.qa, {R, rq}), L.q_a_norm.w, 1e-6f);
-        be.matmul_weight_grad(L.q_a_proj.g, tv(dqa, {R, rq}), tv(a.x, {R, D}));
-        be.matmul(tv(dx, {R, D}), tv(dqa, {R, rq}), L.q_a_proj.w, false, true);
+        linear_weight_grad(c, L.q_a_proj, tv(dqa, {R, rq}), tv(a.x, {R, D}));
+        linear_input_grad(c, L.q_a_proj, tv(dx, {R, D}), tv(dqa, {R, rq}), true);
     }
 }
 
@@ -181,25 +182,25 @@ void mlp_forward(Ctx& c, const MlpP& m, MlpAct& a, const float* x, int64_t n, Bu
     resize(a.g, n * I);
     resize(a.u, n * I);
     resize(a.a, n * I);
-    c.be.matmul(tv(a.g, {n, I}), tv(a.x, {n, D}), m.gate.w);
-    c.be.matmul(tv(a.u, {n, I}), tv(a.x, {n, D}), m.up.w);
+    linear_forward(c, m.gate, tv(a.g, {n, I}), tv(a.x, {n, D}));
+    linear_forward(c, m.up, tv(a.u, {n, I}), tv(a.x, {n, D}));
     c.be.silu_mul(tv(a.a, {n, I}), tv(a.g, {n, I}), tv(a.u, {n, I}));
     resize(out, n * D);
-    c.be.matmul(tv(out, {n, D}), tv(a.a, {n, I}), m.down.w);
+    linear_forward(c, m.down, tv(out, {n, D}), tv(a.a, {n, I}));
 }
 
 void mlp_backward(Ctx& c, const MlpP& m, const MlpAct& a, const float* dout, Buf& dx) {
     const int64_t D = c.cfg.hidden_size, I = m.width, n = a.n;
     TensorView dy = ptr_view(dout, n, D);
-    c.be.matmul_weight_grad(m.down.g, dy, tv(a.a, {n, I}));
+    linear_weight_grad(c, m.down, dy, tv(a.a, {n, I}));
     Buf da(size_t(n * I)), dg(size_t(n * I)), du(size_t(n * I));
-    c.be.matmul(tv(da, {n, I}), dy, m.down.w, false);
+    linear_input_grad(c, m.down, tv(da, {n, I}), dy);
     c.be.silu_mul_backward(tv(dg, {n, I}), tv(du, {n, I}), tv(da, {n, I}), tv(a.g, {n, I}), tv(a.u, {n, I}));
-    c.be.matmul_weight_grad(m.gate.g, tv(dg, {n, I}), tv(a.x, {n, D}));
-    c.be.matmul_weight_grad(m.up.g, tv(du, {n, I}), tv(a.x, {n, D}));
+    linear_weight_grad(c, m.gate, tv(dg, {n, I}), tv(a.x, {n, D}));
+    linear_weight_grad(c, m.up, tv(du, {n, I}), tv(a.x, {n, D}));
     resize(dx, n * D);
-    c.be.matmul(tv(dx, {n, D}), tv(dg, {n, I}), m.gate.w, false);
-    c.be.matmul(tv(dx, {n, D}), tv(du, {n, I}), m.up.w, false, true);
+    linear_input_grad(c, m.gate, tv(dx, {n, D}), tv(dg, {n, I}));
+    linear_input_grad(c, m.up, tv(dx, {n, D}), tv(du, {n, I}), true);
 }
 
 namespace {
@@ -330,7 +331,7 @@ void moe_backward(Ctx& c, const LayerP& L, MoeAct& m, const Buf& dout, Buf& dx, 
     be.moe_router_backward(tv(dlogits, {R, E}), tv(dweights, {R, K}), tv(m.logits, {R, E}),
                            TensorView::contiguous(m.idx.data(), DType::I32, {R, K}), c.im.router);
     if (!m.aux_dlogits.empty()) be.axpy(tv(dlogits, {R, E}), tv(m.aux_dlogits, {R, E}), grad_scale);
-    be.matmul_weight_grad(L.router.g, tv(dlogits, {R, E}), tv(m.x, {R, D}));
+    if (L.router.g.data) be.matmul_weight_grad(L.router.g, tv(dlogits, {R, E}), tv(m.x, {R, D}));
     be.matmul(tv(dx, {R, D}), tv(dlogits, {R, E}), L.router.w, false, true);
 }
 

@@ -13,6 +13,14 @@ using namespace train;
 
 namespace {
 
+// Gradient pointer of p, or a zeroed scratch buffer when p is frozen (LoRA): the mHC backward always
+// writes its parameter gradients.
+float* grad_or_scratch(const P& p, Buf& scratch) {
+    if (p.g.data) return p.gp();
+    scratch.assign(size_t(p.w.numel()), 0.0f);
+    return scratch.data();
+}
+
 // Runs one sublayer s (0 attention, 1 FFN) of layer l: state (h [R, D] or X [R, n, D]) in place.
 void sublayer_forward(Ctx& c, int64_t l, int s, Buf& state, float aux_alpha, ForwardStats& st) {
     TrainModel::Impl& im = c.im;
@@ -83,7 +91,9 @@ void sublayer_backward(Ctx& c, int64_t l, int s, Buf& dstate, float aux_grad_sca
         const HcP& hp = s == 0 ? L.attn_hc : L.ffn_hc;
         Buf dpre(size_t(R * n));
         mhc::pre_backward(dpre.data(), dX_in.data(), du.data(), sa.state_in.data(), sa.coeffs, D, im.hc_opts);
-        mhc::coeffs_backward(dX_in.data(), hp.fn.gp(), hp.base.gp(), hp.scale.gp(), dpre.data(), dpost.data(),
+        Buf s_fn, s_base, s_scale;
+        mhc::coeffs_backward(dX_in.data(), grad_or_scratch(hp.fn, s_fn), grad_or_scratch(hp.base, s_base),
+                             grad_or_scratch(hp.scale, s_scale), dpre.data(), dpost.data(),
                              dA.data(), sa.state_in.data(), D, hp.fn.wp(), hp.base.wp(), hp.scale.wp(), sa.coeffs,
                              im.hc_opts);
         dstate = std::move(dX_in);
@@ -109,6 +119,8 @@ static ForwardStats run(TrainModel& model, TrainModel::Impl& im, const int32_t* 
     for (int64_t r = 0; r < R; ++r) ws.positions[size_t(r)] = int32_t(r % T);
     ws.layers.resize(size_t(cf.num_hidden_layers));
     Ctx c{cf, be, im, B, T, R, ws.positions.data()};
+    im.training = backward;  // LoRA dropout only in training forwards
+    if (backward) ++im.dropout_calls;
     ForwardStats st;
     st.expert_load.resize(size_t(cf.num_hidden_layers));
     const int64_t n = im.hc ? im.hc_opts.n : 1;
@@ -152,7 +164,7 @@ static ForwardStats run(TrainModel& model, TrainModel::Impl& im, const int32_t* 
     if (!backward) return st;
 
     // ---- backward ----
-    be.matmul_weight_grad(im.lm_head.g, tv(dlogits, {R, V}), tv(ws.hn, {R, D}));
+    if (im.lm_head.g.data) be.matmul_weight_grad(im.lm_head.g, tv(dlogits, {R, V}), tv(ws.hn, {R, D}));
     Buf dhn(size_t(R * D)), dh(size_t(R * D));
     be.matmul(tv(dhn, {R, D}), tv(dlogits, {R, V}), im.lm_head.w, false);
     be.rmsnorm_backward(tv(dh, {R, D}), im.final_norm.g, tv(dhn, {R, D}), tv(im.hc ? ws.h_collapsed : ws.state_final,
@@ -160,7 +172,9 @@ static ForwardStats run(TrainModel& model, TrainModel::Impl& im, const int32_t* 
     Buf dstate;
     if (im.hc) {
         dstate.resize(size_t(R * n * D));
-        mhc::head_backward(dstate.data(), im.hc_head.fn.gp(), im.hc_head.base.gp(), im.hc_head.scale.gp(), dh.data(),
+        Buf s_fn, s_base, s_scale;
+        mhc::head_backward(dstate.data(), grad_or_scratch(im.hc_head.fn, s_fn), grad_or_scratch(im.hc_head.base, s_base),
+                           grad_or_scratch(im.hc_head.scale, s_scale), dh.data(),
                            ws.state_final.data(), D, im.hc_head.fn.wp(), im.hc_head.scale.wp(), ws.head, im.hc_opts);
     } else {
         dstate = dh;
@@ -171,7 +185,7 @@ static ForwardStats run(TrainModel& model, TrainModel::Impl& im, const int32_t* 
     for (int64_t r = 0; r < R; ++r)
         for (int64_t i = 0; i < n; ++i)
             for (int64_t d = 0; d < D; ++d) demb[size_t(r * D + d)] += dstate[size_t((r * n + i) * D + d)];
-    be.embedding_backward(im.embed.g, tv(demb, {R, D}), TensorView::contiguous(ws.tokens.data(), DType::I32, {R}));
+    if (im.embed.g.data) be.embedding_backward(im.embed.g, tv(demb, {R, D}), TensorView::contiguous(ws.tokens.data(), DType::I32, {R}));
     return st;
 }
 

@@ -114,12 +114,15 @@ TrainingSummary run_training(const TrainingRunConfig& cfg, Backend& backend,
     auto tokenizer = Tokenizer::from_path(cfg.base_model);
     ENGINE_CHECK(int64_t(tokenizer->vocab_size()) <= mc.vocab_size, kBadFile, (cfg.base_model / "tokenizer.json").string(),
                  ": the tokenizer has ", tokenizer->vocab_size(), " tokens but the model's vocab_size is ", mc.vocab_size);
-    TrainModel model(mc, backend);
+    LoraOptions lora = cfg.lora;
+    lora.seed = cfg.seed;
+    TrainModel model(mc, backend, lora);
     if (cfg.from_scratch) {
         model.init(cfg.seed);
     } else {
         auto store = WeightStore::open(cfg.base_model);
         model.load(*store);
+        if (lora.enabled()) model.init_lora();
     }
     TrainingSummary summary;
     Dataset data = load_dataset(cfg.data, *tokenizer, cfg.data_options);
@@ -141,7 +144,10 @@ TrainingSummary run_training(const TrainingRunConfig& cfg, Backend& backend,
     const fs::path metrics_path = cfg.output / "metrics.jsonl";
     if (auto latest = latest_healthy_checkpoint(ckpt_root)) {
         LoadedCheckpoint ck = read_checkpoint(latest->dir);
-        model.load(*ck.model);
+        if (lora.enabled())
+            model.load_matching(*ck.model, model.checkpoint_names());  // base weights came from base_model
+        else
+            model.load(*ck.model);
         for (auto& slot : trainer.optimizer().slots()) {
             backend.copy(slot.m.view(), ck.optimizer->get("m." + slot.name));
             backend.copy(slot.v.view(), ck.optimizer->get("v." + slot.name));
@@ -151,6 +157,7 @@ TrainingSummary run_training(const TrainingRunConfig& cfg, Backend& backend,
             trainer.optimizer().set_steps_taken(st.at("adamw_steps").get<int64_t>());
             trainer.set_counters(st.at("steps_attempted").get<int64_t>(), st.at("steps_skipped").get<int64_t>());
             batches.set_position({st.at("data_epoch").get<int64_t>(), st.at("data_cursor").get<int64_t>()});
+            model.set_dropout_calls(st.value("dropout_calls", uint64_t(0)));
         } catch (const nlohmann::json::exception& e) {
             ENGINE_THROW(kBadFile, (latest->dir / "state.json").string(), ": incomplete trainer state (", e.what(),
                          "); delete this checkpoint folder to resume from an older one");
@@ -164,7 +171,7 @@ TrainingSummary run_training(const TrainingRunConfig& cfg, Backend& backend,
     auto save_checkpoint = [&](int64_t step) {
         CheckpointWrite w;
         w.step = step;
-        for (const TrainParam& p : model.params()) w.model.emplace_back(p.name, p.value.view());
+        for (const std::string& name : model.checkpoint_names()) w.model.emplace_back(name, model.find(name)->value.view());
         for (auto& slot : trainer.optimizer().slots()) {
             w.optimizer.emplace_back("m." + slot.name, slot.m.view());
             w.optimizer.emplace_back("v." + slot.name, slot.v.view());
@@ -175,7 +182,9 @@ TrainingSummary run_training(const TrainingRunConfig& cfg, Backend& backend,
                    {"steps_skipped", trainer.steps_skipped()},
                    {"data_epoch", pos.epoch},
                    {"data_cursor", pos.cursor},
-                   {"total_steps", total_steps}};
+                   {"total_steps", total_steps},
+                   {"dropout_calls", model.dropout_calls()},
+                   {"lora_rank", lora.rank}};
         w.extra_files = tokenizer_files(cfg.base_model);
         w.extra_files.emplace_back("config.json", mc.to_json_text());
         CheckpointInfo info = write_checkpoint(ckpt_root, w);
@@ -229,6 +238,7 @@ TrainingSummary run_training(const TrainingRunConfig& cfg, Backend& backend,
         model.save(final_dir);
         for (const auto& [file, contents] : tokenizer_files(cfg.base_model)) write_file_atomic(final_dir / file, contents);
         fsync_directory(final_dir);
+        if (lora.enabled()) model.save_adapters(cfg.output / "adapter", cfg.base_model.string());
         summary.final_model = final_dir;
     }
     return summary;

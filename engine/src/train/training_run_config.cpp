@@ -71,6 +71,10 @@ nlohmann::json TrainingRunConfig::to_json() const {
         {"checkpoint_every", checkpoint_every},
         {"keep_last", keep_last},
         {"seed", seed},
+        {"lora_rank", lora.rank},
+        {"lora_alpha", lora.alpha},
+        {"lora_dropout", lora.dropout},
+        {"lora_targets", lora.targets},
     };
 }
 
@@ -121,6 +125,13 @@ TrainingRunConfig TrainingRunConfig::from_json(const nlohmann::json& j, const st
     read(j, "checkpoint_every", c.checkpoint_every, source);
     read(j, "keep_last", c.keep_last, source);
     read(j, "seed", c.seed, source);
+    read(j, "lora_rank", c.lora.rank, source);
+    read(j, "lora_alpha", c.lora.alpha, source);
+    read(j, "lora_dropout", c.lora.dropout, source);
+    read(j, "lora_targets", c.lora.targets, source);
+    ENGINE_CHECK(c.lora.rank >= 0 && c.lora.rank <= 1 << 16 && c.lora.alpha > 0 && c.lora.dropout >= 0 &&
+                     c.lora.dropout < 1, kBadFile, source, ": LoRA settings need lora_rank in [0, 65536], lora_alpha > 0, "
+                 "0 <= lora_dropout < 1 (got ", c.lora.rank, ", ", c.lora.alpha, ", ", c.lora.dropout, ")");
     ENGINE_CHECK(c.seq_len > 0 && c.seq_len <= 1 << 20, kBadFile, source, ": \"seq_len\" ", c.seq_len, " must be in [1, 1048576]");
     ENGINE_CHECK(c.batch_size > 0 && c.batch_size <= 1 << 16, kBadFile, source, ": \"batch_size\" ", c.batch_size, " must be in [1, 65536]");
     ENGINE_CHECK(c.max_steps >= 0 && c.epochs > 0, kBadFile, source, ": \"max_steps\" must be >= 0 and \"epochs\" > 0");
