@@ -8,6 +8,11 @@
 // Invalid UTF-8 cases (base64 in corpus.json) are decoded with TextDecoder, which replaces each maximal
 // invalid subsequence with U+FFFD — the same text a Rust/Python caller of HF tokenizers would pass after a
 // lossy decode, and what our C++ encode does with invalid bytes.
+// Known JS-vs-Rust difference, kept out of the corpus: ECMAScript's \s excludes U+0085 (NEL) and includes
+// U+FEFF, while HF tokenizers (Oniguruma), Python and PCRE2 with UCP (our encoder) follow Unicode
+// White_Space (NEL yes, FEFF no). Texts with U+0085 or U+FEFF next to spaces/punctuation can therefore
+// tokenize differently here than in HF tokenizers; our encoder follows HF. A 1500-text random
+// differential run over the other characters of the corpus gave 0 mismatches for all three tokenizers.
 // Repeated-character cases are generated here and in the C++ test from the same (char, count) recipe;
 // their ids are stored run-length encoded ([id, count] pairs) to keep the file small.
 import { readFileSync, writeFileSync } from "node:fs";
