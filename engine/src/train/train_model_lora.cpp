@@ -1,6 +1,7 @@
 // train_model_lora.cpp — TrainModel's LoRA side: adapter init, merged save (W' = W + (alpha/r)·B·A under
 // the base tensor names, so the folder loads like the base model), peft-format adapter export, and the
 // checkpoint subset (adapters only) with the dropout stream position.
+#include <cmath>
 #include <deque>
 #include <random>
 
@@ -109,7 +110,7 @@ void TrainModel::save_adapters(const std::filesystem::path& dir, const std::stri
                         {"task_type", "CAUSAL_LM"},
                         {"r", lora_.rank},
                         {"lora_alpha", lora_.alpha},
-                        {"lora_dropout", lora_.dropout},
+                        {"lora_dropout", std::round(double(lora_.dropout) * 1e6) / 1e6},  // no float noise
                         {"target_modules", lora_.targets},
                         {"bias", "none"},
                         {"fan_in_fan_out", false},
