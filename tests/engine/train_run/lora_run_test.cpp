@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <iterator>
+#include <sys/wait.h>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -191,3 +194,51 @@ TEST_F(LoraRunTest, FineTuneResumesBitIdenticallyAndExportsMergedModel) {
     for (size_t i = 0; i < base_logits.size(); ++i) moved = std::max(moved, double(std::abs(base_logits[i] - inf_logits[i])));
     EXPECT_GT(moved, 1e-2);
 }
+
+#ifdef LATENT_CLI
+namespace {
+
+// Runs the CLI, returning its exit status; stdout+stderr go to `log`.
+int run_cli(const std::string& args, const fs::path& log) {
+    const std::string cmd = std::string("\"") + LATENT_CLI + "\" " + args + " > \"" + log.string() + "\" 2>&1";
+    const int rc = std::system(cmd.c_str());
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+std::string slurp(const fs::path& p) {
+    std::ifstream in(p);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+}  // namespace
+
+// `latent train --lora-rank ...` on the V2-layout checkpoint: merged final/, peft adapter/, and a target
+// that matches nothing is an error naming it.
+TEST_F(LoraRunTest, CliLoraFineTuneOfV2Checkpoint) {
+    const fs::path log = root_ / "cli.log";
+    const std::string common = "--base \"" + (root_ / "base").string() + "\" --data \"" + (root_ / "data.txt").string() +
+                               "\" --steps 4 --seq-len 16 --batch 2 --lr 1e-2 --threads 1 ";
+    ASSERT_EQ(run_cli("train \"" + (root_ / "cli").string() + "\" " + common +
+                          "--lora-rank 4 --lora-alpha 8 --lora-dropout 0.05 --lora-targets q_proj,kv_b_proj,gate_proj,down_proj",
+                      log), 0)
+        << slurp(log);
+    const std::string out = slurp(log);
+    EXPECT_NE(out.find("4 steps"), std::string::npos) << out;
+    EXPECT_NE(out.find("adapters written"), std::string::npos) << out;
+    nlohmann::json ac = nlohmann::json::parse(std::ifstream(root_ / "cli" / "adapter" / "adapter_config.json"));
+    EXPECT_EQ(ac.at("r"), 4);
+    EXPECT_EQ(ac.at("target_modules"), nlohmann::json({"q_proj", "kv_b_proj", "gate_proj", "down_proj"}));
+    auto run = TrainingRunConfig::from_json(nlohmann::json::parse(std::ifstream(root_ / "cli" / "run.json")), "run.json");
+    EXPECT_EQ(run.lora.rank, 4);
+    EXPECT_FLOAT_EQ(run.lora.alpha, 8.0f);
+    auto be = make_cpu_backend(1);
+    std::unique_ptr<Model> model = Model::load(root_ / "cli" / "final", *be);
+    EXPECT_EQ(ModelConfig::from_file(root_ / "cli" / "final" / "config.json").architecture, "DeepseekV2ForCausalLM");
+    auto merged = WeightStore::open(root_ / "cli" / "final");
+    for (const TensorInfo& t : merged->tensors()) EXPECT_EQ(t.name.find("lora"), std::string::npos) << t.name;
+
+    EXPECT_NE(run_cli("train \"" + (root_ / "cli_bad").string() + "\" " + common + "--lora-rank 4 --lora-targets q_a_proj",
+                      log), 0);
+    EXPECT_NE(slurp(log).find("'q_a_proj' matches no Linear weight"), std::string::npos) << slurp(log);
+}
+#endif
