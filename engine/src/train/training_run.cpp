@@ -114,6 +114,8 @@ TrainingSummary run_training(const TrainingRunConfig& cfg, Backend& backend,
     auto tokenizer = Tokenizer::from_path(cfg.base_model);
     ENGINE_CHECK(int64_t(tokenizer->vocab_size()) <= mc.vocab_size, kBadFile, (cfg.base_model / "tokenizer.json").string(),
                  ": the tokenizer has ", tokenizer->vocab_size(), " tokens but the model's vocab_size is ", mc.vocab_size);
+    ENGINE_CHECK(!(cfg.from_scratch && cfg.lora.enabled()), kInvalidArgument, "LoRA trains adapters on a pretrained "
+                 "base (its weights stay frozen): drop from_scratch (--from-scratch) or lora_rank (--lora-rank)");
     LoraOptions lora = cfg.lora;
     lora.seed = cfg.seed;
     TrainModel model(mc, backend, lora);

@@ -240,5 +240,7 @@ TEST_F(LoraRunTest, CliLoraFineTuneOfV2Checkpoint) {
     EXPECT_NE(run_cli("train \"" + (root_ / "cli_bad").string() + "\" " + common + "--lora-rank 4 --lora-targets q_a_proj",
                       log), 0);
     EXPECT_NE(slurp(log).find("'q_a_proj' matches no Linear weight"), std::string::npos) << slurp(log);
+    EXPECT_NE(run_cli("train \"" + (root_ / "cli_bad2").string() + "\" " + common + "--lora-rank 4 --from-scratch", log), 0);
+    EXPECT_NE(slurp(log).find("drop from_scratch"), std::string::npos) << slurp(log);
 }
 #endif
