@@ -146,6 +146,10 @@ TrainingSummary run_training(const TrainingRunConfig& cfg, Backend& backend,
     const fs::path metrics_path = cfg.output / "metrics.jsonl";
     if (auto latest = latest_healthy_checkpoint(ckpt_root)) {
         LoadedCheckpoint ck = read_checkpoint(latest->dir);
+        const int64_t ck_rank = ck.state.value("lora_rank", int64_t(0));
+        ENGINE_CHECK(ck_rank == lora.rank, kInvalidArgument, latest->dir.string(), ": this checkpoint was written with "
+                     "lora_rank ", ck_rank, " but the run now asks for ", lora.rank, "; resume with the same LoRA "
+                     "settings or use a new run folder");
         if (lora.enabled())
             model.load_matching(*ck.model, model.checkpoint_names());  // base weights came from base_model
         else

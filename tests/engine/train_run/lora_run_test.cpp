@@ -237,6 +237,9 @@ TEST_F(LoraRunTest, CliLoraFineTuneOfV2Checkpoint) {
     auto merged = WeightStore::open(root_ / "cli" / "final");
     for (const TensorInfo& t : merged->tensors()) EXPECT_EQ(t.name.find("lora"), std::string::npos) << t.name;
 
+    // Resuming that run folder with another rank is refused, naming both ranks.
+    EXPECT_NE(run_cli("train \"" + (root_ / "cli").string() + "\" " + common + "--lora-rank 2", log), 0);
+    EXPECT_NE(slurp(log).find("lora_rank 4 but the run now asks for 2"), std::string::npos) << slurp(log);
     EXPECT_NE(run_cli("train \"" + (root_ / "cli_bad").string() + "\" " + common + "--lora-rank 4 --lora-targets q_a_proj",
                       log), 0);
     EXPECT_NE(slurp(log).find("'q_a_proj' matches no Linear weight"), std::string::npos) << slurp(log);
