@@ -5,6 +5,7 @@
 #include <list>
 #include <map>
 #include <random>
+#include <tuple>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -137,11 +138,11 @@ void EngineWorker::inspect(const QString& path) {
             ModelSummary s = ModelInspector::inspect(path);
             st.ensureBackend(0);
             st.describeBackend(s);
-            emit inspected(s);
+            emitOnOwner(&EngineWorker::inspected, s);
         } catch (const engine::Error& e) {
-            emit inspectFailed(path, ModelInspector::plainMessage(e));
+            emitOnOwner(&EngineWorker::inspectFailed, path, ModelInspector::plainMessage(e));
         } catch (const std::exception& e) {
-            emit inspectFailed(path, QString::fromUtf8(e.what()));
+            emitOnOwner(&EngineWorker::inspectFailed, path, QString::fromUtf8(e.what()));
         }
     });
 }
@@ -155,13 +156,13 @@ void EngineWorker::loadModel(const QString& path, qint64 contextTokens, int thre
             st.ensureBackend(threads);
             QElapsedTimer since;
             since.start();
-            emit loadProgress(0.0, tr("reading tokenizer"));
+            emitOnOwner(&EngineWorker::loadProgress, 0.0, tr("reading tokenizer"));
             st.tokenizer = engine::Tokenizer::from_path(path.toStdString());
             st.model = engine::Model::load(path.toStdString(), *st.backend,
                 [this, &since](double fraction, const std::string& stage) {
                     if (since.elapsed() >= kSignalIntervalMs) {
                         since.restart();
-                        emit loadProgress(fraction, QString::fromStdString(stage));
+                        emitOnOwner(&EngineWorker::loadProgress, fraction, QString::fromStdString(stage));
                     }
                     return !m_cancelLoad.load();
                 });
@@ -177,18 +178,18 @@ void EngineWorker::loadModel(const QString& path, qint64 contextTokens, int thre
             st.contextTokens = maxCtx > 0 ? std::min(contextTokens, maxCtx) : contextTokens;
             summary.contextTokens = st.contextTokens;
             st.summary = summary;
-            emit loadProgress(1.0, tr("ready"));
-            emit modelLoaded(summary);
+            emitOnOwner(&EngineWorker::loadProgress, 1.0, tr("ready"));
+            emitOnOwner(&EngineWorker::modelLoaded, summary);
         } catch (const engine::Error& e) {
             st.unload();
-            if (e.kind() == engine::ErrorKind::kCancelled || m_cancelLoad) emit loadCancelled();
-            else emit loadFailed(ModelInspector::plainMessage(e));
+            if (e.kind() == engine::ErrorKind::kCancelled || m_cancelLoad) emitOnOwner(&EngineWorker::loadCancelled);
+            else emitOnOwner(&EngineWorker::loadFailed, ModelInspector::plainMessage(e));
         } catch (const std::bad_alloc&) {
             st.unload();
-            emit loadFailed(tr("Not enough memory to load this model. Close other programs or choose a smaller model."));
+            emitOnOwner(&EngineWorker::loadFailed, tr("Not enough memory to load this model. Close other programs or choose a smaller model."));
         } catch (const std::exception& e) {
             st.unload();
-            emit loadFailed(QString::fromUtf8(e.what()));
+            emitOnOwner(&EngineWorker::loadFailed, QString::fromUtf8(e.what()));
         }
     });
 }
@@ -196,7 +197,7 @@ void EngineWorker::loadModel(const QString& path, qint64 contextTokens, int thre
 void EngineWorker::unloadModel() {
     post([this](State& st) {
         st.unload();
-        emit modelUnloaded();
+        emitOnOwner(&EngineWorker::modelUnloaded);
     });
 }
 
@@ -211,7 +212,7 @@ void EngineWorker::generate(const GenerationRequest& request) {
     post([this, request](State& st) {
         const qint64 id = request.requestId;
         if (!st.model || !st.tokenizer) {
-            emit replyFailed(id, tr("No model is loaded. Open one in the Library tab first."));
+            emitOnOwner(&EngineWorker::replyFailed, id, tr("No model is loaded. Open one in the Library tab first."));
             return;
         }
         try {
@@ -219,7 +220,7 @@ void EngineWorker::generate(const GenerationRequest& request) {
             const nlohmann::json messages = nlohmann::json::parse(request.messagesJson.toStdString());
             const std::string prompt = engine::apply_chat_template(*st.tokenizer, messages, true);
             const std::vector<int32_t> ids = st.tokenizer->encode(prompt, false);
-            emit promptReady(id, qint64(ids.size()), st.contextTokens);
+            emitOnOwner(&EngineWorker::promptReady, id, qint64(ids.size()), st.contextTokens);
 
             engine::GenerateOptions options;
             options.sampling.temperature = request.sampling.temperature;
@@ -247,7 +248,7 @@ void EngineWorker::generate(const GenerationRequest& request) {
                     if (firstTokenS < 0) windowS = firstTokenS = ev.elapsed_s;
                     if (sinceSignal.elapsed() >= kSignalIntervalMs) {
                         sinceSignal.restart();
-                        if (!pending.empty()) emit replyDelta(id, QString::fromStdString(pending));
+                        if (!pending.empty()) emitOnOwner(&EngineWorker::replyDelta, id, QString::fromStdString(pending));
                         pending.clear();
                         TelemetrySnapshot snap = makeSnapshot(session, cfg, replyBase, sinceStart.elapsed() / 1000.0);
                         const engine::Throughput& tp = session.throughput();
@@ -259,17 +260,17 @@ void EngineWorker::generate(const GenerationRequest& request) {
                         windowIndex = ev.index;
                         snap.promptTokens = qint64(ids.size());
                         snap.generatedTokens = ev.index + 1;
-                        emit telemetry(id, snap);
+                        emitOnOwner(&EngineWorker::telemetry, id, snap);
                     }
                     return !m_stop.load();
                 });
-            if (!pending.empty()) emit replyDelta(id, QString::fromStdString(pending));
+            if (!pending.empty()) emitOnOwner(&EngineWorker::replyDelta, id, QString::fromStdString(pending));
             TelemetrySnapshot snap = makeSnapshot(session, cfg, replyBase, sinceStart.elapsed() / 1000.0);
             snap.prefillTps = prefillReported ? 0 : result.throughput.prefill_tps();
             snap.decodeTps = result.throughput.decode_tps();
             snap.promptTokens = qint64(ids.size());
             snap.generatedTokens = qint64(result.tokens.size());
-            emit telemetry(id, snap);
+            emitOnOwner(&EngineWorker::telemetry, id, snap);
 
             ReplyStats stats;
             stats.promptTokens = qint64(ids.size());
@@ -280,11 +281,11 @@ void EngineWorker::generate(const GenerationRequest& request) {
             stats.stopReason = QString::fromLatin1(engine::stop_reason_name(result.stop));
             stats.contextUsed = qint64(session.tokens().size());
             stats.contextCapacity = session.context_tokens();
-            emit replyFinished(id, stats);
+            emitOnOwner(&EngineWorker::replyFinished, id, stats);
         } catch (const engine::Error& e) {
-            emit replyFailed(id, ModelInspector::plainMessage(e));
+            emitOnOwner(&EngineWorker::replyFailed, id, ModelInspector::plainMessage(e));
         } catch (const std::exception& e) {
-            emit replyFailed(id, QString::fromUtf8(e.what()));
+            emitOnOwner(&EngineWorker::replyFailed, id, QString::fromUtf8(e.what()));
         }
     });
 }

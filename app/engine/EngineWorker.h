@@ -13,6 +13,7 @@
 #include <QThread>
 #include <atomic>
 #include <memory>
+#include <tuple>
 
 #include "engine/EngineTypes.h"
 #include "monitor/TelemetrySnapshot.h"
@@ -52,6 +53,14 @@ signals:
     void replyFailed(qint64 requestId, const QString& message);
 
 private:
+    // Signals are emitted on the thread that owns this object (the GUI): results are computed on the
+    // engine thread and handed over by a queued call, so receivers and QSignalSpy never race.
+    template <typename... Params, typename... Args>
+    void emitOnOwner(void (EngineWorker::*signal)(Params...), Args&&... args) {
+        QMetaObject::invokeMethod(this, [this, signal, values = std::make_tuple(std::decay_t<Args>(std::forward<Args>(args))...)] {
+            std::apply([this, signal](const auto&... v) { (this->*signal)(v...); }, values);
+        }, Qt::QueuedConnection);
+    }
     struct State;  // engine objects; touched only on m_thread
     void post(std::function<void(State&)> work);
 

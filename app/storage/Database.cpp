@@ -1,6 +1,7 @@
 #include "storage/Database.h"
 
 #include <exception>
+#include <tuple>
 
 Database::Database(QObject* parent) : QObject(parent), m_store(std::make_shared<ChatStore>()) {
     m_thread.setObjectName(QStringLiteral("latent-db"));
@@ -22,13 +23,13 @@ Database::~Database() {
 void Database::post(std::function<void(ChatStore&)> work) {
     QMetaObject::invokeMethod(m_worker, [this, store = m_store, work = std::move(work)]() {
         if (!store->db().isOpen()) {
-            emit failed(tr("The chat database is not open, so this change was not saved."));
+            emitOnOwner(&Database::failed, tr("The chat database is not open, so this change was not saved."));
             return;
         }
         try {
             work(*store);
         } catch (const std::exception& e) {
-            emit failed(QString::fromUtf8(e.what()));
+            emitOnOwner(&Database::failed, QString::fromUtf8(e.what()));
         }
     }, Qt::QueuedConnection);
 }
@@ -37,10 +38,10 @@ void Database::open(const QString& path) {
     QMetaObject::invokeMethod(m_worker, [this, store = m_store, path]() {
         try {
             const StoreStartup s = store->open(path);
-            emit opened(s.notice, s.migration.fromVersion, s.migration.toVersion, s.interruptedMessages);
+            emitOnOwner(&Database::opened, s.notice, s.migration.fromVersion, s.migration.toVersion, s.interruptedMessages);
         } catch (const std::exception& e) {
             store->db().close();
-            emit failed(QString::fromUtf8(e.what()));
+            emitOnOwner(&Database::failed, QString::fromUtf8(e.what()));
         }
     }, Qt::QueuedConnection);
 }

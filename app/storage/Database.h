@@ -8,6 +8,7 @@
 #include <QThread>
 #include <functional>
 #include <memory>
+#include <tuple>
 #include <type_traits>
 
 #include "storage/ChatStore.h"
@@ -47,6 +48,13 @@ signals:
     void failed(const QString& message);
 
 private:
+    // Signals are emitted on the thread that owns this object (queued hand-over from the DB thread).
+    template <typename... Params, typename... Args>
+    void emitOnOwner(void (Database::*signal)(Params...), Args&&... args) {
+        QMetaObject::invokeMethod(this, [this, signal, values = std::make_tuple(std::decay_t<Args>(std::forward<Args>(args))...)] {
+            std::apply([this, signal](const auto&... v) { (this->*signal)(v...); }, values);
+        }, Qt::QueuedConnection);
+    }
     QThread m_thread;
     QObject* m_worker = nullptr;            // lives on m_thread; owns the store
     std::shared_ptr<ChatStore> m_store;     // touched only on m_thread

@@ -1,11 +1,13 @@
 // The whole window, end to end on the offscreen platform: load the tiny chat model, send a message,
 // stream the reply into SQLite, regenerate (a second branch), switch branches, restart the window on
-// the same data dir and find the chat (and its branch) again, with the GUI's worst stall reported.
+// the same data dir and find the chat (and its branch) again; the GUI never stalls ≥ 50 ms meanwhile.
 #include <QPlainTextEdit>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QtTest>
+
+#include <QTabWidget>
 
 #include "MainWindow.h"
 #include "StallMeter.h"
@@ -39,7 +41,11 @@ private slots:
             MainWindow window(options);
             window.show();
             QVERIFY(QTest::qWaitForWindowExposed(&window));
-            QTest::qWait(300);  // first paint and font loading are start-up, not stalls
+            // First paint of each view (font and icon loading) is start-up, not a stall: show them once.
+            for (int i = window.tabs()->count() - 1; i >= 0; --i) {
+                window.tabs()->setCurrentIndex(i);
+                QTest::qWait(100);
+            }
             StallMeter meter(5);
             meter.start();
             QSignalSpy inspected(window.worker(), &EngineWorker::inspected);
@@ -85,11 +91,7 @@ private slots:
             QCOMPARE(tree->at(1).content, firstReply);
             meter.stop();
             qInfo("GUI worst stall over load + 2 replies in the full window: %.2f ms", meter.worstStallMs());
-            // Here the GUI thread also lays out and software-renders the chat view (offscreen), and on a
-            // shared 2-core CI box that costs 25-65 ms at worst; the < 50 ms target for waiting on the
-            // engine / SQL is asserted by test_app_worker and test_app_database. This bound catches a
-            // GUI thread that blocks on the engine (a load or a reply takes far longer than 100 ms).
-            QVERIFY2(meter.worstStallMs() < 100.0, qPrintable(QString::number(meter.worstStallMs())));
+            QVERIFY2(meter.worstStallMs() < 50.0, qPrintable(QString::number(meter.worstStallMs())));
             // Let the database thread write the branch choice, then close (which joins both threads).
             bool flushed = false;
             window.database()->call(this, [](ChatStore&) { return true; }, [&flushed](bool) { flushed = true; });
