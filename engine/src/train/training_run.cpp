@@ -224,8 +224,9 @@ TrainingSummary run_training(const TrainingRunConfig& cfg, Backend& backend,
         summary.last_loss = ev.step.loss;
         const bool last = step >= total_steps;
         if ((cfg.eval_every > 0 && step % cfg.eval_every == 0) || last) {
-            ev.validation_loss = validation_loss(model, data.validation, cfg, pad_id);
-            if (std::isfinite(*ev.validation_loss)) summary.validation_loss = ev.validation_loss;
+            // No validation split (a tiny dataset, or validation_fraction 0): no validation figure at all.
+            const double v = validation_loss(model, data.validation, cfg, pad_id);
+            if (std::isfinite(v)) summary.validation_loss = ev.validation_loss = v;
         }
         const bool keep_going = on_step ? on_step(ev) : true;
         if ((cfg.checkpoint_every > 0 && step % cfg.checkpoint_every == 0) || last || !keep_going)
