@@ -6,7 +6,7 @@
 #
 # Usage: scripts/evidence/mhc_experiment.sh [WORK_DIR]
 #   env: LATENT (default build/engine/latent), LAYERS (16), HIDDEN (96), STEPS (300), SEQ_LEN (128),
-#   BATCH (8), LR (3e-3), PYTHON (/usr/bin/python3), FIGURES (docs/figures).
+#   BATCH (8), LR (3e-3), THREADS (1), PYTHON (/usr/bin/python3), FIGURES (docs/figures).
 # Needs python3-matplotlib for the figures (installed with apt-get when missing and possible).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -15,7 +15,7 @@ work="${1:-$repo/build/mhc-experiment}"
 LATENT="${LATENT:-$repo/build/engine/latent}"
 PYTHON="${PYTHON:-/usr/bin/python3}"
 LAYERS="${LAYERS:-16}"; HIDDEN="${HIDDEN:-96}"; STEPS="${STEPS:-300}"; SEQ_LEN="${SEQ_LEN:-128}"
-BATCH="${BATCH:-8}"; LR="${LR:-3e-3}"; FIGURES="${FIGURES:-$repo/docs/figures}"
+BATCH="${BATCH:-8}"; LR="${LR:-3e-3}"; THREADS="${THREADS:-1}"; FIGURES="${FIGURES:-$repo/docs/figures}"
 [ -x "$LATENT" ] || { echo "error: latent binary not found at $LATENT" >&2; exit 2; }
 mkdir -p "$work"
 [ -f "$work/data/default/train.jsonl" ] || "$PYTHON" "$repo/resources/recipes/make_default_data.py" "$work/data" --train 4000
@@ -44,7 +44,7 @@ PY
         t0=$(date +%s)
         "$LATENT" train "$work/$kind/run" --base "$work/$kind/base" --from-scratch --data "$work/data/default/train.jsonl" \
             --steps "$STEPS" --seq-len "$SEQ_LEN" --batch "$BATCH" --lr "$LR" --warmup $(( STEPS / 20 + 1 )) \
-            --eval-every $(( STEPS / 5 )) --ckpt-every 0 --keep 1 --seed 7 2>"$work/$kind/train.log" | tee -a "$work/summary.txt"
+            --eval-every $(( STEPS / 5 )) --ckpt-every 0 --keep 1 --seed 7 --threads "$THREADS" 2>"$work/$kind/train.log" | tee -a "$work/summary.txt"
         echo "$kind: $(( $(date +%s) - t0 )) s wall" | tee -a "$work/summary.txt"
     fi
 done
