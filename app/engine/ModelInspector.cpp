@@ -4,6 +4,9 @@
 #include <QFileInfo>
 #include <QRegularExpression>
 #include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
 #include <map>
 
 #include "engine/config.h"
@@ -73,8 +76,13 @@ ModelSummary inspect(const QString& path) {
     for (const auto& [name, bytes] : bytesByDtype)
         if (bytes > best) { best = bytes; s.dtype = QString::fromStdString(name); }
     s.hasTokenizer = std::filesystem::exists(dir / "tokenizer.json");
-    s.hasChatTemplate = std::filesystem::exists(dir / "chat_template.jinja") ||
-                        std::filesystem::exists(dir / "tokenizer_config.json");
+    s.hasChatTemplate = std::filesystem::exists(dir / "chat_template.jinja");
+    if (!s.hasChatTemplate && std::filesystem::exists(dir / "tokenizer_config.json")) {
+        // A tokenizer_config.json without "chat_template" means the built-in ChatML default is used.
+        std::ifstream in(dir / "tokenizer_config.json");
+        const nlohmann::json tc = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+        s.hasChatTemplate = tc.is_object() && tc.contains("chat_template") && !tc["chat_template"].is_null();
+    }
     return s;
 }
 

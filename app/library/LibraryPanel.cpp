@@ -115,7 +115,12 @@ LibraryPanel::LibraryPanel(EngineWorker* worker, Database* db, QWidget* parent)
                                                               .arg(s.routedExperts).arg(s.expertsPerToken).arg(s.sharedExperts)
                                                         : QString())
                                .arg(s.maxContext)
-                               .arg(s.hasTokenizer ? QString() : tr("<br><b>No tokenizer.json: chat will not work.</b>")));
+                               .arg(s.hasTokenizer ? QString() : tr("<br><b>No tokenizer.json: chat will not work.</b>"))
+                           + (s.hasTokenizer && !s.hasChatTemplate
+                                  ? tr("<br>Chat template: none in the model — using the built-in ChatML template "
+                                       "(&lt;|im_start|&gt;role … &lt;|im_end|&gt;); answers may be poor if the model "
+                                       "was trained with another format.")
+                                  : QString()));
         updatePlan();
         emit status(tr("Inspected %1").arg(s.path));
     });
