@@ -25,7 +25,8 @@ for f in atomic_file fp8_dequant mapped_file safetensors_header safetensors_writ
 done
 for src in "$root"/engine/src/core/*.cpp "${io_srcs[@]}"; do
   obj=$out/obj/$(basename "$(dirname "$src")")_$(basename "${src%.cpp}").o
-  if [[ ! -f $obj || $src -nt $obj ]]; then
+  # Rebuild when the source or any engine header is newer (the objects have no dependency tracking).
+  if [[ ! -f $obj || $src -nt $obj || -n $(find "$root/engine/include" "$root/engine/src" -name "*.h" -newer "$obj" -print -quit) ]]; then
     "$CXX" "${flags[@]/-fsanitize=fuzzer,address,undefined/-fsanitize=fuzzer-no-link,address,undefined}" -c "$src" -o "$obj"
   fi
   objs+=("$obj")

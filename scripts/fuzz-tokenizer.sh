@@ -23,7 +23,8 @@ objs=()
 # Library code gets the fuzzer's coverage instrumentation (-fsanitize=fuzzer-no-link).
 for src in "$root"/engine/src/core/*.cpp "$root"/engine/src/text/*.cpp; do
   obj=$out/obj/$(basename "$(dirname "$src")")_$(basename "${src%.cpp}").o
-  if [[ ! -f $obj || $src -nt $obj ]]; then
+  # Rebuild when the source or any engine header is newer (the objects have no dependency tracking).
+  if [[ ! -f $obj || $src -nt $obj || -n $(find "$root/engine/include" "$root/engine/src" -name "*.h" -newer "$obj" -print -quit) ]]; then
     "$CXX" "${flags[@]/-fsanitize=fuzzer,address,undefined/-fsanitize=fuzzer-no-link,address,undefined}" -c "$src" -o "$obj"
   fi
   objs+=("$obj")
