@@ -1,4 +1,8 @@
 // latent-studio [--model DIR] [--data-dir DIR] [--context N] [--prompt TEXT --screenshots DIR]
+#include <unistd.h>
+
+#include <cstdlib>
+
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QDir>
@@ -8,6 +12,14 @@
 #include "MainWindow.h"
 
 int main(int argc, char** argv) {
+    // The engine's OpenMP threads must sleep, not spin, while they wait: libgomp reads OMP_WAIT_POLICY
+    // once before main(), and its spin-waiting makes decode many times slower whenever the cores are
+    // shared (GUI, other programs). Re-execute once with passive waiting unless the user chose a policy
+    // (as the `latent` CLI does; see engine/cli/main.cpp).
+    if (std::getenv("OMP_WAIT_POLICY") == nullptr) {
+        ::setenv("OMP_WAIT_POLICY", "passive", 1);
+        ::execv("/proc/self/exe", argv);  // returns only on failure: then carry on as we are
+    }
     QApplication app(argc, argv);
     QApplication::setApplicationName(QStringLiteral("latent-studio"));
     QApplication::setApplicationDisplayName(QStringLiteral("Latent Studio"));
