@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <string>
 
 #include "engine/error.h"
@@ -70,10 +71,28 @@ StepStats Trainer::step(const std::vector<Batch>& micro) {
         st.hc_backward_gain = std::move(g.backward);
         st.hc_column_error = std::move(g.column_error);
     }
+    // Global grad norm, and per block (embedding, each layer, head = final norm + lm_head + hc_head) for
+    // the metrics stream; the global sum is accumulated in the same order as always.
     double sq = 0;
-    for (TrainParam& p : model_.params())
-        if (p.trainable) sq += be.sum_squares(p.grad);
+    const int64_t L = c.num_hidden_layers;
+    std::vector<double> block_sq(size_t(L + 2), 0.0);
+    for (TrainParam& p : model_.params()) {
+        if (!p.trainable) continue;
+        const double x = be.sum_squares(p.grad);
+        sq += x;
+        size_t block = size_t(L + 1);
+        static const std::string kLayers = "model.layers.";
+        if (p.name.rfind("model.embed_tokens.", 0) == 0) {
+            block = 0;
+        } else if (p.name.rfind(kLayers, 0) == 0) {
+            const int64_t l = std::strtoll(p.name.c_str() + kLayers.size(), nullptr, 10);
+            if (l >= 0 && l < L) block = size_t(l + 1);
+        }
+        block_sq[block] += x;
+    }
     st.grad_norm = std::sqrt(sq);
+    st.block_grad_norm.resize(block_sq.size());
+    for (size_t b = 0; b < block_sq.size(); ++b) st.block_grad_norm[b] = std::sqrt(block_sq[b]);
     // A step with no counted target token (everything masked) has nothing to learn from: skipped too.
     if (total == 0 || !std::isfinite(st.loss) || !std::isfinite(st.aux_loss) || !std::isfinite(st.grad_norm)) {
         st.skipped = true;

@@ -71,6 +71,11 @@ nlohmann::json step_json(const TrainingEvent& ev) {
     for (const char* k : {"loss", "aux_loss", "grad_norm"})
         if (!std::isfinite(j[k].get<double>())) j[k] = nullptr;
     if (ev.validation_loss && std::isfinite(*ev.validation_loss)) j["validation_loss"] = *ev.validation_loss;
+    if (!s.block_grad_norm.empty()) {
+        j["block_grad_norm"] = s.block_grad_norm;  // [embedding, layer 0 .. L-1, head]
+        for (auto& v : j["block_grad_norm"])
+            if (!std::isfinite(v.get<double>())) v = nullptr;
+    }
     if (!s.expert_load.empty()) j["expert_load"] = s.expert_load;
     if (!s.router_bias.empty()) j["router_bias"] = s.router_bias;
     if (!s.hc_forward_gain.empty()) {

@@ -2,6 +2,7 @@
 // the final model folder, and resume that is bit-identical to an uninterrupted run on the CPU.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -131,6 +132,12 @@ TEST_F(TrainingRunTest, ResumeIsBitIdenticalAndLogsEveryStepOnce) {
         EXPECT_EQ(j["step"], int64_t(i + 1));
         EXPECT_EQ(j.contains("validation_loss"), i == 2 || i == 5) << log[i];
         EXPECT_TRUE(j.contains("hc_forward_gain"));
+        // Per-block grad norms: embedding, 2 layers, head; their squares add up to the global norm².
+        ASSERT_EQ(j["block_grad_norm"].size(), 4u) << log[i];
+        double sq = 0;
+        for (const auto& b : j["block_grad_norm"]) sq += b.get<double>() * b.get<double>();
+        EXPECT_NEAR(std::sqrt(sq), j["grad_norm"].get<double>(), 1e-9 * j["grad_norm"].get<double>());
+        EXPECT_GT(j["block_grad_norm"][1].get<double>(), 0.0);
         EXPECT_TRUE(j.contains("expert_load"));
     }
     // keep_last = 2: checkpoints 4 and 6 remain (all healthy).

@@ -35,6 +35,8 @@ struct StepStats {
     double loss = 0;             // mean over the micro-batches' counted tokens
     double aux_loss = 0;
     double grad_norm = 0;        // global L2 norm before clipping
+    // Per block, before clipping: [0] embedding, [1 + l] layer l, [L + 1] head (final norm, lm_head, hc_head).
+    std::vector<double> block_grad_norm;
     float lr = 0;                // schedule position = optimizer steps taken (skipped steps do not advance it)
     int64_t tokens = 0;          // counted target tokens in this step
     bool skipped = false;        // non-finite loss or grad norm: no update
