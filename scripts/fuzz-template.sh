@@ -21,10 +21,10 @@ flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undef
        -I"$root/engine/include" -I"$root/engine/src")
 objs=()
 # Library code gets the fuzzer's coverage instrumentation (-fsanitize=fuzzer-no-link).
-for src in "$root"/engine/src/core/*.cpp "$root"/engine/src/template/*.cpp; do
+for src in "$root"/engine/src/core/*.cpp "$root"/engine/src/template/*.cpp "$root"/engine/src/text/utf8.cpp; do
   obj=$out/obj/$(basename "$(dirname "$src")")_$(basename "${src%.cpp}").o
   # rebuild when the source or any header is newer than the object
-  if [[ ! -f $obj || $src -nt $obj || -n $(find "$root/engine/include" "$root/engine/src/core" "$root/engine/src/template" \
+  if [[ ! -f $obj || $src -nt $obj || -n $(find "$root/engine/include" "$root/engine/src/core" "$root/engine/src/template" "$root/engine/src/text" \
         -name '*.h' -newer "$obj" -print -quit) ]]; then
     "$CXX" "${flags[@]/-fsanitize=fuzzer,address,undefined/-fsanitize=fuzzer-no-link,address,undefined}" -c "$src" -o "$obj"
   fi

@@ -10,6 +10,7 @@
 #include "engine/error.h"
 #include "template/interpreter.h"
 #include "template/lexer.h"
+#include "text/utf8.h"
 
 namespace engine::tmpl {
 
@@ -420,21 +421,8 @@ std::vector<uint32_t> decode(std::string_view s) {
 }
 
 void encode_into(uint32_t cp, std::string& out) {
-    if (cp >= kRawByte) out += char(cp - kRawByte);
-    else if (cp < 0x80) out += char(cp);
-    else if (cp < 0x800) {
-        out += char(0xC0 | (cp >> 6));
-        out += char(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        out += char(0xE0 | (cp >> 12));
-        out += char(0x80 | ((cp >> 6) & 0x3F));
-        out += char(0x80 | (cp & 0x3F));
-    } else {
-        out += char(0xF0 | (cp >> 18));
-        out += char(0x80 | ((cp >> 12) & 0x3F));
-        out += char(0x80 | ((cp >> 6) & 0x3F));
-        out += char(0x80 | (cp & 0x3F));
-    }
+    if (cp >= kRawByte) out += char(cp - kRawByte);  // a byte that was not valid UTF-8, kept as it was
+    else text::utf8_append(out, cp);
 }
 
 void append_upper(const CaseMapper& m, uint32_t c, std::string& out) {
