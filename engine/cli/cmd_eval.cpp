@@ -61,7 +61,7 @@ int run_eval(Args& args) {
         nlohmann::json row;
         try {
             row = nlohmann::json::parse(line);
-        } catch (const nlohmann::json::parse_error& e) {
+        } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range (number overflow)
             ENGINE_THROW(kBadFile, heldout, ":", line_no, ": invalid JSON (", e.what(), ")");
         }
         ENGINE_CHECK(row.contains("messages") && row["messages"].is_array() && !row["messages"].empty(), kBadFile,

@@ -36,7 +36,7 @@ std::string read_text(const fs::path& path) {
 ojson read_json(const fs::path& path) {
     try {
         return ojson::parse(read_text(path));
-    } catch (const ojson::parse_error& e) {
+    } catch (const ojson::exception& e) {  // parse_error, or out_of_range (number overflow)
         throw engine::Error(engine::ErrorKind::kBadFile, path.string() + ": not valid JSON: " + e.what());
     }
 }

@@ -33,7 +33,7 @@ engine::TrainingRunConfig read_config_file(const fs::path& p) {
     s << in.rdbuf();
     try {
         return engine::TrainingRunConfig::from_json(nlohmann::json::parse(s.str()), p.string());
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range (number overflow)
         throw engine::Error(engine::ErrorKind::kBadFile, p.string() + ": invalid JSON (" + e.what() + ")");
     }
 }

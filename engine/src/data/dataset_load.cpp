@@ -65,7 +65,7 @@ nlohmann::json parse_record(const std::string& line, const std::string& where) {
         nlohmann::json j = nlohmann::json::parse(line);
         ENGINE_CHECK(j.is_object(), kBadFile, where, ": expected one JSON object per line");
         return j;
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range (number overflow)
         ENGINE_THROW(kBadFile, where, ": invalid JSON (", e.what(), ")");
     }
 }

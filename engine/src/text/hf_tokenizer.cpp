@@ -15,7 +15,7 @@ namespace {
 Json parse_json(const std::string& text, const std::string& where) {
     try {
         return Json::parse(text);
-    } catch (const Json::parse_error& e) {
+    } catch (const Json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
         ENGINE_THROW(kBadFile, where, ": not valid JSON (", e.what(), ")");
     }
 }

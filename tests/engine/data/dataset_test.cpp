@@ -104,6 +104,8 @@ TEST_F(DatasetTest, PlainTextIsTrainedEverywhereAndChunked) {
 TEST_F(DatasetTest, MalformedRecordsNameFileAndLine) {
     auto bad_json = write("d.jsonl", R"({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]})" "\n\n{oops\n");
     EXPECT_NE(error_of(bad_json).find("d.jsonl:3: invalid JSON"), std::string::npos) << error_of(bad_json);
+    auto overflow = write("o.jsonl", "{\"messages\": 1e999}\n");
+    EXPECT_NE(error_of(overflow).find("o.jsonl:1: invalid JSON"), std::string::npos) << error_of(overflow);
     auto no_assistant = write("e.jsonl", R"({"messages": [{"role": "user", "content": "a"}]})" "\n");
     EXPECT_NE(error_of(no_assistant).find("e.jsonl:1: the conversation has no assistant message"), std::string::npos);
     auto bad_role = write("f.jsonl", R"({"messages": [{"role": "robot", "content": "a"}, {"role": "assistant", "content": "b"}]})" "\n");
