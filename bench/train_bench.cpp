@@ -7,7 +7,11 @@
 // a token does not use (N = active parameters: top_k of n_routed per MoE layer). Attention's T²
 // FLOPs are not counted (standard 6N convention), so MFU slightly under-states the work at long T.
 //
-// Usage: latent_train_bench [--seq T] [--batch B] [--steps N] [--threads N] [--moe]
+// Usage: latent_train_bench [--seq T] [--batch B] [--steps N] [--threads N] [--moe] [--deep] [--only KIND]
+//   --deep: the deep, narrow model of docs/mhc-experiment.md instead of *small* (tiny preset re-shaped to
+//           12 layers, hidden 64, 4 heads, d_nope 16, d_rope 8, d_v 16, kv rank 32, FFN 256, vocab 512),
+//           with that experiment's B=8, T=64 and one thread unless given.
+//   --only residual|mhc: time one configuration (profiling).
 // Prints one line per configuration and the ratio. Random tokens: throughput does not depend on data.
 #include <cstdio>
 #include <cstdlib>
@@ -76,9 +80,10 @@ Result measure(const ModelConfig& config, Backend& backend, int64_t B, int64_t T
 }  // namespace
 
 int main(int argc, char** argv) {
-    int64_t T = 256, B = 4;
-    int steps = 3, threads = 0;
-    bool moe = false;
+    int64_t T = -1, B = -1;
+    int steps = 3, threads = -1;
+    bool moe = false, deep = false;
+    std::string only;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         auto next = [&]() -> long {
@@ -93,32 +98,53 @@ int main(int argc, char** argv) {
         else if (a == "--steps") steps = int(next());
         else if (a == "--threads") threads = int(next());
         else if (a == "--moe") moe = true;
+        else if (a == "--deep") deep = true;
+        else if (a == "--only" && i + 1 < argc) only = argv[++i];
         else {
-            std::fprintf(stderr, "usage: latent_train_bench [--seq T] [--batch B] [--steps N] [--threads N] [--moe]\n");
+            std::fprintf(stderr, "usage: latent_train_bench [--seq T] [--batch B] [--steps N] [--threads N] [--moe] "
+                                 "[--deep] [--only residual|mhc]\n");
             return 2;
         }
     }
+    if (T < 0) T = deep ? 64 : 256;
+    if (B < 0) B = deep ? 8 : 4;
+    if (threads < 0) threads = deep ? 1 : 0;
     const double peak = bench::measure_sgemm_peak(2048, threads);
     std::printf("sgemm peak (OpenBLAS, n=2048, %d threads): %.1f GFLOP/s\n", threads > 0 ? threads : omp_get_num_procs(), peak);
     auto backend = make_cpu_backend(threads);
     Result by_kind[2];
     const ResidualKind kinds[2] = {ResidualKind::kResidual, ResidualKind::kMHC};
     const char* names[2] = {"residual", "mHC n=4"};
+    const char* preset = deep ? "deep narrow (tiny, 12 x 64)" : "small preset";
     for (int k = 0; k < 2; ++k) {
+        if (!only.empty() && only != (k == 0 ? "residual" : "mhc")) continue;
         PresetOptions po;
-        po.size = "small";
+        po.size = deep ? "tiny" : "small";
         po.moe = moe;
         po.residual = kinds[k];
-        const ModelConfig c = make_preset(po);
+        if (deep) po.vocab_size = 512;
+        ModelConfig c = make_preset(po);
+        if (deep) {  // scripts/evidence/mhc_experiment.sh LAYERS=12 HIDDEN=64
+            c.num_hidden_layers = 12;
+            c.hidden_size = 64;
+            c.intermediate_size = 4 * 64;
+            c.num_attention_heads = c.num_key_value_heads = 4;
+            c.qk_nope_head_dim = 16;
+            c.qk_rope_head_dim = 8;
+            c.v_head_dim = 16;
+            c.kv_lora_rank = 32;
+            c.validate("deep narrow bench model");
+        }
         const Result r = measure(c, *backend, B, T, steps);
         by_kind[k] = r;
         const double mfu = 6.0 * r.active_params * r.tokens_per_second / (peak * 1e9);
-        std::printf("small preset (MLA%s, %s): %.1fM params (%.1fM active, non-embedding), B=%lld T=%lld: "
+        std::printf("%s (MLA%s, %s): %.2fM params (%.2fM active, non-embedding), B=%lld T=%lld: "
                     "%.3f s/step, %.0f tokens/s, %.1f GFLOP/s = MFU %.1f%% of sgemm peak\n",
-                    moe ? " + MoE" : "", names[k], r.total_params / 1e6, r.active_params / 1e6,
+                    preset, moe ? " + MoE" : "", names[k], r.total_params / 1e6, r.active_params / 1e6,
                     static_cast<long long>(B), static_cast<long long>(T), r.seconds_per_step, r.tokens_per_second,
                     6.0 * r.active_params * r.tokens_per_second * 1e-9, 100.0 * mfu);
     }
-    std::printf("mHC (n=4) / residual step time: %.3f\n", by_kind[1].seconds_per_step / by_kind[0].seconds_per_step);
+    if (only.empty())
+        std::printf("mHC (n=4) / residual step time: %.3f\n", by_kind[1].seconds_per_step / by_kind[0].seconds_per_step);
     return 0;
 }

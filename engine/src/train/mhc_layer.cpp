@@ -2,6 +2,7 @@
 // post + residual mix, the hc_head collapse, and their exact backward (docs/model-family.md, mhc.md §4).
 #include <cblas.h>
 
+#include <algorithm>
 #include <cmath>
 #include <type_traits>
 #include <vector>
@@ -14,6 +15,15 @@ namespace {
 
 template <typename T>
 T sigmoid(T x) { return T(1) / (T(1) + std::exp(-x)); }
+
+// Tokens per OpenMP work item of the per-token loops (each token's result depends only on its own
+// row, and the parameter-gradient sums are done afterwards in token order: any thread count gives
+// the same bits).
+constexpr int64_t kChunk = 64;
+
+inline int threads_for(const Options& o, int64_t tokens, int64_t work_per_token) {
+    return o.threads > 1 && tokens > kChunk && tokens * work_per_token >= (int64_t(1) << 15) ? o.threads : 1;
+}
 
 // C[M, N] = alpha·op(A)·op(B) + beta·C through OpenBLAS, in the element type of the instantiation.
 template <typename T>
@@ -28,9 +38,11 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t
 
 // a[t, k] = v_t · fn[k]; rho[t] = rsqrt(mean(v_t²) + rms_eps); m = a·rho.   v: [tokens, nD]; fn: [K, nD]
 template <typename T>
-void coeff_logits(T* m, T* rho, const T* X, int64_t tokens, int64_t nD, const T* fn, int64_t K, T rms_eps) {
+void coeff_logits(T* m, T* rho, const T* X, int64_t tokens, int64_t nD, const T* fn, int64_t K, T rms_eps,
+                  const Options& o) {
     if (tokens == 0) return;
     gemm<T>(false, true, tokens, K, nD, X, nD, fn, nD, T(0), m, K);  // [tokens, K]
+#pragma omp parallel for num_threads(threads_for(o, tokens, nD)) schedule(static)
     for (int64_t t = 0; t < tokens; ++t) {
         const T* v = X + t * nD;
         T ss = 0;
@@ -45,9 +57,10 @@ void coeff_logits(T* m, T* rho, const T* X, int64_t tokens, int64_t nD, const T*
 // dv = da·fn − (Σ_k dm_k a_k)·ρ³·v/(nD).
 template <typename T>
 void coeff_logits_backward(T* dX, T* dfn, const T* dm, const T* X, int64_t tokens, int64_t nD, const T* fn,
-                           int64_t K, const T* m, const T* rho) {
+                           int64_t K, const T* m, const T* rho, const Options& o) {
     if (tokens == 0) return;
     std::vector<T> da(static_cast<size_t>(tokens * K));
+#pragma omp parallel for num_threads(threads_for(o, tokens, nD)) schedule(static)
     for (int64_t t = 0; t < tokens; ++t) {
         const T* v = X + t * nD;
         T* dv = dX + t * nD;
@@ -77,36 +90,51 @@ void coeffs_forward(Coeffs<T>& c, const T* X, int64_t tokens, int64_t D, const T
     c.pre.assign(size_t(tokens * n), T(0));
     c.post.assign(size_t(tokens * n), T(0));
     c.A.assign(size_t(tokens * n * n), T(0));
-    coeff_logits(c.m.data(), c.rho.data(), X, tokens, n * D, fn, K, T(o.rms_eps));
-    std::vector<T> h(size_t(n * n)), C(size_t(n * n));
-    for (int64_t t = 0; t < tokens; ++t) {
-        const T* m = c.m.data() + t * K;
-        T* pre = c.pre.data() + t * n;
-        T* post = c.post.data() + t * n;
-        T* A = c.A.data() + t * n * n;
-        if (o.kind == Kind::kHC) {
-            for (int i = 0; i < n; ++i) {
-                pre[i] = base[i] + scale[0] * std::tanh(m[i]);
-                post[i] = base[n + i] + scale[1] * std::tanh(m[n + i]);
+    coeff_logits(c.m.data(), c.rho.data(), X, tokens, n * D, fn, K, T(o.rms_eps), o);
+    const int64_t nn = int64_t(n) * n;
+#pragma omp parallel num_threads(threads_for(o, tokens, 1024))
+    {
+        std::vector<T> h(size_t(kChunk * nn)), C(size_t(kChunk * nn));  // [chunk, n²] mixing logits, Sinkhorn out
+#pragma omp for schedule(static)
+        for (int64_t t0 = 0; t0 < tokens; t0 += kChunk) {
+            const int64_t t1 = std::min(tokens, t0 + kChunk);
+            for (int64_t t = t0; t < t1; ++t) {
+                const T* m = c.m.data() + t * K;
+                T* pre = c.pre.data() + t * n;
+                T* post = c.post.data() + t * n;
+                T* A = c.A.data() + t * nn;
+                if (o.kind == Kind::kHC) {
+                    for (int i = 0; i < n; ++i) {
+                        pre[i] = base[i] + scale[0] * std::tanh(m[i]);
+                        post[i] = base[n + i] + scale[1] * std::tanh(m[n + i]);
+                    }
+                    for (int k = 0; k < n * n; ++k) A[k] = base[2 * n + k] + scale[2] * std::tanh(m[2 * n + k]);
+                    continue;
+                }
+                for (int i = 0; i < n; ++i) {
+                    pre[i] = sigmoid(m[i] * scale[0] + base[i]) + (o.paper_form ? T(0) : T(o.eps));
+                    post[i] = T(2) * sigmoid(m[n + i] * scale[1] + base[n + i]);
+                }
+                T* ht = h.data() + (t - t0) * nn;
+                for (int k = 0; k < n * n; ++k) ht[k] = m[2 * n + k] * scale[2] + base[2 * n + k];
             }
-            for (int k = 0; k < n * n; ++k) A[k] = base[2 * n + k] + scale[2] * std::tanh(m[2 * n + k]);
-            continue;
+            if (o.kind == Kind::kHC) continue;
+            sinkhorn_forward_batch(C.data(), nn, h.data(), nn, t1 - t0, o);
+            for (int64_t t = t0; t < t1; ++t) {
+                const T* Ct = C.data() + (t - t0) * nn;
+                T* A = c.A.data() + t * nn;
+                for (int a = 0; a < n; ++a)
+                    for (int b = 0; b < n; ++b)  // V4: X'_a = Σ_b C[b][a] X_b (combᵀ); paper: H_res as is
+                        A[a * n + b] = o.paper_form ? Ct[a * n + b] : Ct[b * n + a];
+            }
         }
-        for (int i = 0; i < n; ++i) {
-            pre[i] = sigmoid(m[i] * scale[0] + base[i]) + (o.paper_form ? T(0) : T(o.eps));
-            post[i] = T(2) * sigmoid(m[n + i] * scale[1] + base[n + i]);
-        }
-        for (int k = 0; k < n * n; ++k) h[size_t(k)] = m[2 * n + k] * scale[2] + base[2 * n + k];
-        sinkhorn_forward(C.data(), h.data(), o);
-        for (int a = 0; a < n; ++a)
-            for (int b = 0; b < n; ++b)  // V4: X'_a = Σ_b C[b][a] X_b (combᵀ); paper: H_res as is
-                A[a * n + b] = o.paper_form ? C[size_t(a * n + b)] : C[size_t(b * n + a)];
     }
 }
 
 template <typename T>
 void pre_forward(T* u, const T* X, const Coeffs<T>& c, int64_t D, const Options& o) {
     const int n = o.n;
+#pragma omp parallel for num_threads(threads_for(o, c.tokens, n * D)) schedule(static)
     for (int64_t t = 0; t < c.tokens; ++t) {
         T* ut = u + t * D;
         for (int64_t d = 0; d < D; ++d) ut[d] = 0;
@@ -121,6 +149,7 @@ void pre_forward(T* u, const T* X, const Coeffs<T>& c, int64_t D, const Options&
 template <typename T>
 void post_res_forward(T* Xout, const T* X, const T* y, const Coeffs<T>& c, int64_t D, const Options& o) {
     const int n = o.n;
+#pragma omp parallel for num_threads(threads_for(o, c.tokens, n * n * D)) schedule(static)
     for (int64_t t = 0; t < c.tokens; ++t) {
         const T* A = c.A.data() + t * n * n;
         for (int a = 0; a < n; ++a) {
@@ -141,6 +170,7 @@ template <typename T>
 void post_res_backward(T* dy, T* dpost, T* dA, T* dX, const T* dXout, const T* X, const T* y,
                        const Coeffs<T>& c, int64_t D, const Options& o) {
     const int n = o.n;
+#pragma omp parallel for num_threads(threads_for(o, c.tokens, 2 * n * n * D)) schedule(static)
     for (int64_t t = 0; t < c.tokens; ++t) {
         const T* A = c.A.data() + t * n * n;
         T* dyt = dy + t * D;
@@ -175,6 +205,7 @@ void post_res_backward(T* dy, T* dpost, T* dA, T* dX, const T* dXout, const T* X
 template <typename T>
 void pre_backward(T* dpre, T* dX, const T* du, const T* X, const Coeffs<T>& c, int64_t D, const Options& o) {
     const int n = o.n;
+#pragma omp parallel for num_threads(threads_for(o, c.tokens, 2 * n * D)) schedule(static)
     for (int64_t t = 0; t < c.tokens; ++t) {
         const T* g = du + t * D;
         for (int i = 0; i < n; ++i) {
@@ -196,16 +227,15 @@ void coeffs_backward(T* dX, T* dfn, T* dbase, T* dscale, const T* dpre, const T*
                      const T* X, int64_t D, const T* fn, const T* base, const T* scale, const Coeffs<T>& c,
                      const Options& o) {
     const int n = o.n;
-    const int64_t K = int64_t(n) * n + 2 * n;
-    std::vector<T> dm(size_t(c.tokens * K), T(0));
-    std::vector<T> h(size_t(n * n)), dC(size_t(n * n)), dh(size_t(n * n));
-    for (int64_t t = 0; t < c.tokens; ++t) {
-        const T* m = c.m.data() + t * K;
-        T* dmt = dm.data() + t * K;
-        const T* gpre = dpre + t * n;
-        const T* gpost = dpost + t * n;
-        const T* gA = dA + t * n * n;
-        if (o.kind == Kind::kHC) {
+    const int64_t K = int64_t(n) * n + 2 * n, nn = int64_t(n) * n, tokens = c.tokens;
+    std::vector<T> dm(size_t(tokens * K), T(0));
+    if (o.kind == Kind::kHC) {
+        for (int64_t t = 0; t < tokens; ++t) {
+            const T* m = c.m.data() + t * K;
+            T* dmt = dm.data() + t * K;
+            const T* gpre = dpre + t * n;
+            const T* gpost = dpost + t * n;
+            const T* gA = dA + t * n * n;
             for (int k = 0; k < K; ++k) {
                 const T g = k < n ? gpre[k] : k < 2 * n ? gpost[k - n] : gA[k - 2 * n];
                 const int grp = k < n ? 0 : k < 2 * n ? 1 : 2;
@@ -214,32 +244,61 @@ void coeffs_backward(T* dX, T* dfn, T* dbase, T* dscale, const T* dpre, const T*
                 dscale[grp] += g * th;
                 dmt[k] = g * scale[grp] * (T(1) - th * th);
             }
-            continue;
         }
-        for (int i = 0; i < n; ++i) {
-            const T sp = sigmoid(m[i] * scale[0] + base[i]);
-            const T dhp = gpre[i] * sp * (T(1) - sp);
-            const T so = sigmoid(m[n + i] * scale[1] + base[n + i]);
-            const T dho = gpost[i] * T(2) * so * (T(1) - so);
-            dbase[i] += dhp;
-            dbase[n + i] += dho;
-            dscale[0] += dhp * m[i];
-            dscale[1] += dho * m[n + i];
-            dmt[i] = dhp * scale[0];
-            dmt[n + i] = dho * scale[1];
+    } else {
+        // dz [tokens, K]: the gradient w.r.t. each pre-activation (m·scale + base), per token in parallel;
+        // then dm = dz·scale, and dbase / dscale summed over tokens in token order.
+        std::vector<T> dz(size_t(tokens * K));
+#pragma omp parallel num_threads(threads_for(o, tokens, 1024))
+        {
+            std::vector<T> h(size_t(kChunk * nn)), dC(size_t(kChunk * nn)), dh(size_t(kChunk * nn));
+#pragma omp for schedule(static)
+            for (int64_t t0 = 0; t0 < tokens; t0 += kChunk) {
+                const int64_t t1 = std::min(tokens, t0 + kChunk);
+                for (int64_t t = t0; t < t1; ++t) {
+                    const T* m = c.m.data() + t * K;
+                    T* dzt = dz.data() + t * K;
+                    const T* gpre = dpre + t * n;
+                    const T* gpost = dpost + t * n;
+                    const T* gA = dA + t * nn;
+                    for (int i = 0; i < n; ++i) {
+                        const T sp = sigmoid(m[i] * scale[0] + base[i]);
+                        dzt[i] = gpre[i] * sp * (T(1) - sp);
+                        const T so = sigmoid(m[n + i] * scale[1] + base[n + i]);
+                        dzt[n + i] = gpost[i] * T(2) * so * (T(1) - so);
+                    }
+                    T* ht = h.data() + (t - t0) * nn;
+                    T* dCt = dC.data() + (t - t0) * nn;
+                    for (int k = 0; k < n * n; ++k) ht[k] = m[2 * n + k] * scale[2] + base[2 * n + k];
+                    for (int a = 0; a < n; ++a)
+                        for (int b = 0; b < n; ++b) dCt[a * n + b] = o.paper_form ? gA[a * n + b] : gA[b * n + a];
+                }
+                sinkhorn_backward_batch(dh.data(), nn, dC.data(), nn, h.data(), nn, t1 - t0, o);
+                for (int64_t t = t0; t < t1; ++t) {
+                    T* dzt = dz.data() + t * K;
+                    T* dmt = dm.data() + t * K;
+                    const T* dht = dh.data() + (t - t0) * nn;
+                    for (int k = 0; k < n * n; ++k) dzt[2 * n + k] = dht[k];
+                    for (int k = 0; k < K; ++k) dmt[k] = dzt[k] * scale[k < n ? 0 : k < 2 * n ? 1 : 2];
+                }
+            }
         }
-        for (int k = 0; k < n * n; ++k) h[size_t(k)] = m[2 * n + k] * scale[2] + base[2 * n + k];
-        for (int a = 0; a < n; ++a)
-            for (int b = 0; b < n; ++b)
-                dC[size_t(a * n + b)] = o.paper_form ? gA[a * n + b] : gA[b * n + a];
-        sinkhorn_backward(dh.data(), dC.data(), h.data(), o);
-        for (int k = 0; k < n * n; ++k) {
-            dbase[2 * n + k] += dh[size_t(k)];
-            dscale[2] += dh[size_t(k)] * m[2 * n + k];
-            dmt[2 * n + k] = dh[size_t(k)] * scale[2];
+        for (int64_t t = 0; t < tokens; ++t) {
+            const T* m = c.m.data() + t * K;
+            const T* dzt = dz.data() + t * K;
+            for (int i = 0; i < n; ++i) {
+                dbase[i] += dzt[i];
+                dbase[n + i] += dzt[n + i];
+                dscale[0] += dzt[i] * m[i];
+                dscale[1] += dzt[n + i] * m[n + i];
+            }
+            for (int k = 0; k < n * n; ++k) {
+                dbase[2 * n + k] += dzt[2 * n + k];
+                dscale[2] += dzt[2 * n + k] * m[2 * n + k];
+            }
         }
     }
-    coeff_logits_backward(dX, dfn, dm.data(), X, c.tokens, n * D, fn, K, c.m.data(), c.rho.data());
+    coeff_logits_backward(dX, dfn, dm.data(), X, tokens, n * D, fn, K, c.m.data(), c.rho.data(), o);
 }
 
 template <typename T>
@@ -249,7 +308,7 @@ void head_forward(T* h, HeadSaved<T>& s, const T* X, int64_t tokens, int64_t D, 
     s.m.assign(size_t(tokens * n), T(0));
     s.rho.assign(size_t(tokens), T(0));
     s.w.assign(size_t(tokens * n), T(0));
-    coeff_logits(s.m.data(), s.rho.data(), X, tokens, n * D, fn, n, T(o.rms_eps));
+    coeff_logits(s.m.data(), s.rho.data(), X, tokens, n * D, fn, n, T(o.rms_eps), o);
     for (int64_t t = 0; t < tokens; ++t) {
         T* ht = h + t * D;
         for (int64_t d = 0; d < D; ++d) ht[d] = 0;
@@ -286,7 +345,7 @@ void head_backward(T* dX, T* dfn, T* dbase, T* dscale, const T* dh, const T* X, 
             dm[size_t(t * n + i)] = dz * scale[0];
         }
     }
-    coeff_logits_backward(dX, dfn, dm.data(), X, tokens, n * D, fn, n, s.m.data(), s.rho.data());
+    coeff_logits_backward(dX, dfn, dm.data(), X, tokens, n * D, fn, n, s.m.data(), s.rho.data(), o);
 }
 
 void init_sublayer(float* base, float* scale, int64_t sublayer, const Options& o) {

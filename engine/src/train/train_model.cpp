@@ -5,6 +5,7 @@
 
 #include "engine/error.h"
 #include "engine/train/train_model.h"
+#include "cpu/cpu_backend.h"
 #include "train/train_model_impl.h"
 
 namespace engine {
@@ -57,6 +58,7 @@ TrainModel::TrainModel(ModelConfig config, Backend& backend, LoraOptions lora)
     im.hc_opts.eps = c.hc_eps;
     im.hc_opts.rms_eps = c.rms_norm_eps;
     im.hc_opts.paper_form = c.hc_paper_form;
+    if (const auto* cpu = dynamic_cast<const CpuBackend*>(&be_)) im.hc_opts.threads = cpu->threads();
     im.inv_freq = c.rope_inv_freq();
     im.softmax_scale = float(c.softmax_scale());
     im.rope_factor = c.rope_attention_factor();

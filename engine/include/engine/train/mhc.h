@@ -27,6 +27,7 @@ struct Options {
     double eps = 1e-6;         // hc_eps
     double rms_eps = 1e-6;     // rms_norm_eps (the ρ of the coefficient path)
     bool paper_form = false;   // hc_paper_form
+    int threads = 1;           // OpenMP threads for the per-token loops (TrainModel: the CPU backend's)
 };
 
 // ---- Sinkhorn alone: logits L [n, n] → matrix [n, n] (the V4 form returns C, the paper form H_res) ----
@@ -35,6 +36,14 @@ void sinkhorn_forward(T* out, const T* logits, const Options& o);
 // dlogits = ∂L/∂logits given ∂L/∂out (exact reverse of the unrolled iterations; recomputes them).
 template <typename T>
 void sinkhorn_backward(T* dlogits, const T* dout, const T* logits, const Options& o);
+
+// The same for `tokens` matrices at once (row strides ld*: token t's n² entries start at t·ld); the
+// layers use these — blocks of 8 tokens run side by side, vectorised across tokens. Identical math.
+template <typename T>
+void sinkhorn_forward_batch(T* out, int64_t ldo, const T* logits, int64_t ldl, int64_t tokens, const Options& o);
+template <typename T>
+void sinkhorn_backward_batch(T* dlogits, int64_t ldd, const T* dout, int64_t ldg, const T* logits, int64_t ldl,
+                             int64_t tokens, const Options& o);
 
 // ---- per-sublayer coefficients for `tokens` tokens ----
 // Saved by the forward for the backward: m (pre-scale coefficient logits) and ρ per token; pre, post, A.
