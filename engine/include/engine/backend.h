@@ -16,6 +16,7 @@
 // The model code calls ops in order; the training code calls the matching *_backward ops.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
@@ -38,6 +39,15 @@ struct RouterParams {
     int topk_group = 1;            // e.g. 4 (V3)
     bool norm_topk_prob = false;   // renormalise the K weights
     float routed_scaling_factor = 1.0f;  // multiplies the weights, e.g. 2.5 (V3)
+};
+
+// One SwiGLU expert of a decode-time MoE step (swiglu_experts): weights in any float dtype and the
+// expert's combine weight.
+struct SwigluExpert {
+    TensorView gate;  // [I, D]
+    TensorView up;    // [I, D]
+    TensorView down;  // [D, I]
+    float scale = 1.0f;
 };
 
 struct DeviceMemoryInfo {
@@ -113,6 +123,36 @@ public:
     // dst[rows[i], :] += scale[i] · src[i, :]   (accumulates; rows may repeat)   scale: F32 [n]
     virtual void scatter_add_rows(const TensorView& dst, const TensorView& src, const TensorView& rows,
                                   const TensorView& scale) = 0;
+
+    // Decode-time MoE for ONE token (routed top-k + shared experts):
+    //   y[1, D] = Σ_j experts[j].scale · down_j(silu(x·gate_jᵀ) ⊙ x·up_jᵀ)      (overwrites y)
+    // x, y: F32 [1, D]; work: F32 scratch on this device with >= 3·Σ_j I_j + D elements.
+    // This default composes matmul / silu_mul / axpy; the CPU backend fuses it (one parallel region,
+    // one streaming pass over all experts' gate+up rows, then one over their down rows).
+    virtual void swiglu_experts(const TensorView& y, const TensorView& x, const SwigluExpert* experts, int64_t n,
+                                const TensorView& work) {
+        const int64_t D = x.cols();
+        int64_t i_max = 0;
+        for (int64_t j = 0; j < n; ++j) i_max = std::max(i_max, experts[j].gate.dim(0));
+        ENGINE_CHECK(work.dtype == DType::F32 && work.is_contiguous() && work.numel() >= 3 * i_max + D,
+                     kInvalidArgument, "swiglu_experts: work ", work.shape_str(), " holds fewer than 3·", i_max,
+                     " + ", D, " F32 elements");
+        fill(y, 0.0f);
+        float* base = work.as<float>();
+        const TensorView tmp = TensorView::contiguous(base + 3 * i_max, DType::F32, {1, D}, work.device);
+        for (int64_t j = 0; j < n; ++j) {
+            const SwigluExpert& e = experts[j];
+            const int64_t I = e.gate.dim(0);
+            const TensorView g = TensorView::contiguous(base, DType::F32, {1, I}, work.device);
+            const TensorView u = TensorView::contiguous(base + i_max, DType::F32, {1, I}, work.device);
+            const TensorView a = TensorView::contiguous(base + 2 * i_max, DType::F32, {1, I}, work.device);
+            matmul(g, x, e.gate);
+            matmul(u, x, e.up);
+            silu_mul(a, g, u);
+            matmul(tmp, a, e.down);
+            axpy(y, tmp, e.scale);
+        }
+    }
 
     // ======================= training ops (train helper) =======================
     // Backward of each forward op, the loss and the optimizer. Gradients are F32 and live on this device.
