@@ -98,8 +98,18 @@ struct LayerAct {
     MoeAct moe;
 };
 
+// Per-step temporaries, kept across steps so that a step neither allocates them nor page-faults them
+// in again (sized on use by `sized`, contents are scratch). Each is used by one function at a time.
+struct Scratch {
+    Buf x, dy, dpost, dA, dX_in, dx, du, dpre;                 // sublayer glue (train_model_step.cpp)
+    Buf kpe, kv, d_o, dq, dk, dv, dkv, dckv, dc, dqa_n, dqa;   // attention
+    Buf da, dg, dup;                                           // SwiGLU backward
+    Buf h, dhn, dh, demb;                                      // embedding and head
+};
+
 struct Workspace {
     int64_t B = 0, T = 0;
+    Scratch tmp;
     std::vector<int32_t> tokens, targets, positions;
     std::vector<LayerAct> layers;
     Buf state_final;            // residual: h [R, D]; HC: X [R, n, D]

@@ -55,18 +55,18 @@ void attention_forward(Ctx& c, const LayerP& L, AttnAct& a, const Buf& x, Buf& o
     const int64_t d_n = cf.qk_nope_head_dim, d_r = cf.qk_rope_head_dim, d_v = cf.v_head_dim, d_qk = d_n + d_r;
     const float scale = c.im.softmax_scale;
     a.x = x;
-    resize(a.q, R * H * d_qk);
-    resize(a.k, R * H * d_qk);
-    resize(a.v, R * H * d_v);
-    resize(a.o, R * H * d_v);
+    sized(a.q, R * H * d_qk);  // all four are fully written below
+    sized(a.k, R * H * d_qk);
+    sized(a.v, R * H * d_v);
+    sized(a.o, R * H * d_v);
     TensorView pos = positions_view(c, R);
     const bool mha = cf.attention_kind == AttentionKind::kMHA;
     if (mha || cf.q_lora_rank == 0) {
         linear_forward(c, L.q_proj, tv(a.q, {R, H * d_qk}), tv(a.x, {R, D}));
     } else {
         const int64_t rq = cf.q_lora_rank;
-        resize(a.qa, R * rq);
-        resize(a.qa_n, R * rq);
+        sized(a.qa, R * rq);
+        sized(a.qa_n, R * rq);
         linear_forward(c, L.q_a_proj, tv(a.qa, {R, rq}), tv(a.x, {R, D}));
         be.rmsnorm(tv(a.qa_n, {R, rq}), tv(a.qa, {R, rq}), L.q_a_norm.w, 1e-6f);  // HF: latent norms use 1e-6
         linear_forward(c, L.q_b_proj, tv(a.q, {R, H * d_qk}), tv(a.qa_n, {R, rq}));
@@ -80,15 +80,15 @@ void attention_forward(Ctx& c, const LayerP& L, AttnAct& a, const Buf& x, Buf& o
         be.rope(sview(a.k, d_n, {R, H, d_r}, {H * d_qk, d_qk, 1}), pos, inv, c.im.rope_factor);
     } else {
         const int64_t r_kv = cf.kv_lora_rank, W = r_kv + d_r, d_kv = d_n + d_v;
-        resize(a.ckv, R * W);
-        resize(a.c, R * r_kv);
+        sized(a.ckv, R * W);
+        sized(a.c, R * r_kv);
         linear_forward(c, L.kv_a_proj, tv(a.ckv, {R, W}), tv(a.x, {R, D}));
         be.rmsnorm(tv(a.c, {R, r_kv}), sview(a.ckv, 0, {R, r_kv}, {W, 1}), L.kv_a_norm.w, 1e-6f);
-        Buf kpe(size_t(R * d_r));
+        Buf& kpe = sized(c.im.ws.tmp.kpe, R * d_r);
         for (int64_t r = 0; r < R; ++r)
             for (int64_t i = 0; i < d_r; ++i) kpe[size_t(r * d_r + i)] = a.ckv[size_t(r * W + r_kv + i)];
         be.rope(tv(kpe, {R, 1, d_r}), pos, inv, c.im.rope_factor);
-        Buf kv(size_t(R * H * d_kv));
+        Buf& kv = sized(c.im.ws.tmp.kv, R * H * d_kv);
         linear_forward(c, L.kv_b_proj, tv(kv, {R, H * d_kv}), tv(a.c, {R, r_kv}));
         for (int64_t r = 0; r < R; ++r)
             for (int64_t h = 0; h < H; ++h) {
@@ -107,7 +107,7 @@ void attention_forward(Ctx& c, const LayerP& L, AttnAct& a, const Buf& x, Buf& o
                      sview(a.k, r0 * H * d_qk, {T, H, d_qk}, {H * d_qk, d_qk, 1}),
                      sview(a.v, r0 * H * d_v, {T, H, d_v}, {H * d_v, d_v, 1}), scale, 0);
     }
-    resize(out, R * D);
+    sized(out, R * D);
     linear_forward(c, L.o_proj, tv(out, {R, D}), tv(a.o, {R, H * d_v}));
 }
 
@@ -120,10 +120,11 @@ void attention_backward(Ctx& c, const LayerP& L, const AttnAct& a, const Buf& do
     TensorView inv = TensorView::contiguous(c.im.inv_freq.data(), DType::F32, {int64_t(c.im.inv_freq.size())});
     // o_proj
     linear_weight_grad(c, L.o_proj, tv(dout, {R, D}), tv(a.o, {R, H * d_v}));
-    Buf d_o(size_t(R * H * d_v));
+    Scratch& s = c.im.ws.tmp;
+    Buf& d_o = sized(s.d_o, R * H * d_v);
     linear_input_grad(c, L.o_proj, tv(d_o, {R, H * d_v}), tv(dout, {R, D}));
     // attention, per sequence
-    Buf dq(size_t(R * H * d_qk)), dk(size_t(R * H * d_qk)), dv(size_t(R * H * d_v));
+    Buf &dq = sized(s.dq, R * H * d_qk), &dk = sized(s.dk, R * H * d_qk), &dv = sized(s.dv, R * H * d_v);
     for (int64_t b = 0; b < c.B; ++b) {
         const int64_t r0 = b * T;
         auto qk = [&](const Buf& buf) { return sview(buf, r0 * H * d_qk, {T, H, d_qk}, {H * d_qk, d_qk, 1}); };
@@ -131,7 +132,7 @@ void attention_backward(Ctx& c, const LayerP& L, const AttnAct& a, const Buf& do
         be.attention_backward(qk(dq), qk(dk), vv(dv), vv(d_o), qk(a.q), qk(a.k), vv(a.v), c.im.softmax_scale, 0);
     }
     be.rope_backward(sview(dq, d_n, {R, H, d_r}, {H * d_qk, d_qk, 1}), pos, inv, c.im.rope_factor);
-    resize(dx, R * D);
+    sized(dx, R * D);  // the first input grad below overwrites it
     if (cf.attention_kind == AttentionKind::kMHA) {
         be.rope_backward(sview(dk, d_n, {R, H, d_r}, {H * d_qk, d_qk, 1}), pos, inv, c.im.rope_factor);
         linear_weight_grad(c, L.k_proj, tv(dk, {R, H * d_qk}), tv(a.x, {R, D}));
@@ -140,7 +141,9 @@ void attention_backward(Ctx& c, const LayerP& L, const AttnAct& a, const Buf& do
         linear_input_grad(c, L.v_proj, tv(dx, {R, D}), tv(dv, {R, H * d_v}), true);
     } else {
         const int64_t r_kv = cf.kv_lora_rank, W = r_kv + d_r, d_kv = d_n + d_v;
-        Buf dkv(size_t(R * H * d_kv)), dckv(size_t(R * W), 0.0f);
+        Buf& dkv = sized(s.dkv, R * H * d_kv);
+        Buf& dckv = s.dckv;
+        dckv.assign(size_t(R * W), 0.0f);  // the k_pe columns accumulate over heads
         for (int64_t r = 0; r < R; ++r)
             for (int64_t h = 0; h < H; ++h) {
                 float* dst = dkv.data() + (r * H + h) * d_kv;
@@ -152,7 +155,7 @@ void attention_backward(Ctx& c, const LayerP& L, const AttnAct& a, const Buf& do
             }
         be.rope_backward(sview(dckv, r_kv, {R, 1, d_r}, {W, d_r, 1}), pos, inv, c.im.rope_factor);
         linear_weight_grad(c, L.kv_b_proj, tv(dkv, {R, H * d_kv}), tv(a.c, {R, r_kv}));
-        Buf dc(size_t(R * r_kv));
+        Buf& dc = sized(s.dc, R * r_kv);
         linear_input_grad(c, L.kv_b_proj, tv(dc, {R, r_kv}), tv(dkv, {R, H * d_kv}));
         be.rmsnorm_backward(sview(dckv, 0, {R, r_kv}, {W, 1}), L.kv_a_norm.g, tv(dc, {R, r_kv}),
                             sview(a.ckv, 0, {R, r_kv}, {W, 1}), L.kv_a_norm.w, 1e-6f);
@@ -165,7 +168,7 @@ void attention_backward(Ctx& c, const LayerP& L, const AttnAct& a, const Buf& do
     } else {
         const int64_t rq = cf.q_lora_rank;
         linear_weight_grad(c, L.q_b_proj, tv(dq, {R, H * d_qk}), tv(a.qa_n, {R, rq}));
-        Buf dqa_n(size_t(R * rq)), dqa(size_t(R * rq));
+        Buf &dqa_n = sized(s.dqa_n, R * rq), &dqa = sized(s.dqa, R * rq);
         linear_input_grad(c, L.q_b_proj, tv(dqa_n, {R, rq}), tv(dq, {R, H * d_qk}));
         be.rmsnorm_backward(tv(dqa, {R, rq}), L.q_a_norm.g, tv(dqa_n, {R, rq}), tv(a.qa, {R, rq}), L.q_a_norm.w, 1e-6f);
         linear_weight_grad(c, L.q_a_proj, tv(dqa, {R, rq}), tv(a.x, {R, D}));
@@ -179,13 +182,13 @@ void mlp_forward(Ctx& c, const MlpP& m, MlpAct& a, const float* x, int64_t n, Bu
     const int64_t D = c.cfg.hidden_size, I = m.width;
     a.n = n;
     a.x.assign(x, x + n * D);
-    resize(a.g, n * I);
-    resize(a.u, n * I);
-    resize(a.a, n * I);
+    sized(a.g, n * I);  // fully written below
+    sized(a.u, n * I);
+    sized(a.a, n * I);
     linear_forward(c, m.gate, tv(a.g, {n, I}), tv(a.x, {n, D}));
     linear_forward(c, m.up, tv(a.u, {n, I}), tv(a.x, {n, D}));
     c.be.silu_mul(tv(a.a, {n, I}), tv(a.g, {n, I}), tv(a.u, {n, I}));
-    resize(out, n * D);
+    sized(out, n * D);
     linear_forward(c, m.down, tv(out, {n, D}), tv(a.a, {n, I}));
 }
 
@@ -193,12 +196,13 @@ void mlp_backward(Ctx& c, const MlpP& m, const MlpAct& a, const float* dout, Buf
     const int64_t D = c.cfg.hidden_size, I = m.width, n = a.n;
     TensorView dy = ptr_view(dout, n, D);
     linear_weight_grad(c, m.down, dy, tv(a.a, {n, I}));
-    Buf da(size_t(n * I)), dg(size_t(n * I)), du(size_t(n * I));
+    Scratch& s = c.im.ws.tmp;
+    Buf &da = sized(s.da, n * I), &dg = sized(s.dg, n * I), &du = sized(s.dup, n * I);
     linear_input_grad(c, m.down, tv(da, {n, I}), dy);
     c.be.silu_mul_backward(tv(dg, {n, I}), tv(du, {n, I}), tv(da, {n, I}), tv(a.g, {n, I}), tv(a.u, {n, I}));
     linear_weight_grad(c, m.gate, tv(dg, {n, I}), tv(a.x, {n, D}));
     linear_weight_grad(c, m.up, tv(du, {n, I}), tv(a.x, {n, D}));
-    resize(dx, n * D);
+    sized(dx, n * D);  // overwritten by the first input grad
     linear_input_grad(c, m.gate, tv(dx, {n, D}), tv(dg, {n, I}));
     linear_input_grad(c, m.up, tv(dx, {n, D}), tv(du, {n, I}), true);
 }

@@ -14,6 +14,12 @@ struct Ctx {
     const int32_t* positions;  // [R]: r % T
 };
 
+// b with exactly n elements; reallocates only when the size changes, never clears (callers overwrite).
+inline Buf& sized(Buf& b, int64_t n) {
+    if (b.size() != size_t(n)) b.resize(size_t(n));
+    return b;
+}
+
 TensorView tv(Buf& b, std::initializer_list<int64_t> shape);
 TensorView tv(const Buf& b, std::initializer_list<int64_t> shape);
 // A view of `base` + offset elements with explicit shape/strides (3-D).

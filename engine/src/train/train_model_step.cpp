@@ -28,11 +28,11 @@ void sublayer_forward(Ctx& c, int64_t l, int s, Buf& state, float aux_alpha, For
     LayerAct& la = im.ws.layers[size_t(l)];
     SubAct& sa = s == 0 ? la.attn_sub : la.ffn_sub;
     const int64_t R = c.R, D = c.cfg.hidden_size;
-    sa.state_in = state;
     if (im.hc) {
+        sa.state_in = state;  // the residual path needs only u (= the input) for the norm backward
         const HcP& hp = s == 0 ? L.attn_hc : L.ffn_hc;
         mhc::coeffs_forward(sa.coeffs, state.data(), R, D, hp.fn.wp(), hp.base.wp(), hp.scale.wp(), im.hc_opts);
-        sa.u.assign(size_t(R * D), 0.0f);
+        sized(sa.u, R * D);  // overwritten
         mhc::pre_forward(sa.u.data(), state.data(), sa.coeffs, D, im.hc_opts);
         const int n = im.hc_opts.n;
         std::vector<double> mean(size_t(n * n), 0.0);
@@ -42,7 +42,7 @@ void sublayer_forward(Ctx& c, int64_t l, int s, Buf& state, float aux_alpha, For
     } else {
         sa.u = state;
     }
-    Buf x(size_t(R * D));
+    Buf& x = sized(im.ws.tmp.x, R * D);
     c.be.rmsnorm(tv(x, {R, D}), tv(sa.u, {R, D}), s == 0 ? L.in_norm.w : L.post_norm.w, float(c.cfg.rms_norm_eps));
     if (s == 0) {
         attention_forward(c, L, la.attn, x, sa.y);
@@ -56,7 +56,6 @@ void sublayer_forward(Ctx& c, int64_t l, int s, Buf& state, float aux_alpha, For
     } else {
         for (size_t i = 0; i < state.size(); ++i) state[i] += sa.y[i];
     }
-    if (!im.hc) sa.state_in.clear();  // the residual path needs only u (= the input) for the norm backward
 }
 
 // Reverse of sublayer_forward: dstate (of the output) → dstate (of the input), in place.
@@ -67,36 +66,36 @@ void sublayer_backward(Ctx& c, int64_t l, int s, Buf& dstate, float aux_grad_sca
     SubAct& sa = s == 0 ? la.attn_sub : la.ffn_sub;
     const int64_t R = c.R, D = c.cfg.hidden_size;
     const int n = im.hc_opts.n;
-    Buf dy, dpost, dA, dX_in;
+    Scratch& tmp = im.ws.tmp;
+    Buf &dpost = tmp.dpost, &dA = tmp.dA, &dX_in = tmp.dX_in;
     if (im.hc) {
-        dy.resize(size_t(R * D));
-        dpost.resize(size_t(R * n));
-        dA.resize(size_t(R * n * n));
-        dX_in.resize(dstate.size());
-        mhc::post_res_backward(dy.data(), dpost.data(), dA.data(), dX_in.data(), dstate.data(), sa.state_in.data(),
-                               sa.y.data(), sa.coeffs, D, im.hc_opts);
-    } else {
-        dy = dstate;
+        sized(tmp.dy, R * D);
+        sized(dpost, R * n);
+        sized(dA, R * n * n);
+        sized(dX_in, int64_t(dstate.size()));
+        mhc::post_res_backward(tmp.dy.data(), dpost.data(), dA.data(), dX_in.data(), dstate.data(),
+                               sa.state_in.data(), sa.y.data(), sa.coeffs, D, im.hc_opts);
     }
-    Buf dx;
+    const Buf& dy = im.hc ? tmp.dy : dstate;  // residual: the sublayer output's grad is the state's
+    Buf& dx = tmp.dx;
     if (s == 0)
         attention_backward(c, L, la.attn, dy, dx);
     else
         ffn_backward(c, L, la, dy, dx, aux_grad_scale);
-    Buf du(size_t(R * D));
+    Buf& du = sized(tmp.du, R * D);
     const P& norm = s == 0 ? L.in_norm : L.post_norm;
     c.be.rmsnorm_backward(tv(du, {R, D}), norm.g, tv(dx, {R, D}), tv(sa.u, {R, D}), norm.w,
                           float(c.cfg.rms_norm_eps));
     if (im.hc) {
         const HcP& hp = s == 0 ? L.attn_hc : L.ffn_hc;
-        Buf dpre(size_t(R * n));
+        Buf& dpre = sized(tmp.dpre, R * n);
         mhc::pre_backward(dpre.data(), dX_in.data(), du.data(), sa.state_in.data(), sa.coeffs, D, im.hc_opts);
         Buf s_fn, s_base, s_scale;
         mhc::coeffs_backward(dX_in.data(), grad_or_scratch(hp.fn, s_fn), grad_or_scratch(hp.base, s_base),
                              grad_or_scratch(hp.scale, s_scale), dpre.data(), dpost.data(),
                              dA.data(), sa.state_in.data(), D, hp.fn.wp(), hp.base.wp(), hp.scale.wp(), sa.coeffs,
                              im.hc_opts);
-        dstate = std::move(dX_in);
+        std::swap(dstate, dX_in);  // both stay allocated for the next sublayer
     } else {
         for (size_t i = 0; i < dstate.size(); ++i) dstate[i] += du[i];
     }
@@ -126,7 +125,7 @@ static ForwardStats run(TrainModel& model, TrainModel::Impl& im, const int32_t* 
     const int64_t n = im.hc ? im.hc_opts.n : 1;
 
     // Embedding (ids are range-checked by the op).
-    Buf h(size_t(R * D));
+    Buf& h = sized(ws.tmp.h, R * D);
     be.embedding(tv(h, {R, D}), im.embed.w, TensorView::contiguous(ws.tokens.data(), DType::I32, {R}));
     Buf state;
     if (im.hc) {
@@ -135,7 +134,7 @@ static ForwardStats run(TrainModel& model, TrainModel::Impl& im, const int32_t* 
             for (int64_t i = 0; i < n; ++i)
                 std::copy(h.begin() + r * D, h.begin() + (r + 1) * D, state.begin() + (r * n + i) * D);
     } else {
-        state = std::move(h);
+        state = h;
     }
     for (int64_t l = 0; l < cf.num_hidden_layers; ++l)
         for (int s = 0; s < 2; ++s) sublayer_forward(c, l, s, state, backward ? aux_alpha : 0.0f, st);
@@ -165,7 +164,7 @@ static ForwardStats run(TrainModel& model, TrainModel::Impl& im, const int32_t* 
 
     // ---- backward ----
     if (im.lm_head.g.data) be.matmul_weight_grad(im.lm_head.g, tv(dlogits, {R, V}), tv(ws.hn, {R, D}));
-    Buf dhn(size_t(R * D)), dh(size_t(R * D));
+    Buf &dhn = sized(ws.tmp.dhn, R * D), &dh = sized(ws.tmp.dh, R * D);
     be.matmul(tv(dhn, {R, D}), tv(dlogits, {R, V}), im.lm_head.w, false);
     be.rmsnorm_backward(tv(dh, {R, D}), im.final_norm.g, tv(dhn, {R, D}), tv(im.hc ? ws.h_collapsed : ws.state_final,
                         {R, D}), im.final_norm.w, float(cf.rms_norm_eps));
@@ -181,7 +180,8 @@ static ForwardStats run(TrainModel& model, TrainModel::Impl& im, const int32_t* 
     }
     for (int64_t l = cf.num_hidden_layers - 1; l >= 0; --l)
         for (int s = 1; s >= 0; --s) sublayer_backward(c, l, s, dstate, aux_grad_scale);
-    Buf demb(size_t(R * D), 0.0f);
+    Buf& demb = ws.tmp.demb;
+    demb.assign(size_t(R * D), 0.0f);
     for (int64_t r = 0; r < R; ++r)
         for (int64_t i = 0; i < n; ++i)
             for (int64_t d = 0; d < D; ++d) demb[size_t(r * D + d)] += dstate[size_t((r * n + i) * D + d)];
