@@ -84,4 +84,12 @@ bool has_f16c() {
 #endif
 }
 
+bool has_avx512f() {
+#if defined(__x86_64__) || defined(__i386__)
+    return __builtin_cpu_supports("avx512f");
+#else
+    return false;
+#endif
+}
+
 }  // namespace engine::cpu

@@ -64,5 +64,6 @@ void blas_single_thread();
 // Run-time CPU features (the package is built for x86-64-v2; hot kernels dispatch).
 bool has_avx2_fma();
 bool has_f16c();
+bool has_avx512f();  // AVX-512 Foundation (16-wide fp32, F16/BF16 widening)
 
 }  // namespace engine::cpu

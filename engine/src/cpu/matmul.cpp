@@ -21,6 +21,11 @@
 
 #include "cpu/cpu_backend.h"
 #include "cpu/cpu_common.h"
+#include "cpu/simd_load.h"
+
+// GCC 12 flags its own AVX-512 intrinsics (_mm512_cvtepu16_epi32, _mm512_reduce_add_ps use an
+// "undefined" register) as maybe-uninitialized: a false positive (GCC bug 105593).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 namespace engine {
 
@@ -54,34 +59,6 @@ void sgemm_f32(const Gemm& g, const float* w, int64_t ldw, int64_t n_cols, float
 
 // ---------------- GEMV for weights stored [N, K] (decode) ----------------
 
-enum class WKind { kF32, kF16, kBF16 };
-
-// 8 consecutive weights as fp32.
-template <WKind W>
-__attribute__((target("avx2,fma,f16c"))) inline __m256 load8_w(const void* base, int64_t i) {
-    if constexpr (W == WKind::kF32) {
-        return _mm256_loadu_ps(static_cast<const float*>(base) + i);
-    } else {
-        const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(base) + i));
-        if constexpr (W == WKind::kF16) return _mm256_cvtph_ps(h);
-        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-    }
-}
-
-template <WKind W>
-inline float load1_w(const void* base, int64_t i) {
-    if constexpr (W == WKind::kF32) return static_cast<const float*>(base)[i];
-    if constexpr (W == WKind::kF16) return f16_to_f32(static_cast<const uint16_t*>(base)[i]);
-    return bf16_to_f32(static_cast<const uint16_t*>(base)[i]);
-}
-
-__attribute__((target("avx2,fma"))) inline float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 // Output rows [n0, n1) for M (compile-time) activation rows: R weight rows at a time share each load
 // of x, U 8-wide steps per iteration; R·M·U accumulators stay in registers.
 template <int M, int R, int U, WKind W>
@@ -105,11 +82,11 @@ __attribute__((target("avx2,fma,f16c"))) void gemv_avx2(const Gemm& g, int64_t n
                 for (int u = 0; u < U; ++u) acc[r][m][u] = _mm256_setzero_ps();
         // Prefetch the next R rows at the same offset: decode weights are often small matrices (a
         // 0.3 MB expert) in 4 KB pages, where the hardware prefetcher, stopping at page boundaries,
-        // ramps up too late.
+        // ramps up too late. Past n1 too: the next block is usually this thread's next work item.
         const char* pf[R];
 #pragma GCC unroll 16
         for (int r = 0; r < R; ++r)
-            pf[r] = static_cast<const char*>(wr[r]) + (n + 2 * R <= n1 ? size_t(R * g.ldw) * esz : 0);
+            pf[r] = static_cast<const char*>(wr[r]) + (n + 2 * R <= g.N ? size_t(R * g.ldw) * esz : 0);
         int64_t k = 0;
         for (; k < k_main; k += step) {
             if (((k * int64_t(esz)) & 63) < step * int64_t(esz)) {
@@ -155,13 +132,55 @@ __attribute__((target("avx2,fma,f16c"))) void gemv_avx2(const Gemm& g, int64_t n
     }
 }
 
+// M = 1 with AVX-512: R rows of 16-wide steps, prefetching the next R rows (as gemv_avx2).
+template <int R, WKind W>
+__attribute__((target("avx512f"))) void gemv_avx512_m1(const Gemm& g, int64_t n0, int64_t n1) {
+    const int64_t K = g.K, k_vec = K / 16 * 16;
+    constexpr int64_t esz = w_size<W>();
+    int64_t n = n0;
+    for (; n + R <= n1; n += R) {
+        const char* wr[R];
+        const char* pf[R];
+        __m512 acc[R];
+#pragma GCC unroll 16
+        for (int r = 0; r < R; ++r) {
+            wr[r] = static_cast<const char*>(g.w) + (n + r) * g.ldw * esz;  // [K]
+            pf[r] = wr[r] + (n + 2 * R <= g.N ? R * g.ldw * esz : 0);
+            acc[r] = _mm512_setzero_ps();
+        }
+        for (int64_t k = 0; k < k_vec; k += 16) {
+            if (((k * esz) & 63) < 16 * esz) {
+#pragma GCC unroll 16
+                for (int r = 0; r < R; ++r) _mm_prefetch(pf[r] + k * esz, _MM_HINT_T0);
+            }
+            const __m512 xv = _mm512_loadu_ps(g.x + k);
+#pragma GCC unroll 16
+            for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(load16_w<W>(wr[r], k), xv, acc[r]);
+        }
+#pragma GCC unroll 16
+        for (int r = 0; r < R; ++r) {
+            float s = hsum16(acc[r]);
+            for (int64_t k = k_vec; k < K; ++k) s += load1_w<W>(wr[r], k) * g.x[k];
+            float* out = g.y + n + r;
+            *out = g.acc ? *out + s : s;
+        }
+    }
+    if (n < n1) {
+        if constexpr (R > 1) gemv_avx512_m1<1, W>(g, n, n1);
+    }
+}
+
 // Any M: activation rows in groups of <= 3 against R weight rows at a time (8 rows for M = 1, 6 for
 // M = 2, 4 for M = 3: R·M accumulators fit the 16 ymm registers). Measured on the dev machine: more
 // concurrent weight rows stream faster (bf16 M = 1: 17 GB/s with 4 rows, 22-24 GB/s with 8, against a
 // 25 GB/s single-core probe). The first group streams a block of weight rows from memory; later groups
 // re-read it from L2 (the caller keeps blocks ~256 KiB).
 template <WKind W>
-void gemv_avx2_rows(const Gemm& g, int64_t n0, int64_t n1) {
+void gemv_avx2_rows(const Gemm& g, int64_t n0, int64_t n1, bool avx512) {
+    if (g.M == 1 && avx512) {
+        gemv_avx512_m1<8, W>(g, n0, n1);
+        return;
+    }
     for (int64_t m0 = 0; m0 < g.M; m0 += 3) {
         Gemm part = g;
         part.x = g.x + m0 * g.ldx;
@@ -190,29 +209,36 @@ void gemv_scalar(const Gemm& g, int64_t n0, int64_t n1, float* row) {
     }
 }
 
-void gemv(const Gemm& g, int threads) {
-    const bool avx2 = has_avx2_fma() && has_f16c();
+// Several GEMV problems of one shape and dtype (a batched matmul, e.g. the per-head absorbed MLA
+// decode products: 12-128 weights of ~32 KB each) in ONE parallel region over all (problem, row block)
+// items, instead of a fork/join per problem.
+void gemv(const Gemm* gs, int64_t n_gemms, int threads) {
+    const Gemm& g0 = gs[0];
+    const bool avx2 = has_avx2_fma() && has_f16c(), avx512 = avx2 && has_avx512f();
     // Output rows per work item: a multiple of 24 (= 8, 6, 4 rows per kernel step) whose weights
     // (~256 KiB) stay in L2 across activation-row groups.
-    const int64_t block = std::clamp<int64_t>((int64_t(256) << 10) / std::max<int64_t>(1, g.K * int64_t(dtype_size(g.wdt))) / 24 * 24, 24, 72);
-    const int64_t n_blocks = (g.N + block - 1) / block;
+    const int64_t block = std::clamp<int64_t>((int64_t(256) << 10) / std::max<int64_t>(1, g0.K * int64_t(dtype_size(g0.wdt))) / 24 * 24, 24, 72);
+    const int64_t n_blocks = (g0.N + block - 1) / block;
+    const int64_t items = n_blocks * n_gemms;
     // Small GEMVs (e.g. one decode-time expert, ~0.3 MB) run on one thread: a fork/join costs more
     // than it saves, and far more when the cores are shared.
-    const bool parallel = g.N * g.K * int64_t(dtype_size(g.wdt)) >= (int64_t(1) << 20) && n_blocks > 1;
+    const bool parallel = n_gemms * g0.N * g0.K * int64_t(dtype_size(g0.wdt)) >= (int64_t(1) << 20) && items > 1;
 #pragma omp parallel num_threads(threads) if (parallel)
     {
-        std::unique_ptr<float[]> row(avx2 ? nullptr : new float[size_t(g.K)]);
+        std::unique_ptr<float[]> row(avx2 ? nullptr : new float[size_t(g0.K)]);
 #pragma omp for schedule(static)
-        for (int64_t b = 0; b < n_blocks; ++b) {
+        for (int64_t it = 0; it < items; ++it) {
+            const Gemm& g = gs[it / n_blocks];
+            const int64_t b = it % n_blocks;
             const int64_t n0 = b * block, n1 = std::min(g.N, n0 + block);
             if (!avx2)
                 gemv_scalar(g, n0, n1, row.get());
             else if (g.wdt == DType::F16)
-                gemv_avx2_rows<WKind::kF16>(g, n0, n1);
+                gemv_avx2_rows<WKind::kF16>(g, n0, n1, avx512);
             else if (g.wdt == DType::BF16)
-                gemv_avx2_rows<WKind::kBF16>(g, n0, n1);
+                gemv_avx2_rows<WKind::kBF16>(g, n0, n1, avx512);
             else
-                gemv_avx2_rows<WKind::kF32>(g, n0, n1);
+                gemv_avx2_rows<WKind::kF32>(g, n0, n1, avx512);
         }
     }
 }
@@ -400,8 +426,9 @@ void CpuBackend::matmul(const TensorView& y, const TensorView& x, const TensorVi
     const int64_t ldw = std::max<int64_t>(w.stride[w.ndim - 2], wr_len);
     const size_t wsz = dtype_size(w.dtype);
 
+    std::vector<Gemm> gs(static_cast<size_t>(batches));
     for (int64_t b = 0; b < batches; ++b) {
-        Gemm g;
+        Gemm& g = gs[size_t(b)];
         g.y = y.as<float>() + (collapse ? 0 : batch_offset(y, b));
         g.ldy = ldy;
         g.x = x.as<float>() + (collapse ? 0 : batch_offset(x, b));
@@ -414,9 +441,13 @@ void CpuBackend::matmul(const TensorView& y, const TensorView& x, const TensorVi
         g.K = K;
         g.trans = w_transposed;
         g.acc = accumulate;
-        if (w_transposed && M <= kGemvMaxRows)
-            gemv(g, threads_);
-        else if (!w_transposed && M <= kGemvKnMaxRows)
+    }
+    if (w_transposed && M <= kGemvMaxRows) {
+        gemv(gs.data(), batches, threads_);
+        return;
+    }
+    for (const Gemm& g : gs) {
+        if (!w_transposed && M <= kGemvKnMaxRows)
             gemv_kn(g, threads_);
         else
             gemm_chunked(g, threads_);

@@ -130,6 +130,22 @@ TEST(Matmul, Batched3DWithBothWeightLayouts) {
             }
 }
 
+TEST(Matmul, BatchedDecodeGemvsShareOneParallelRegion) {
+    // Per-head decode GEMVs (absorbed MLA: [H, r_kv, d_n]) with > 1 MiB in total: the (batch, row block)
+    // items of all batches are split over the threads together. Odd N and K for the kernel tails.
+    std::mt19937 rng(17);
+    for (int threads : {1, 2}) {
+        auto be = make_cpu_backend(threads);
+        const int64_t B = 12, N = 203, K = 250;
+        Tensor w = random_of(rng, DType::BF16, {B, N, K});
+        Tensor x = random_f32(rng, {B, 1, K});
+        Tensor y = random_f32(rng, {B, 1, N});
+        const std::vector<float> y0 = snapshot(y);
+        be->matmul(y, x, w, true, true);
+        check_matmul(y, x, w, true, y0, true);
+    }
+}
+
 TEST(Matmul, SharedWeightOverNonCollapsibleBatch) {
     // x [B, M, K] whose batch stride is not M * row stride (a view of the first M rows of [B, M+2, K]).
     auto be = make_cpu_backend(2);
