@@ -52,6 +52,9 @@ public:
     void gather_rows(const TensorView& dst, const TensorView& src, const TensorView& rows) override;
     void scatter_add_rows(const TensorView& dst, const TensorView& src, const TensorView& rows,
                           const TensorView& scale) override;
+    // Defined in swiglu_experts.cpp (decode-time MoE of one token, fused).
+    void swiglu_experts(const TensorView& y, const TensorView& x, const SwigluExpert* experts, int64_t n,
+                        const TensorView& work) override;
 
     // ---- training ops (train helper) ----
     // Defined in train_ops.cpp (kernels: train_kernels.h, templated so the tests run them in fp64).
