@@ -1,6 +1,7 @@
 // ffn.cpp — the FFN sublayer: dense SwiGLU, or DeepSeekMoE (router in F32 → backend.moe_route → tokens
 // grouped per expert on the host → gather_rows → expert SwiGLU → scatter_add_rows with the combine
-// weights) plus the shared experts (deepseek-arch.md §3).
+// weights) plus the shared experts (deepseek-arch.md §3). One token (decode): the routed and shared
+// experts go to backend.swiglu_experts in one call (fused on the CPU).
 #include <algorithm>
 
 #include "engine/error.h"
@@ -39,6 +40,26 @@ void moe(ForwardContext& ctx, int64_t layer, const MoeWeights& m, const TensorVi
     ws.host_route_w.resize(TK);
     be.copy(TensorView::contiguous(ws.host_route_idx.data(), DType::I32, {T, K}), idx);
     be.copy(TensorView::contiguous(ws.host_route_w.data(), DType::F32, {T, K}), wts);
+    if (T == 1) {
+        // Decode: the token's top-k routed experts and the shared ones in one fused backend call.
+        ws.host_experts.clear();
+        int64_t sum_i = 0;
+        for (int64_t k = 0; k < K; ++k) {
+            const int32_t e = ws.host_route_idx[size_t(k)];
+            ENGINE_CHECK(e >= 0 && e < E, kInternal, "moe_route returned expert ", e, " outside [0, ", E, ")");
+            if (ctx.expert_load) ctx.expert_load->add(layer, e, 1);
+            const MlpWeights& ew = m.experts[size_t(e)];
+            ws.host_experts.push_back({ew.gate.view(), ew.up.view(), ew.down.view(), ws.host_route_w[size_t(k)]});
+            sum_i += ew.width;
+        }
+        if (m.shared.width > 0) {
+            ws.host_experts.push_back({m.shared.gate.view(), m.shared.up.view(), m.shared.down.view(), 1.0f});
+            sum_i += m.shared.width;
+        }
+        TensorView work = ws.f32(kMoeWork, {3 * sum_i + D});
+        be.swiglu_experts(out, x, ws.host_experts.data(), int64_t(ws.host_experts.size()), work);
+        return;
+    }
     ws.host_counts.assign(size_t(E), 0);
     for (int32_t e : ws.host_route_idx) {
         ENGINE_CHECK(e >= 0 && e < E, kInternal, "moe_route returned expert ", e, " outside [0, ", E, ")");

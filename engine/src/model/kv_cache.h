@@ -21,7 +21,7 @@ enum ScratchSlot : int {
     kIds, kPositions, kHidden, kNormed, kSublayerOut,
     kQ, kQa, kCkv, kKv, kKFull, kQAbs, kOLatent, kAttnOut,
     kMlpGate, kMlpUp, kMlpAct, kSharedOut,
-    kRouterLogits, kRouteIdx, kRouteWeights, kMoeRows, kMoeScale, kExpertIn, kExpertOut,
+    kRouterLogits, kRouteIdx, kRouteWeights, kMoeRows, kMoeScale, kExpertIn, kExpertOut, kMoeWork,
     kStreamsA, kStreamsB, kHcNormed, kHcMix, kHcPre, kHcPost, kHcMixMat, kHcU, kHcOut,
     kFinalNormed, kLogits,
     kScratchSlots
@@ -39,6 +39,7 @@ public:
     std::vector<int32_t> host_ids, host_route_idx, host_rows;
     std::vector<float> host_route_w, host_scale, host_hc_m, host_hc_pre, host_hc_post, host_hc_mix;
     std::vector<int64_t> host_counts, host_offsets;
+    std::vector<SwigluExpert> host_experts;  // decode MoE: the token's experts (views of the weights)
 
 private:
     Backend& backend_;
