@@ -46,6 +46,7 @@ void coeff_logits(T* m, T* rho, const T* X, int64_t tokens, int64_t nD, const T*
     for (int64_t t = 0; t < tokens; ++t) {
         const T* v = X + t * nD;
         T ss = 0;
+#pragma omp simd reduction(+ : ss)
         for (int64_t i = 0; i < nD; ++i) ss += v[i] * v[i];
         const T r = T(1) / std::sqrt(ss / T(nD) + rms_eps);
         rho[t] = r;
@@ -182,6 +183,7 @@ void post_res_backward(T* dy, T* dpost, T* dA, T* dX, const T* dXout, const T* X
             const T* g = dXout + (t * n + a) * D;
             const T p = c.post[size_t(t * n + a)];
             T dp = 0;
+#pragma omp simd reduction(+ : dp)
             for (int64_t d = 0; d < D; ++d) {
                 dyt[d] += p * g[d];
                 dp += g[d] * yt[d];
@@ -192,6 +194,7 @@ void post_res_backward(T* dy, T* dpost, T* dA, T* dX, const T* dXout, const T* X
                 T* dxb = dX + (t * n + b) * D;
                 const T w = A[a * n + b];
                 T da = 0;
+#pragma omp simd reduction(+ : da)
                 for (int64_t d = 0; d < D; ++d) {
                     da += g[d] * xb[d];
                     dxb[d] += w * g[d];
@@ -213,6 +216,7 @@ void pre_backward(T* dpre, T* dX, const T* du, const T* X, const Coeffs<T>& c, i
             T* dx = dX + (t * n + i) * D;
             const T p = c.pre[size_t(t * n + i)];
             T dp = 0;
+#pragma omp simd reduction(+ : dp)
             for (int64_t d = 0; d < D; ++d) {
                 dp += g[d] * x[d];
                 dx[d] += p * g[d];
@@ -334,6 +338,7 @@ void head_backward(T* dX, T* dfn, T* dbase, T* dscale, const T* dh, const T* X, 
             T* dx = dX + (t * n + i) * D;
             const T w = s.w[size_t(t * n + i)];
             T dw = 0;
+#pragma omp simd reduction(+ : dw)
             for (int64_t d = 0; d < D; ++d) {
                 dw += g[d] * x[d];
                 dx[d] = w * g[d];
