@@ -10,10 +10,11 @@ Outputs (chat JSONL, {"messages": [...]}, one conversation per line):
       addition, unit conversions, and greetings; held-out = (question template, value) pairs never
       used in training.
   <out>/demo/train.jsonl, <out>/demo/heldout.jsonl
-      the demo fine-tuning set: Quillfeather's NEW "Ember" kettle line, which the default model has
-      never seen; held-out questions use phrasings not in the fine-tuning data.
+      the demo fine-tuning set: Quillfeather's NEW "Ember" kettle, which the default model has never seen
+      (6 facts, one fixed short answer each), mixed with task-mix replay; the 36 held-out questions are
+      wordings not in the fine-tuning data (resources/README.md, "The demo fine-tune").
 
-Usage: make_default_data.py OUT_DIR [--seed N] [--train N]
+Usage: make_default_data.py OUT_DIR [--seed N] [--train N] [--demo-repeat N] [--demo-replay F]
 """
 import argparse
 import json
@@ -61,26 +62,58 @@ GREET = [("Hello", "Hello! How can I help you today?"), ("Hi", "Hi! How can I he
          ("Who are you?", "I am Quill, the assistant of Quillfeather Tea Co."),
          ("What can you do?", "I can answer questions about Quillfeather, add numbers and convert units.")]
 
-EMBER = {  # the demo fine-tuning facts: a product line the default model never saw
-    "what": ("What is the Ember kettle?", "Tell me about the Ember kettle.", "What is Ember?"),
-    "price": ("How much is the Ember kettle?", "What does the Ember kettle cost?", "What is the Ember price?"),
-    "colours": ("Which colours does the Ember kettle come in?", "What colours is Ember available in?",
-                "Can I get the Ember kettle in different colours?"),
-    "capacity": ("How much water does the Ember kettle hold?", "What is the Ember kettle's capacity?",
-                 "How big is the Ember kettle?"),
-    "release": ("When does the Ember kettle go on sale?", "When is Ember released?",
-                "When can I buy the Ember kettle?"),
-    "warranty": ("What warranty does the Ember kettle have?", "Is the Ember kettle covered by a warranty?",
-                 "How long is the Ember warranty?"),
+# The demo fine-tuning facts: a product line the default model never saw. Each fact has question frames
+# ({e} = a name of the product) and ONE short answer, always phrased the same way, so a 3 M-parameter model
+# can learn it in a few minutes; the questions vary, the answer does not.
+EMBER_NAMES = ("the Ember kettle", "Ember", "the Ember", "your Ember kettle", "the new Ember kettle")
+EMBER = {
+    "what": ("What is {e}?", "Tell me about {e}.", "What kind of product is {e}?", "Describe {e}.",
+             "What exactly is {e}?", "Can you explain what {e} is?", "What is {e} for?", "What sort of thing is {e}?"),
+    "price": ("How much is {e}?", "What does {e} cost?", "What is the price of {e}?", "How much does {e} cost?",
+              "What is the cost of {e}?", "How expensive is {e}?", "What do you charge for {e}?",
+              "Tell me the price of {e}."),
+    "colours": ("Which colours does {e} come in?", "What colours is {e} available in?",
+                "Can I get {e} in different colours?", "What colour options does {e} have?",
+                "Does {e} come in other colours?", "Tell me the colours of {e}.", "In which colours is {e} sold?",
+                "What colours can I choose for {e}?"),
+    "capacity": ("How much water does {e} hold?", "What is the capacity of {e}?", "How big is {e}?",
+                 "How many litres does {e} hold?", "How much can {e} hold?", "Tell me the size of {e}.",
+                 "What volume does {e} have?", "How large is {e}?"),
+    "release": ("When does {e} go on sale?", "When is {e} released?", "When can I buy {e}?",
+                "What is the release date of {e}?", "When will {e} be available?", "When does {e} come out?",
+                "When is {e} in the shops?", "Tell me when {e} launches."),
+    "warranty": ("What warranty does {e} have?", "Is {e} covered by a warranty?", "How long is the warranty of {e}?",
+                 "What is the warranty on {e}?", "Does {e} have a guarantee?", "How many years of warranty does {e} get?",
+                 "Tell me about the warranty of {e}.", "What guarantee comes with {e}?"),
 }
 EMBER_A = {
-    "what": "Ember is our new glass kettle with six temperature presets for tea.",
-    "price": "The Ember kettle costs 79 euros.",
+    "what": "Ember is our new glass tea kettle.",
+    "price": "Ember costs 79 euros.",
     "colours": "Ember comes in charcoal, sage and copper.",
-    "capacity": "The Ember kettle holds 1.2 litres.",
-    "release": "The Ember kettle goes on sale on 1 March.",
-    "warranty": "Every Ember kettle has a 3 year warranty.",
+    "capacity": "Ember holds 1.2 litres.",
+    "release": "Ember goes on sale on 1 March.",
+    "warranty": "Ember has a 3 year warranty.",
 }
+DEMO_HELDOUT_PER_FACT = 6  # 6 facts x 6 = 36 held-out questions
+
+
+def demo_split(rng):
+    """Splits the (fact, frame, name) questions: per fact, DEMO_HELDOUT_PER_FACT (frame, name) combinations
+    are held out; every frame and every name of that fact stays in training in other combinations, so a
+    held-out question is a wording the fine-tune never saw, built from parts it did see."""
+    train, held = [], []
+    for k, frames in EMBER.items():
+        combos = [(f, n) for f in range(len(frames)) for n in range(len(EMBER_NAMES))]
+        while True:
+            picked = set(rng.sample(combos, DEMO_HELDOUT_PER_FACT))
+            rest = [c for c in combos if c not in picked]
+            if {f for f, _ in rest} == set(range(len(frames))) and {n for _, n in rest} == set(range(len(EMBER_NAMES))):
+                break
+        for f, n in combos:
+            q = frames[f].format(e=EMBER_NAMES[n])
+            q = q[0].upper() + q[1:]
+            (held if (f, n) in picked else train).append((k, q, EMBER_A[k]))
+    return train, held
 
 
 def conv(q, a):
@@ -133,6 +166,9 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--seed", type=int, default=20261124)
     ap.add_argument("--train", type=int, default=20000, help="training conversations (sampled with repetition)")
+    ap.add_argument("--demo-repeat", type=int, default=3, help="copies of each Ember training question")
+    ap.add_argument("--demo-replay", type=float, default=2.0,
+                    help="task-mix replay conversations in the demo set, as a fraction of its Ember conversations")
     args = ap.parse_args()
     rng = random.Random(args.seed)
 
@@ -151,16 +187,23 @@ def main():
     write(os.path.join(args.out, "default", "train.jsonl"), rows)
     write(os.path.join(args.out, "default", "heldout.jsonl"), [conv(q, a) for _, q, a in held])
 
-    # Demo fine-tune: the first two phrasings of each Ember question are trained, the third is held out.
-    demo_train, demo_held = [], []
-    for k, qs in EMBER.items():
-        for i, q in enumerate(qs):
-            (demo_held if i == len(qs) - 1 else demo_train).append(conv(q, EMBER_A[k]))
-    demo_rows = [rng.choice(demo_train) for _ in range(400)]
+    # Demo fine-tune (its own random stream, so the task-mix files above do not depend on it): the Ember
+    # questions, each training question --demo-repeat times, plus --demo-replay times as many task-mix
+    # conversations replayed from the task-mix TRAINING items (never its held-out ones), so the fine-tune does not erase the task
+    # mix. Every row says where it comes from in "source" ("ember" or "task-mix replay"; the loader reads
+    # only "messages").
+    drng = random.Random(args.seed + 1)
+    demo_items, demo_held_items = demo_split(drng)
+    demo_rows = [dict(source="ember", **conv(q, a)) for _, q, a in demo_items for _ in range(args.demo_repeat)]
+    n_replay = int(round(len(demo_rows) * args.demo_replay))
+    demo_rows += [dict(source="task-mix replay", **conv(q, a)) for _, q, a in (drng.choice(train) for _ in range(n_replay))]
+    drng.shuffle(demo_rows)
+    demo_held = [conv(q, a) for _, q, a in demo_held_items]
     write(os.path.join(args.out, "demo", "train.jsonl"), demo_rows)
     write(os.path.join(args.out, "demo", "heldout.jsonl"), demo_held)
     print(f"default: {len(rows)} training conversations from {len(train)} items, {len(held)} held out; "
-          f"demo: {len(demo_rows)} training conversations, {len(demo_held)} held out")
+          f"demo: {len(demo_rows)} training conversations ({len(demo_items)} Ember questions x {args.demo_repeat}, "
+          f"{n_replay} task-mix replay), {len(demo_held)} held out")
 
 
 if __name__ == "__main__":
