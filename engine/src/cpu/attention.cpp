@@ -2,7 +2,8 @@
 //   q [T, H, dk] at positions q_pos0 .. q_pos0+T-1;  k [S, Hk, dk];  v [S, Hk, dv];  out [T, H, dv]
 //   Hk == H (MHA) or Hk == 1 (MQA: every head reads the one shared key/value, e.g. the MLA latent).
 //
-// Two paths with the same math:
+// Three paths with the same math:
+//   * decode MQA (T = 1, Hk = 1, e.g. the absorbed MLA latent): attention_decode.cpp's AVX2 kernel.
 //   * direct: one (query, head) per work item, OpenMP over them; for few query rows (decode with MHA).
 //   * blocked BLAS: query rows that share K/V (all heads when Hk == 1, else one head) are cut into
 //     blocks, and keys into chunks when there are fewer blocks than threads (decode); each (block, key
@@ -15,6 +16,7 @@
 #include <limits>
 #include <vector>
 
+#include "cpu/attention_decode.h"
 #include "cpu/cpu_backend.h"
 #include "cpu/cpu_common.h"
 
@@ -103,6 +105,12 @@ void CpuBackend::attention(const TensorView& out, const TensorView& q, const Ten
                               k.stride[0], v.as<float>() + hk * v.stride[1], v.stride[0],
                               out.as<float>() + h * out.stride[1], out.stride[0], T, 1});
         }
+    }
+    if (T == 1 && Hk == 1 && groups.size() == 1 && dk > 0) {
+        // Decode over a shared key/value head (MLA latent): the fused kernel (attention_decode.cpp).
+        const AttnGroup& g = groups[0];
+        if (mqa_decode_avx2(g.q, g.ldq, g.k, g.ldk, g.v, g.ldv, g.out, g.ldo, H, q_pos0 + 1, dk, dv, scale, threads_))
+            return;
     }
     const bool blas = groups[0].rows >= 4 && S >= 32 && dk > 0;
 

@@ -76,6 +76,8 @@ INSTANTIATE_TEST_SUITE_P(Cpu, AttentionSweep,
                                            Case{33, 3, 3, 50, 17, 9, 13},    // prefill MHA after prefix
                                            Case{3, 2, 2, 64, 10, 5, 5},      // keys beyond the last query
                                            Case{1, 16, 1, 600, 599, 64, 48}, // decode, keys split over threads
+                                           Case{1, 12, 1, 700, 650, 37, 21}, // decode MQA: odd dims, masked tail
+                                           Case{1, 3, 1, 300, 299, 13, 5},   // decode MQA: < 8 heads, 2 chunks
                                            Case{4, 8, 1, 1000, 996, 32, 32}, // chunk, keys split over threads
                                            Case{600, 1, 1, 600, 0, 4, 3}),   // split keys, some chunks all masked
                          [](const ::testing::TestParamInfo<Case>& i) {
