@@ -2,7 +2,8 @@
 // in the same run (see docs/performance.md): memory-bound ops against the read-bandwidth probe,
 // compute-bound ops against OpenBLAS sgemm peak.
 //
-//   latent_ops_bench [--threads N] [--reps R]
+//   latent_ops_bench [--threads N] [--reps R] [--decode-only]   (--decode-only: skip the prefill GEMMs and
+//                                                              prefill attention)
 //
 // Not a test: it asserts nothing; it prints numbers.
 #include <cmath>
@@ -35,12 +36,14 @@ Tensor random_tensor(DType dt, std::initializer_list<int64_t> shape, unsigned se
 
 int main(int argc, char** argv) {
     int threads = 0, reps = 5;
+    bool decode_only = false;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "--threads" && i + 1 < argc) threads = std::atoi(argv[++i]);
         else if (a == "--reps" && i + 1 < argc) reps = std::atoi(argv[++i]);
+        else if (a == "--decode-only") decode_only = true;
         else {
-            std::fprintf(stderr, "usage: %s [--threads N] [--reps R]\n", argv[0]);
+            std::fprintf(stderr, "usage: %s [--threads N] [--reps R] [--decode-only]\n", argv[0]);
             return 2;
         }
     }
@@ -91,6 +94,64 @@ int main(int argc, char** argv) {
         lines.push_back({buf, gbs, true});
     }
 
+    // (c) decode on SMALL matrices, as in the model benchmark (D=768): one q_proj-sized GEMV, and the MoE
+    // of one token (4 routed + 1 shared SwiGLU experts of width 192: 4.4 MiB) through swiglu_experts
+    // (fused on the CPU) and through the Backend default (3 matmuls + silu_mul + axpy per expert).
+    {
+        const int64_t D = 768, I = 192, n_exp = 5;
+        const size_t one = size_t(n_exp * 3 * I * D) * 2;
+        const size_t copies = (size_t(512) << 20) / one + 1;
+        std::vector<Tensor> ws;  // copies × experts × {gate, up, down}
+        for (size_t c = 0; c < copies * n_exp; ++c) {
+            ws.push_back(random_tensor(DType::BF16, {I, D}, unsigned(3 * c + 1)));
+            ws.push_back(random_tensor(DType::BF16, {I, D}, unsigned(3 * c + 2)));
+            ws.push_back(random_tensor(DType::BF16, {D, I}, unsigned(3 * c + 3)));
+        }
+        Tensor x = random_tensor(DType::F32, {1, D}, 2);
+        Tensor y = Tensor::cpu(DType::F32, {1, D});
+        Tensor work = Tensor::cpu(DType::F32, {3 * n_exp * I + D});
+        for (int fused = 1; fused >= 0; --fused) {
+            double t = 1e30;
+            for (int rep = 0; rep < reps; ++rep)
+                for (size_t c = 0; c < copies; ++c) {
+                    SwigluExpert ex[n_exp];
+                    for (int64_t j = 0; j < n_exp; ++j) {
+                        const size_t b = (c * n_exp + size_t(j)) * 3;
+                        ex[j] = {ws[b].view(), ws[b + 1].view(), ws[b + 2].view(), 0.3f};
+                    }
+                    const double t0 = now_s();
+                    if (fused)
+                        be->swiglu_experts(y, x, ex, n_exp, work);
+                    else
+                        be->Backend::swiglu_experts(y, x, ex, n_exp, work);
+                    t = std::min(t, now_s() - t0);
+                }
+            const double gbs = double(one) / t * 1e-9;
+            char buf[200];
+            std::snprintf(buf, sizeof buf, "(c) MoE token, 5 experts D=768 I=192, %-9s %8.3f ms  %7.2f GB/s ",
+                          fused ? "fused" : "unfused", t * 1e3, gbs);
+            lines.push_back({buf, gbs, true});
+        }
+        // One q_proj-sized GEMV [1152 x 768], cold (cycling through copies of the expert weights' memory
+        // would not be this shape: separate copies).
+        const int64_t N = 1152;
+        const size_t qb = size_t(N * D) * 2, qcopies = (size_t(512) << 20) / qb + 1;
+        std::vector<Tensor> qs;
+        for (size_t c = 0; c < qcopies; ++c) qs.push_back(random_tensor(DType::BF16, {N, D}, unsigned(c + 7)));
+        Tensor yq = Tensor::cpu(DType::F32, {1, N});
+        double t = 1e30;
+        for (int rep = 0; rep < reps; ++rep)
+            for (size_t c = 0; c < qcopies; ++c) {
+                const double t0 = now_s();
+                be->matmul(yq, x, qs[c]);
+                t = std::min(t, now_s() - t0);
+            }
+        char buf[200];
+        std::snprintf(buf, sizeof buf, "(c) matmul BF16 M=1   [%lld x %lld] weight     %8.3f ms  %7.2f GB/s ", (long long)N,
+                      (long long)D, t * 1e3, double(qb) / t * 1e-9);
+        lines.push_back({buf, double(qb) / t * 1e-9, true});
+    }
+
     // (d) prefill GEMM: GFLOP/s vs sgemm peak.
     struct Prefill {
         int64_t M, N, K;
@@ -98,6 +159,7 @@ int main(int argc, char** argv) {
     };
     for (const Prefill& p : {Prefill{512, 10944, 2048, DType::BF16}, Prefill{512, 2048, 10944, DType::BF16},
                              Prefill{512, 10944, 2048, DType::F32}, Prefill{64, 10944, 2048, DType::BF16}}) {
+        if (decode_only) break;
         Tensor w = random_tensor(p.dt, {p.N, p.K}, 3);
         Tensor x = random_tensor(DType::F32, {p.M, p.K}, 4);
         Tensor y = Tensor::cpu(DType::F32, {p.M, p.N});
@@ -125,7 +187,7 @@ int main(int argc, char** argv) {
                       t * 1e3, gbs);
         lines.push_back({buf, gbs, true});
     }
-    {
+    if (!decode_only) {
         const int64_t T = 1024, H = 16, dk = 192, dv = 128;
         Tensor q = random_tensor(DType::F32, {T, H, dk}, 7);
         Tensor k = random_tensor(DType::F32, {T, H, dk}, 8);
