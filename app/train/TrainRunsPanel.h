@@ -1,23 +1,80 @@
-// TrainRunsPanel — training runs recorded in the database, read-only (starting runs comes with the
-// training app).
+// TrainRunsPanel — the Train view: run history from SQLite (full configs), the wizard for a new run,
+// run control (start, pause, resume — also after an app restart — stop), live dashboards of the selected
+// run, overlay of other runs' loss curves (select several), delete (rows + folder), export of the final
+// model to a folder, and "Chat with this model" (hands the final folder to the Library).
 #pragma once
 
 #include <QWidget>
 
+#include "storage/TrainStore.h"
+#include "train/TrainTypes.h"
+
 class Database;
 class QLabel;
+class QPushButton;
 class QTableWidget;
+class TrainController;
+class TrainDashboard;
+class TrainWizard;
 
 class TrainRunsPanel : public QWidget {
     Q_OBJECT
 public:
     explicit TrainRunsPanel(Database* db, QWidget* parent = nullptr);
+    ~TrainRunsPanel() override;
+
+    void setRunsRoot(const QString& dir) { m_runsRoot = dir; }
+    const QString& runsRoot() const { return m_runsRoot; }
+    void setBaseModel(const QString& path) { m_baseModel = path; }  // the loaded model, offered by the wizard
+    TrainController* controller() const { return m_controller; }
+    TrainDashboard* dashboard() const { return m_dashboard; }
+    const QVector<TrainRunRecord>& runs() const { return m_runs; }
+    qint64 selectedRun() const { return m_selected; }
+    void selectRun(qint64 id);
+    // Starts the run a finished wizard describes (creates the preset model first when needed).
+    void startFromWizard(const TrainWizard& wizard);
+    // Copies the run's final model folder into `dir` (created); returns "" or an error message.
+    QString exportRun(qint64 id, const QString& dir);
 
 public slots:
-    void refresh();
+    void refresh();  // re-reads the run list
+    void newRun();   // opens the wizard
+    void resumeSelected();
+    void pauseRun();
+    void stopRun();
+    void deleteSelected();
+    void exportSelected();
+    void chatWithSelected();
+
+signals:
+    void openModelRequested(const QString& modelFolder);
+    void status(const QString& message);
+    void runsRefreshed();
 
 private:
+    void showRuns();
+    void loadSelected();
+    void updateButtons();
+    std::optional<TrainRunRecord> record(qint64 id) const;
+
     Database* m_db;
+    TrainController* m_controller;
+    QString m_runsRoot;
+    QString m_baseModel;
+    QVector<TrainRunRecord> m_runs;
+    qint64 m_selected = 0;
+    bool m_reconciled = false;
+    bool m_loadPending = false;      // metrics of the selected run are being read from the database
+    QVector<TrainPoint> m_liveBuffer; // live points that arrived meanwhile (re-added after the read)
     QTableWidget* m_table;
     QLabel* m_empty;
+    QLabel* m_message;
+    QPushButton* m_new;
+    QPushButton* m_resume;
+    QPushButton* m_pause;
+    QPushButton* m_stop;
+    QPushButton* m_delete;
+    QPushButton* m_export;
+    QPushButton* m_chat;
+    TrainDashboard* m_dashboard;
 };

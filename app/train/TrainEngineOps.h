@@ -1,0 +1,49 @@
+// TrainEngineOps — the wizard's engine work, all blocking (call them from a worker thread):
+//   previewDataset  the first records exactly as the model will see them (chat template applied,
+//                   trained tokens highlighted), split sizes, or the engine's line-numbered error
+//   createPresetModel  a new model folder from a preset (MLA/MoE/mHC switches) sharing an existing
+//                   model's tokenizer, for a from-scratch run
+//   probeTraining   memory estimate (weights, gradients, AdamW state, activations) and the time per
+//                   step measured over a few real steps, hence the time per epoch
+#pragma once
+
+#include <QString>
+
+struct DataPreview {
+    QString error;           // "" when the data loaded; else the engine's message (file:line)
+    QString html;            // the first records, trained tokens highlighted
+    qint64 records = 0;
+    qint64 trainRecords = 0;
+    qint64 validationRecords = 0;
+    qint64 tokens = 0;
+    qint64 trainedTokens = 0;
+};
+
+// `format`: auto, text, chat, alpaca, csv.
+DataPreview previewDataset(const QString& modelDir, const QString& dataPath, const QString& format,
+                           double validationFraction, int maxRecords = 3);
+
+struct PresetChoice {
+    QString size = QStringLiteral("tiny");  // tiny | small | base
+    bool mla = true;
+    bool moe = false;
+    QString residual = QStringLiteral("mhc");  // mhc | hc | residual
+};
+// Writes config.json (vocab sized to the tokenizer) and copies the tokenizer files of `tokenizerModelDir`
+// into `outDir`. Returns "" or an error message.
+QString createPresetModel(const QString& outDir, const PresetChoice& preset, const QString& tokenizerModelDir);
+
+struct TrainEstimate {
+    QString error;
+    qint64 parameters = 0;
+    qint64 trainable = 0;
+    double weightBytes = 0, gradientBytes = 0, optimizerBytes = 0, activationBytes = 0;
+    double totalBytes() const { return weightBytes + gradientBytes + optimizerBytes + activationBytes; }
+    double secondsPerStep = 0;  // measured (0 when the probe did not run)
+    qint64 stepsPerEpoch = 0;
+    double secondsPerEpoch() const { return secondsPerStep * double(stepsPerEpoch); }
+    int probeSteps = 0;
+};
+// `configJson`: a TrainingRunConfig JSON. Runs `probeSteps` real steps into a temporary folder (deleted
+// afterwards) when probeSteps > 0.
+TrainEstimate probeTraining(const QString& configJson, int probeSteps, int threads);

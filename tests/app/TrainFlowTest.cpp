@@ -1,0 +1,264 @@
+// The Train view end to end on the bundled default model (4 layers, MLA + MoE + mHC) with a slice of
+// the bundled demo data: wizard validation (line-numbered data errors, the preview's trained tokens,
+// the measured probe), the run lifecycle through TrainController (start, pause, resume with a new
+// controller = after an app restart, stop) and the Train panel's run: metrics reach SQLite and every
+// chart's series, export of the final model, delete of the run with its folder.
+#include <QDir>
+#include <QFile>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QSignalSpy>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include "storage/Database.h"
+#include "storage/TrainStore.h"
+#include "train/TrainController.h"
+#include "train/TrainDashboard.h"
+#include "train/TrainRunsPanel.h"
+#include "train/TrainScalarCharts.h"
+#include "train/TrainStructureCharts.h"
+#include "train/TrainWizard.h"
+
+namespace {
+
+const QString kModel = QStringLiteral(LATENT_SOURCE_DIR "/resources/models/default");
+constexpr int kSteps = 6;
+constexpr int kLifeSteps = 12;  // long enough that a pause lands before the end
+
+template <typename T>
+T dbGet(Database& db, std::function<T(TrainStore&)> work) {
+    QObject context;
+    std::optional<T> out;
+    db.call(&context, [work](ChatStore& s) { TrainStore t(s.db()); return work(t); }, [&out](T v) { out = std::move(v); });
+    if (!QTest::qWaitFor([&] { return out.has_value(); }, 10000)) qFatal("database call timed out");
+    return *out;
+}
+
+}  // namespace
+
+class TrainFlowTest : public QObject {
+    Q_OBJECT
+    QTemporaryDir m_dir;
+    QString m_data;
+    std::unique_ptr<Database> m_db;
+
+    QString config(const QString& folder, int steps) const {
+        QJsonObject o;
+        o[QStringLiteral("base_model")] = kModel;
+        o[QStringLiteral("data")] = m_data;
+        o[QStringLiteral("output")] = folder;
+        o[QStringLiteral("validation_fraction")] = 0.1;
+        o[QStringLiteral("max_steps")] = steps;
+        o[QStringLiteral("seq_len")] = 32;
+        o[QStringLiteral("batch_size")] = 2;
+        o[QStringLiteral("lr")] = 1e-3;
+        o[QStringLiteral("warmup_steps")] = 1;
+        o[QStringLiteral("eval_every")] = 3;
+        o[QStringLiteral("eval_batches")] = 1;
+        o[QStringLiteral("checkpoint_every")] = 2;
+        o[QStringLiteral("lora_rank")] = 4;
+        return QString::fromUtf8(QJsonDocument(o).toJson(QJsonDocument::Compact));
+    }
+
+private slots:
+    void initTestCase() {
+        qputenv("OMP_WAIT_POLICY", "passive");
+        QVERIFY(QFileInfo::exists(kModel + QStringLiteral("/config.json")));
+        // 40 demo conversations keep tokenizing and validation quick.
+        QFile in(QStringLiteral(LATENT_SOURCE_DIR "/resources/demo/train.jsonl"));
+        QVERIFY(in.open(QIODevice::ReadOnly));
+        m_data = m_dir.filePath(QStringLiteral("demo40.jsonl"));
+        QFile out(m_data);
+        QVERIFY(out.open(QIODevice::WriteOnly));
+        for (int i = 0; i < 40 && !in.atEnd(); ++i) out.write(in.readLine());
+        out.close();
+        m_db = std::make_unique<Database>();
+        QSignalSpy opened(m_db.get(), &Database::opened);
+        m_db->open(m_dir.filePath(QStringLiteral("chats.db")));
+        QVERIFY(opened.wait(10000));
+    }
+
+    void wizardRejectsBadDataWithLineNumbers() {
+        const QString bad = m_dir.filePath(QStringLiteral("bad.jsonl"));
+        QFile f(bad);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.write(R"({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]})" "\n");
+        f.write(R"({"messages": [{"role": "user", "content": "oops"})" "\n");  // line 2: cut off
+        f.close();
+        TrainWizard w(kModel, m_dir.filePath(QStringLiteral("runs")));
+        w.applyConfig(config(QString(), kSteps), QString());  // validation split 0.1 (the demo default may be 0)
+        w.restart();
+        w.next();  // to the data page (the base folder is valid)
+        QCOMPARE(w.currentId(), 1);
+        QSignalSpy done(&w, &TrainWizard::previewFinished);
+        w.setDataFile(bad);
+        QVERIFY(done.wait(20000));
+        QVERIFY2(w.dataError().contains(QStringLiteral("bad.jsonl:2")), qPrintable(w.dataError()));
+        QVERIFY(!w.dataValid());
+        w.next();
+        QCOMPARE(w.currentId(), 1);  // refused
+
+        w.setDataFile(m_data);
+        QVERIFY(done.wait(20000));
+        QVERIFY2(w.dataError().isEmpty(), qPrintable(w.dataError()));
+        QVERIFY(w.dataValid());
+        QVERIFY2(w.preview().trainRecords > 0 && w.preview().validationRecords > 0,
+                 qPrintable(QStringLiteral("%1 train, %2 validation").arg(w.preview().trainRecords).arg(w.preview().validationRecords)));
+        QVERIFY(w.preview().trainedTokens > 0 && w.preview().trainedTokens < w.preview().tokens);
+        QVERIFY(w.preview().html.contains(QStringLiteral("background-color:#2e7d32")));  // trained tokens
+        QVERIFY(w.preview().html.contains(QStringLiteral("demo40.jsonl:1")));
+        w.next();
+        QCOMPARE(w.currentId(), 2);
+    }
+
+    void wizardProbeMeasuresStepsAndMemory() {
+        TrainWizard w(kModel, m_dir.filePath(QStringLiteral("runs")));
+        w.applyConfig(config(m_dir.filePath(QStringLiteral("unused")), kSteps), QString());
+        QSignalSpy done(&w, &TrainWizard::probeFinished);
+        w.startProbe();
+        QVERIFY(done.wait(60000));
+        const TrainEstimate& e = w.estimate();
+        QVERIFY2(e.error.isEmpty(), qPrintable(e.error));
+        QVERIFY(e.parameters > 1000000);  // the default model: ~5M
+        QVERIFY(e.trainable > 0 && e.trainable < e.parameters / 10);  // LoRA rank 4
+        QVERIFY(e.optimizerBytes == 2 * e.gradientBytes);
+        QVERIFY(e.activationBytes > 0);
+        QVERIFY(e.probeSteps > 0 && e.secondsPerStep > 0);
+        QVERIFY(e.stepsPerEpoch > 0);
+        const QJsonObject cfg = QJsonDocument::fromJson(w.configJson().toUtf8()).object();
+        QCOMPARE(cfg.value(QStringLiteral("lora_rank")).toInt(), 4);
+        QCOMPARE(cfg.value(QStringLiteral("max_steps")).toInt(), kSteps);
+    }
+
+    void pauseResumeAfterRestartAndStop() {
+        const QString folder = m_dir.filePath(QStringLiteral("runs/life"));
+        qint64 id = 0;
+        {
+            TrainController c(m_db.get());
+            c.setThreads(1);
+            QSignalSpy started(&c, &TrainController::started);
+            QSignalSpy progress(&c, &TrainController::progress);
+            QSignalSpy finished(&c, &TrainController::finished);
+            QSignalSpy failed(&c, &TrainController::failed);
+            c.start(QStringLiteral("life"), kModel, config(folder, kLifeSteps), folder);
+            QVERIFY(started.wait(10000) || !failed.isEmpty());
+            QVERIFY2(failed.isEmpty(), failed.isEmpty() ? "" : qPrintable(failed.first().at(1).toString()));
+            id = started.first().first().toLongLong();
+            QVERIFY(progress.wait(60000));
+            c.pause();
+            QVERIFY(finished.wait(60000));
+            QCOMPARE(finished.first().at(1).toString(), QStringLiteral("paused"));
+        }
+        auto run = dbGet<std::optional<TrainRunRecord>>(*m_db, [id](TrainStore& s) { return s.run(id); });
+        QVERIFY(run);
+        QCOMPARE(run->status, QStringLiteral("paused"));
+        QVERIFY(run->resumable());
+        QVERIFY(run->steps >= 1 && run->steps < kLifeSteps);
+        const qint64 pausedAt = run->steps;
+        const auto ckpts = dbGet<QVector<TrainCheckpointRow>>(*m_db, [id](TrainStore& s) { return s.checkpoints(id); });
+        QVERIFY(!ckpts.isEmpty());
+        QCOMPARE(ckpts.last().step, pausedAt);  // pausing writes a checkpoint at the step it stopped
+
+        {  // "Restart": a new controller resumes from the database record alone.
+            TrainController c(m_db.get());
+            c.setThreads(1);
+            QSignalSpy finished(&c, &TrainController::finished);
+            QSignalSpy failed(&c, &TrainController::failed);
+            c.resume(id);
+            QVERIFY(finished.wait(60000) || !failed.isEmpty());
+            QVERIFY2(failed.isEmpty(), failed.isEmpty() ? "" : qPrintable(failed.first().at(1).toString()));
+            QCOMPARE(finished.first().at(1).toString(), QStringLiteral("finished"));
+        }
+        run = dbGet<std::optional<TrainRunRecord>>(*m_db, [id](TrainStore& s) { return s.run(id); });
+        QCOMPARE(run->status, QStringLiteral("finished"));
+        QCOMPARE(run->steps, qint64(kLifeSteps));
+        QVERIFY(run->valLoss.has_value());
+        QVERIFY(QFileInfo::exists(run->outputPath + QStringLiteral("/config.json")));
+        const auto rows = dbGet<QVector<TrainMetricRow>>(*m_db, [id](TrainStore& s) { return s.metrics(id); });
+        QCOMPARE(rows.size(), kLifeSteps);  // each step once, resumed ones not doubled
+        for (int i = 0; i < rows.size(); ++i) QCOMPARE(rows[i].step, qint64(i + 1));
+
+        // Stop: ends after a checkpoint, recorded as stopped (and still resumable).
+        const QString folder2 = m_dir.filePath(QStringLiteral("runs/stopme"));
+        TrainController c(m_db.get());
+        c.setThreads(1);
+        QSignalSpy started(&c, &TrainController::started);
+        QSignalSpy progress(&c, &TrainController::progress);
+        QSignalSpy finished(&c, &TrainController::finished);
+        c.start(QStringLiteral("stopme"), kModel, config(folder2, 200), folder2);
+        QVERIFY(started.wait(10000));
+        QVERIFY(progress.wait(60000));
+        c.stop();
+        QVERIFY(finished.wait(60000));
+        QCOMPARE(finished.first().at(1).toString(), QStringLiteral("stopped"));
+        const qint64 id2 = started.first().first().toLongLong();
+        run = dbGet<std::optional<TrainRunRecord>>(*m_db, [id2](TrainStore& s) { return s.run(id2); });
+        QCOMPARE(run->status, QStringLiteral("stopped"));
+        QVERIFY(run->steps < 200);
+
+        // A bad setting is a plain message, not a crash.
+        QSignalSpy failed(&c, &TrainController::failed);
+        QJsonObject bad = QJsonDocument::fromJson(config(m_dir.filePath(QStringLiteral("runs/bad")), 5).toUtf8()).object();
+        bad[QStringLiteral("lr")] = 5.0;
+        c.start(QStringLiteral("bad"), kModel, QString::fromUtf8(QJsonDocument(bad).toJson()), m_dir.filePath(QStringLiteral("runs/bad")));
+        QCOMPARE(failed.size(), 1);
+        QVERIFY(failed.first().at(1).toString().contains(QStringLiteral("lr")));
+    }
+
+    void panelRunReachesDatabaseAndCharts() {
+        const QString root = m_dir.filePath(QStringLiteral("panel-runs"));
+        TrainRunsPanel panel(m_db.get());
+        panel.setRunsRoot(root);
+        panel.controller()->setThreads(1);
+        QSignalSpy refreshed(&panel, &TrainRunsPanel::runsRefreshed);
+        panel.refresh();
+        QVERIFY(refreshed.wait(10000));
+
+        TrainWizard w(kModel, root);
+        w.applyConfig(config(QString(), kSteps), QString());
+        QSignalSpy finished(panel.controller(), &TrainController::finished);
+        QSignalSpy failed(panel.controller(), &TrainController::failed);
+        panel.startFromWizard(w);
+        QVERIFY(finished.wait(60000) || !failed.isEmpty());
+        QVERIFY2(failed.isEmpty(), failed.isEmpty() ? "" : qPrintable(failed.first().at(1).toString()));
+        const qint64 id = finished.first().first().toLongLong();
+        QCOMPARE(panel.selectedRun(), id);
+        auto runOf = [&panel](qint64 id) -> std::optional<TrainRunRecord> {
+            for (const TrainRunRecord& r : panel.runs())
+                if (r.id == id) return r;
+            return std::nullopt;
+        };
+        QVERIFY(QTest::qWaitFor([&] { return runOf(id) && runOf(id)->status == QLatin1String("finished"); }, 10000));
+
+        // Metrics in SQLite and in every chart series.
+        QCOMPARE(dbGet<qint64>(*m_db, [id](TrainStore& s) { return s.metricCount(id); }), qint64(kSteps));
+        TrainDashboard* d = panel.dashboard();
+        QCOMPARE(d->loss()->trainSeries().size(), kSteps);
+        QCOMPARE(d->loss()->validationSeries().size(), 2);  // steps 3 and 6
+        QCOMPARE(d->lrGrad()->gradSeries().size(), kSteps);
+        QCOMPARE(d->speed()->speedSeries().size(), kSteps);
+        QVERIFY(d->experts()->moeLayerCount() >= 1);  // the default model's MoE layers
+        QVERIFY(d->mhc()->hasData());                 // and its mHC
+
+        // Export the final (merged) model; the copy is a model folder.
+        const QString exported = m_dir.filePath(QStringLiteral("exported"));
+        QCOMPARE(panel.exportRun(id, exported), QString());
+        QVERIFY(QFileInfo::exists(exported + QStringLiteral("/config.json")));
+        QVERIFY(QFileInfo::exists(exported + QStringLiteral("/model.safetensors")));
+        QVERIFY(QFileInfo::exists(exported + QStringLiteral("/tokenizer.json")));
+        QSignalSpy chat(&panel, &TrainRunsPanel::openModelRequested);
+        panel.chatWithSelected();
+        QCOMPARE(chat.size(), 1);
+
+        // Delete: rows and folder.
+        const QString folder = runOf(id)->folder;
+        QVERIFY(QFileInfo::exists(folder));
+        QVERIFY(dbGet<bool>(*m_db, [id](TrainStore& s) { return s.deleteRun(id); }));
+        QVERIFY(!QFileInfo::exists(folder));
+        QCOMPARE(dbGet<qint64>(*m_db, [id](TrainStore& s) { return s.metricCount(id); }), qint64(0));
+    }
+};
+
+QTEST_MAIN(TrainFlowTest)
+#include "TrainFlowTest.moc"
