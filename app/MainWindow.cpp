@@ -36,6 +36,7 @@ MainWindow::MainWindow(const AppOptions& options, QWidget* parent)
     m_library->setContextTokens(options.contextTokens);
     m_chat = new ChatPanel(m_worker.get(), m_db.get(), m_tabs);
     m_train = new TrainRunsPanel(m_db.get(), m_tabs);
+    m_train->setRunsRoot(QDir(options.dataDir).filePath(QStringLiteral("runs")));
     m_monitor = new MonitorPanel(m_tabs);
     m_tabs->addTab(m_library, QIcon(QStringLiteral(":/icons/library.svg")), tr("&Library"));
     m_tabs->addTab(m_chat, QIcon(QStringLiteral(":/icons/chat.svg")), tr("&Chat"));
@@ -65,10 +66,16 @@ MainWindow::MainWindow(const AppOptions& options, QWidget* parent)
     connect(stopShortcut, &QShortcut::activated, m_chat, &ChatPanel::stop);
     connect(m_library, &LibraryPanel::status, this, [this](const QString& m) { statusBar()->showMessage(m, 8000); });
     connect(m_chat, &ChatPanel::status, this, [this](const QString& m) { statusBar()->showMessage(m, 8000); });
+    connect(m_train, &TrainRunsPanel::status, this, [this](const QString& m) { statusBar()->showMessage(m, 8000); });
+    connect(m_train, &TrainRunsPanel::openModelRequested, this, [this](const QString& path) {
+        m_tabs->setCurrentWidget(m_library);
+        m_library->openModel(path);
+    });
 
     connect(m_worker.get(), &EngineWorker::telemetry, m_monitor, [this](qint64, const TelemetrySnapshot& s) { m_monitor->addTelemetry(s); });
     connect(m_library, &LibraryPanel::modelReady, this, [this](const ModelSummary& s) {
         m_chat->setModel(s);
+        m_train->setBaseModel(s.path);
         m_modelLabel->setText(tr("%1 · %2 · ctx %3").arg(s.name, s.backendName).arg(s.contextTokens));
         m_modelReady = true;
         m_tabs->setCurrentWidget(m_chat);
@@ -119,7 +126,9 @@ MainWindow::MainWindow(const AppOptions& options, QWidget* parent)
     }
 }
 
-MainWindow::~MainWindow() = default;
+MainWindow::~MainWindow() {
+    delete m_train;  // pauses a running training run (checkpoint) while the database still exists
+}
 
 void MainWindow::buildMenus() {
     QMenu* file = menuBar()->addMenu(tr("&File"));
