@@ -20,8 +20,8 @@ TrainDashboard::TrainDashboard(QWidget* parent) : QWidget(parent) {
     grid->addWidget(m_experts, 1, 1);
     grid->addWidget(m_mhc, 2, 0, 1, 2);
     grid->setRowStretch(0, 3);
-    grid->setRowStretch(1, 2);
-    grid->setRowStretch(2, 2);
+    grid->setRowStretch(1, 3);
+    grid->setRowStretch(2, 3);
 }
 
 void TrainDashboard::addPoints(const QVector<TrainPoint>& points) {

@@ -58,6 +58,7 @@ TrainRunsPanel::TrainRunsPanel(Database* db, QWidget* parent) : QWidget(parent),
     m_table->setEditTriggers(QAbstractItemView::NoEditTriggers);
     m_table->setSelectionBehavior(QAbstractItemView::SelectRows);
     m_table->setSelectionMode(QAbstractItemView::ExtendedSelection);
+    m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
     m_table->horizontalHeader()->setSectionResizeMode(0, QHeaderView::Stretch);
     m_table->verticalHeader()->setVisible(false);
     m_table->setAccessibleName(tr("Training runs"));
@@ -100,13 +101,13 @@ TrainRunsPanel::TrainRunsPanel(Database* db, QWidget* parent) : QWidget(parent),
     auto* scroll = new QScrollArea(splitter);
     scroll->setWidgetResizable(true);
     m_dashboard = new TrainDashboard(scroll);
-    m_dashboard->setMinimumHeight(900);
+    m_dashboard->setMinimumHeight(1050);
     scroll->setWidget(m_dashboard);
     splitter->addWidget(left);
     splitter->addWidget(scroll);
     splitter->setStretchFactor(0, 1);
     splitter->setStretchFactor(1, 3);
-    splitter->setSizes({340, 1000});
+    splitter->setSizes({380, 1000});
     layout->addWidget(splitter);
 
     connect(m_new, &QPushButton::clicked, this, &TrainRunsPanel::newRun);

@@ -169,6 +169,7 @@ TrainMhcChart::TrainMhcChart(QWidget* parent) : ChartBase(tr("mHC: signal gain o
     h->addWidget(new QLabel(tr("H_res of sublayer"), row));
     m_sublayerBox = new QComboBox(row);
     m_sublayerBox->setAccessibleName(tr("mHC sublayer"));
+    m_sublayerBox->setSizeAdjustPolicy(QComboBox::AdjustToContents);
     m_sublayerBox->setToolTip(tr("Sublayer whose token-averaged residual mixing matrix is shown (2 per layer: attention, FFN)"));
     h->addWidget(m_sublayerBox);
     h->addStretch(1);
@@ -221,7 +222,7 @@ void TrainMhcChart::refresh() {
         lo = std::min(lo, v / 1.5);
         hi = std::max(hi, v * 1.5);
     }
-    plot()->xAxis->setRange(0, std::max(2.0, double(x.size()) + 1));
+    plot()->xAxis->setRange(0.5, std::max(2.0, double(x.size()) + 0.5));
     plot()->yAxis->setRange(lo, hi);
     const int s = std::clamp(m_sublayer, 0, std::max(0, int(m_last.hcMix.size()) - 1));
     if (s < m_last.hcMix.size()) {

@@ -67,7 +67,10 @@ int main(int argc, char** argv) {
     o[QStringLiteral("eval_every")] = std::max(2, steps / 10);
     o[QStringLiteral("eval_batches")] = 2;
     o[QStringLiteral("checkpoint_every")] = std::max(2, steps / 4);
-    o[QStringLiteral("warmup_steps")] = std::max(1, steps / 20);
+    o[QStringLiteral("warmup_steps")] = std::max(1, steps / 10);
+    o[QStringLiteral("validation_fraction")] = 0.05;
+    o[QStringLiteral("lora_rank")] = 8;  // LoRA: the bundled model is already trained on this data
+    o[QStringLiteral("lora_alpha")] = 16.0;
     const QString folder = QDir(panel->runsRoot()).filePath(QStringLiteral("demo-lora"));
     bool grabbed = false;
     QObject::connect(panel->controller(), &TrainController::progress, &window, [&](qint64, const QVector<TrainPoint>& pts) {
