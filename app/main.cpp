@@ -1,4 +1,4 @@
-// latent-studio [--model DIR] [--data-dir DIR] [--context N] [--prompt TEXT --screenshots DIR]
+// latent-studio [--model DIR (default: the bundled default model)] [--data-dir DIR] [--context N] [--prompt TEXT --screenshots DIR]
 #include <unistd.h>
 
 #include <cstdlib>
@@ -32,7 +32,11 @@ int main(int argc, char** argv) {
     parser.setApplicationDescription(QStringLiteral("Desktop workbench for DeepSeek-style (MLA + MoE + mHC) language models"));
     parser.addHelpOption();
     parser.addVersionOption();
-    QCommandLineOption model(QStringLiteral("model"), QStringLiteral("Model folder to load at start."), QStringLiteral("DIR"));
+    const QString defaultModel = bundledDefaultModelDir();
+    QCommandLineOption model(QStringLiteral("model"),
+                             QStringLiteral("Model folder to load at start (default: the bundled default model, %1).")
+                                 .arg(defaultModel.isEmpty() ? QStringLiteral("not installed") : defaultModel),
+                             QStringLiteral("DIR"));
     QCommandLineOption dataDir(QStringLiteral("data-dir"), QStringLiteral("Where chats and settings live (default: %1).")
                                    .arg(QStandardPaths::writableLocation(QStandardPaths::AppDataLocation)), QStringLiteral("DIR"));
     QCommandLineOption context(QStringLiteral("context"), QStringLiteral("Context length for --model (default 4096)."), QStringLiteral("N"), QStringLiteral("4096"));
@@ -43,7 +47,7 @@ int main(int argc, char** argv) {
 
     AppOptions options;
     options.dataDir = parser.isSet(dataDir) ? parser.value(dataDir) : QStandardPaths::writableLocation(QStandardPaths::AppDataLocation);
-    options.modelPath = parser.value(model);
+    options.modelPath = parser.isSet(model) ? parser.value(model) : defaultModel;
     options.contextTokens = parser.value(context).toLongLong();
     options.autoPrompt = parser.value(prompt);
     options.screenshotDir = parser.value(shots);
