@@ -131,6 +131,29 @@ private slots:
         QCOMPARE(cfg.value(QStringLiteral("max_steps")).toInt(), kSteps);
     }
 
+    void presetModelTrainsFromScratch() {
+        // A new tiny MHA + MoE model with plain residuals, sharing the default model's tokenizer.
+        const QString base = m_dir.filePath(QStringLiteral("preset-base"));
+        PresetChoice p;
+        p.size = QStringLiteral("tiny");
+        p.mla = false;
+        p.moe = true;
+        p.residual = QStringLiteral("residual");
+        QCOMPARE(createPresetModel(base, p, kModel), QString());
+        QVERIFY(QFileInfo::exists(base + QStringLiteral("/config.json")));
+        QVERIFY(QFileInfo::exists(base + QStringLiteral("/tokenizer.json")));
+        QJsonObject o = QJsonDocument::fromJson(config(QString(), 2).toUtf8()).object();
+        o[QStringLiteral("base_model")] = base;
+        o[QStringLiteral("from_scratch")] = true;
+        o[QStringLiteral("lora_rank")] = 0;
+        const TrainEstimate e = probeTraining(QString::fromUtf8(QJsonDocument(o).toJson()), 1, 1);
+        QVERIFY2(e.error.isEmpty(), qPrintable(e.error));
+        QVERIFY(e.trainable > e.parameters * 9 / 10 && e.trainable <= e.parameters);  // full training (router biases are not AdamW-trained)
+        QCOMPARE(e.optimizerBytes, 8.0 * double(e.trainable));
+        QVERIFY(e.secondsPerStep > 0);
+        QCOMPARE(createPresetModel(m_dir.filePath(QStringLiteral("preset-bad")), PresetChoice{QStringLiteral("huge")}, kModel).isEmpty(), false);
+    }
+
     void pauseResumeAfterRestartAndStop() {
         const QString folder = m_dir.filePath(QStringLiteral("runs/life"));
         qint64 id = 0;
