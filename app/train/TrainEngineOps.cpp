@@ -14,7 +14,10 @@
 #pragma push_macro("slots")
 #undef slots
 #include "engine/backend.h"
+#include "engine/chat_template.h"
 #include "engine/config.h"
+#include "engine/generate.h"
+#include "engine/model.h"
 #include "engine/dataset.h"
 #include "engine/error.h"
 #include "engine/tokenizer.h"
@@ -173,4 +176,27 @@ TrainEstimate probeTraining(const QString& configJson, int probeSteps, int threa
         est.error = QString::fromUtf8(e.what());
     }
     return est;
+}
+
+ReplyResult generateReply(const QString& modelDir, const QString& prompt, int maxTokens, int threads) {
+    ReplyResult out;
+    try {
+        auto backend = engine::make_cpu_backend(threads);
+        auto tok = engine::Tokenizer::from_path(modelDir.toStdString());
+        auto model = engine::Model::load(modelDir.toStdString(), *backend);
+        const nlohmann::json messages = nlohmann::json::array({{{"role", "user"}, {"content", prompt.toStdString()}}});
+        const std::vector<int32_t> ids = tok->encode(engine::apply_chat_template(*tok, messages, true), false);
+        engine::Session session(*model, std::min<int64_t>(4096, int64_t(ids.size()) + maxTokens + 8));
+        engine::GenerateOptions opts;
+        opts.sampling.temperature = 0;
+        opts.max_tokens = maxTokens;
+        const auto start = std::chrono::steady_clock::now();
+        const engine::GenerateResult r = engine::generate(session, *tok, ids, opts);
+        out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        out.text = QString::fromStdString(r.text);
+        out.tokens = int(r.tokens.size());
+    } catch (const std::exception& e) {
+        out.error = QString::fromUtf8(e.what());
+    }
+    return out;
 }

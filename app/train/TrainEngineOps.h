@@ -3,6 +3,8 @@
 //                   trained tokens highlighted), split sizes, or the engine's line-numbered error
 //   createPresetModel  a new model folder from a preset (MLA/MoE/mHC switches) sharing an existing
 //                   model's tokenizer, for a from-scratch run
+//   generateReply   one greedy chat reply of a model folder (the side-by-side compare of a trained model
+//                   and its base)
 //   probeTraining   memory estimate (weights, gradients, AdamW state, activations) and the time per
 //                   step measured over a few real steps, hence the time per epoch
 #pragma once
@@ -47,3 +49,13 @@ struct TrainEstimate {
 // `configJson`: a TrainingRunConfig JSON. Runs `probeSteps` real steps into a temporary folder (deleted
 // afterwards) when probeSteps > 0.
 TrainEstimate probeTraining(const QString& configJson, int probeSteps, int threads);
+
+struct ReplyResult {
+    QString error;
+    QString text;
+    int tokens = 0;
+    double seconds = 0;
+};
+// Loads `modelDir`, renders `prompt` as one user turn through its chat template, and generates greedily
+// (temperature 0) up to `maxTokens`.
+ReplyResult generateReply(const QString& modelDir, const QString& prompt, int maxTokens, int threads);

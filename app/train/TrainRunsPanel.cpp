@@ -18,6 +18,7 @@
 #include <QVBoxLayout>
 
 #include "storage/Database.h"
+#include "train/TrainCompareDialog.h"
 #include "train/TrainController.h"
 #include "train/TrainDashboard.h"
 #include "train/TrainEngineOps.h"
@@ -73,6 +74,8 @@ TrainRunsPanel::TrainRunsPanel(Database* db, QWidget* parent) : QWidget(parent),
     m_delete = new QPushButton(tr("Delete"), left);
     m_export = new QPushButton(tr("Export model…"), left);
     m_chat = new QPushButton(tr("Chat with this model"), left);
+    m_compare = new QPushButton(tr("Compare with base…"), left);
+    m_compare->setToolTip(tr("Ask the trained model and its base the same question, side by side"));
     m_resume->setToolTip(tr("Continue from the run's newest checkpoint (also after the app was closed)"));
     m_pause->setToolTip(tr("Stop after writing a checkpoint; Resume continues exactly from there"));
     m_stop->setToolTip(tr("End the run after writing a checkpoint"));
@@ -88,6 +91,9 @@ TrainRunsPanel::TrainRunsPanel(Database* db, QWidget* parent) : QWidget(parent),
     row2->addWidget(m_delete);
     row2->addWidget(m_export);
     row2->addWidget(m_chat);
+    auto* row3 = new QHBoxLayout;
+    row3->addWidget(m_compare);
+    row3->addStretch(1);
     m_message = new QLabel(left);
     m_message->setWordWrap(true);
     m_message->setTextInteractionFlags(Qt::TextSelectableByMouse);
@@ -96,6 +102,7 @@ TrainRunsPanel::TrainRunsPanel(Database* db, QWidget* parent) : QWidget(parent),
     lv->addWidget(m_table, 1);
     lv->addLayout(row1);
     lv->addLayout(row2);
+    lv->addLayout(row3);
     lv->addWidget(m_message);
 
     auto* scroll = new QScrollArea(splitter);
@@ -117,6 +124,7 @@ TrainRunsPanel::TrainRunsPanel(Database* db, QWidget* parent) : QWidget(parent),
     connect(m_delete, &QPushButton::clicked, this, &TrainRunsPanel::deleteSelected);
     connect(m_export, &QPushButton::clicked, this, &TrainRunsPanel::exportSelected);
     connect(m_chat, &QPushButton::clicked, this, &TrainRunsPanel::chatWithSelected);
+    connect(m_compare, &QPushButton::clicked, this, &TrainRunsPanel::compareSelected);
     connect(m_table, &QTableWidget::itemSelectionChanged, this, [this] {
         const auto rows = m_table->selectionModel()->selectedRows();
         const qint64 current = m_table->currentRow() >= 0 && m_table->item(m_table->currentRow(), 0)
@@ -274,6 +282,7 @@ void TrainRunsPanel::updateButtons() {
     const bool done = r && r->status == QLatin1String("finished") && !r->outputPath.isEmpty();
     m_export->setEnabled(done);
     m_chat->setEnabled(done);
+    m_compare->setEnabled(done && r && QFileInfo::exists(QDir(r->modelPath).filePath(QStringLiteral("model.safetensors"))));
 }
 
 void TrainRunsPanel::newRun() {
@@ -344,4 +353,12 @@ void TrainRunsPanel::exportSelected() {
 void TrainRunsPanel::chatWithSelected() {
     const auto r = record(m_selected);
     if (r && !r->outputPath.isEmpty()) emit openModelRequested(r->outputPath);
+}
+
+void TrainRunsPanel::compareSelected() {
+    const auto r = record(m_selected);
+    if (!r || r->outputPath.isEmpty()) return;
+    auto* dialog = new TrainCompareDialog(r->modelPath, r->outputPath, this);
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    dialog->open();
 }

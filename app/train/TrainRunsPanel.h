@@ -45,6 +45,7 @@ public slots:
     void deleteSelected();
     void exportSelected();
     void chatWithSelected();
+    void compareSelected();  // the final model beside its base, same prompt, two panes
 
 signals:
     void openModelRequested(const QString& modelFolder);
@@ -76,5 +77,6 @@ private:
     QPushButton* m_delete;
     QPushButton* m_export;
     QPushButton* m_chat;
+    QPushButton* m_compare;
     TrainDashboard* m_dashboard;
 };

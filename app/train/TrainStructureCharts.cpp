@@ -116,6 +116,7 @@ void TrainExpertChart::refresh() {
     const int cols = int(m_steps.size());
     int experts = 0;
     if (cols && m_layer >= 0 && m_layer < m_load.last().size()) experts = int(m_load.last()[m_layer].size());
+    m_map->setVisible(cols && experts);
     if (!cols || !experts) {
         m_map->data()->clear();
         return;
@@ -240,4 +241,5 @@ void TrainMhcChart::refresh() {
     } else {
         m_mix->data()->clear();
     }
+    m_mix->setVisible(s < m_last.hcMix.size());
 }

@@ -13,6 +13,7 @@
 
 #include "storage/Database.h"
 #include "storage/TrainStore.h"
+#include "train/TrainCompareDialog.h"
 #include "train/TrainController.h"
 #include "train/TrainDashboard.h"
 #include "train/TrainRunsPanel.h"
@@ -270,6 +271,13 @@ private slots:
         QVERIFY(QFileInfo::exists(exported + QStringLiteral("/config.json")));
         QVERIFY(QFileInfo::exists(exported + QStringLiteral("/model.safetensors")));
         QVERIFY(QFileInfo::exists(exported + QStringLiteral("/tokenizer.json")));
+        // The trained model beside its base: same prompt, two replies.
+        TrainCompareDialog compare(kModel, exported);
+        QSignalSpy answered(&compare, &TrainCompareDialog::answered);
+        compare.ask(QStringLiteral("What warranty does the Ember kettle have?"));
+        QVERIFY(answered.wait(60000));
+        QVERIFY2(!compare.baseReply().isEmpty() && !compare.baseReply().contains(QStringLiteral("Generating")), qPrintable(compare.baseReply()));
+        QVERIFY2(compare.trainedReply().contains(QStringLiteral("tokens in")), qPrintable(compare.trainedReply()));
         QSignalSpy chat(&panel, &TrainRunsPanel::openModelRequested);
         panel.chatWithSelected();
         QCOMPARE(chat.size(), 1);
