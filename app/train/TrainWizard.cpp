@@ -282,9 +282,14 @@ void TrainWizard::applyConfig(const QString& json, const QString& relativeTo) {
     auto path = [&](const QString& key) {
         const QString p = o.value(key).toString();
         if (p.isEmpty() || QDir::isAbsolutePath(p)) return p;
-        for (const QString& base : {relativeTo, relativeTo + QStringLiteral("/.."), TrainResources::resourcesDir(),
-                                    TrainResources::resourcesDir() + QStringLiteral("/..")})
+        // finetune.json paths are relative to the source tree ("resources/models/default"); installed,
+        // the same files sit under share/latent-studio without the "resources/" prefix.
+        const QString res = TrainResources::resourcesDir();
+        for (const QString& base : {relativeTo, relativeTo + QStringLiteral("/.."), res, res + QStringLiteral("/..")})
             if (QFileInfo::exists(QDir(base).filePath(p))) return QDir::cleanPath(QDir(base).filePath(p));
+        const QString prefix = QStringLiteral("resources/");
+        if (p.startsWith(prefix) && QFileInfo::exists(QDir(res).filePath(p.mid(prefix.size()))))
+            return QDir::cleanPath(QDir(res).filePath(p.mid(prefix.size())));
         return p;
     };
     if (o.contains(QStringLiteral("base_model"))) m_modelPath->setText(path(QStringLiteral("base_model")));

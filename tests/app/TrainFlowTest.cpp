@@ -113,6 +113,26 @@ private slots:
         QCOMPARE(w.currentId(), 2);
     }
 
+    void wizardResolvesInstalledDemoPaths() {
+        // Installed layout: share/latent-studio/{models/default,demo/} with finetune.json's paths still
+        // written as "resources/...".
+        const QString share = m_dir.filePath(QStringLiteral("share/latent-studio"));
+        QVERIFY(QDir().mkpath(share + QStringLiteral("/models")));
+        QVERIFY(QDir().mkpath(share + QStringLiteral("/demo")));
+        QVERIFY(QFile::link(kModel, share + QStringLiteral("/models/default")));
+        QVERIFY(QFile::copy(m_data, share + QStringLiteral("/demo/train.jsonl")));
+        qputenv("LATENT_RESOURCES", share.toUtf8());
+        TrainWizard w(QString(), m_dir.filePath(QStringLiteral("runs")));
+        w.applyConfig(QStringLiteral(R"({"base_model": "resources/models/default", "data": "resources/demo/train.jsonl",
+                                         "max_steps": 7, "lora_rank": 0})"), share + QStringLiteral("/demo"));
+        qunsetenv("LATENT_RESOURCES");
+        const QJsonObject cfg = QJsonDocument::fromJson(w.configJson().toUtf8()).object();
+        QCOMPARE(cfg.value(QStringLiteral("base_model")).toString(), share + QStringLiteral("/models/default"));
+        QCOMPARE(cfg.value(QStringLiteral("data")).toString(), share + QStringLiteral("/demo/train.jsonl"));
+        QCOMPARE(cfg.value(QStringLiteral("max_steps")).toInt(), 7);
+        QCOMPARE(cfg.value(QStringLiteral("lora_rank")).toInt(), 0);  // full fine-tune as the file says
+    }
+
     void wizardProbeMeasuresStepsAndMemory() {
         TrainWizard w(kModel, m_dir.filePath(QStringLiteral("runs")));
         w.applyConfig(config(m_dir.filePath(QStringLiteral("unused")), kSteps), QString());
