@@ -330,3 +330,62 @@ TEST(MhcDiagnostics, DepthGainsOfKnownMatrices) {
 }
 
 }  // namespace
+
+namespace {
+
+// The layers run Sinkhorn 8 tokens at a time and the per-token loops in OpenMP chunks; the parameter
+// gradients are summed in token order afterwards. So a batch equals token-by-token Sinkhorn bit for
+// bit, and the thread count changes no bit of any output (the resume test relies on determinism).
+std::vector<float> to_float(const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); }
+
+TEST(MhcBatching, SinkhornBatchEqualsPerTokenBits) {
+    for (bool pf : {false, true}) {
+        const Options o = pf ? paper(20) : v4(20);
+        const int T = 19, nn = 16;  // two full blocks of 8 and a partial one
+        const auto L = to_float(randn(T * nn, 301, 2.0)), G = to_float(randn(T * nn, 302));
+        std::vector<float> out(T * nn), dL(T * nn), one(nn), done(nn);
+        engine::mhc::sinkhorn_forward_batch(out.data(), nn, L.data(), nn, T, o);
+        engine::mhc::sinkhorn_backward_batch(dL.data(), nn, G.data(), nn, L.data(), nn, T, o);
+        for (int t = 0; t < T; ++t) {
+            engine::mhc::sinkhorn_forward(one.data(), L.data() + t * nn, o);
+            engine::mhc::sinkhorn_backward(done.data(), G.data() + t * nn, L.data() + t * nn, o);
+            for (int k = 0; k < nn; ++k) {
+                EXPECT_EQ(out[t * nn + k], one[k]) << "paper=" << pf << " t=" << t << " k=" << k;
+                EXPECT_EQ(dL[t * nn + k], done[k]) << "paper=" << pf << " t=" << t << " k=" << k;
+            }
+        }
+    }
+}
+
+TEST(MhcBatching, ThreadCountChangesNoBit) {
+    const int n = 4, T = 200, D = 64, K = n * n + 2 * n;  // large enough for the parallel paths
+    const auto X = to_float(randn(T * n * D, 311)), fn = to_float(randn(K * n * D, 312, 0.05)),
+               base = to_float(randn(K, 313, 0.5)), y = to_float(randn(T * D, 314)),
+               G = to_float(randn(T * n * D, 315)), du = to_float(randn(T * D, 316));
+    const std::vector<float> scale = {0.7f, -0.4f, 0.9f};
+    auto run = [&](int threads) {
+        Options o;
+        o.threads = threads;
+        engine::mhc::Coeffs<float> c;
+        engine::mhc::coeffs_forward(c, X.data(), T, D, fn.data(), base.data(), scale.data(), o);
+        std::vector<float> u(T * D), Xo(X.size()), dy(T * D), dpost(T * n), dA(T * n * n), dX(X.size()),
+            dpre(T * n), dfn(fn.size(), 0.0f), dbase(K, 0.0f), dscale(3, 0.0f);
+        engine::mhc::pre_forward(u.data(), X.data(), c, D, o);
+        engine::mhc::post_res_forward(Xo.data(), X.data(), y.data(), c, D, o);
+        engine::mhc::post_res_backward(dy.data(), dpost.data(), dA.data(), dX.data(), G.data(), X.data(), y.data(), c,
+                                       D, o);
+        engine::mhc::pre_backward(dpre.data(), dX.data(), du.data(), X.data(), c, D, o);
+        engine::mhc::coeffs_backward(dX.data(), dfn.data(), dbase.data(), dscale.data(), dpre.data(), dpost.data(),
+                                     dA.data(), X.data(), D, fn.data(), base.data(), scale.data(), c, o);
+        std::vector<std::vector<float>> all = {c.A, c.pre, c.post, u, Xo, dy, dX, dfn, dbase, dscale};
+        return all;
+    };
+    const auto one = run(1);
+    for (int threads : {2, 3}) {
+        const auto many = run(threads);
+        for (size_t i = 0; i < one.size(); ++i)
+            EXPECT_EQ(one[i], many[i]) << "output " << i << ", " << threads << " threads";
+    }
+}
+
+}  // namespace
