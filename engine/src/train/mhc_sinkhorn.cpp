@@ -143,7 +143,8 @@ void sinkhorn_backward_batch(T* dlogits, int64_t ldd, const T* dout, int64_t ldg
     const T eps = o.paper_form ? T(0) : T(o.eps);
     constexpr int W = Vec<T>::W;
     // st[k] is the input of normalisation k (recomputed from the logits; nothing kept from the forward).
-    std::vector<V<T>> L(static_cast<size_t>(nn)), states(static_cast<size_t>(nn * (steps + 1))), g(static_cast<size_t>(nn));
+    std::vector<V<T>> L(static_cast<size_t>(nn)), g(static_cast<size_t>(nn));
+    std::vector<V<T>> states(static_cast<size_t>(nn * (steps + 1)));
     for (int64_t t0 = 0; t0 < tokens; t0 += W) {
         const int lanes = int(std::min<int64_t>(W, tokens - t0));
         to_lanes(L.data(), logits + t0 * ldl, ldl, lanes, nn);
