@@ -222,17 +222,15 @@ void gemv(const Gemm* gs, int64_t n_gemms, int threads) {
     const int64_t items = n_blocks * n_gemms;
     // Small GEMVs (e.g. one decode-time expert, ~0.3 MB) run on one thread: a fork/join costs more
     // than it saves, and far more when the cores are shared.
-    const bool parallel = n_gemms * g0.N * g0.K * int64_t(dtype_size(g0.wdt)) >= (int64_t(1) << 20) && items > 1;
-#pragma omp parallel num_threads(threads) if (parallel)
-    {
-        std::unique_ptr<float[]> row(avx2 ? nullptr : new float[size_t(g0.K)]);
-#pragma omp for schedule(static)
-        for (int64_t it = 0; it < items; ++it) {
+    const bool parallel = threads > 1 && n_gemms * g0.N * g0.K * int64_t(dtype_size(g0.wdt)) >= (int64_t(1) << 20) &&
+                          items > 1;
+    const auto run = [&](int64_t it0, int64_t it1, float* row) {
+        for (int64_t it = it0; it < it1; ++it) {
             const Gemm& g = gs[it / n_blocks];
             const int64_t b = it % n_blocks;
             const int64_t n0 = b * block, n1 = std::min(g.N, n0 + block);
             if (!avx2)
-                gemv_scalar(g, n0, n1, row.get());
+                gemv_scalar(g, n0, n1, row);
             else if (g.wdt == DType::F16)
                 gemv_avx2_rows<WKind::kF16>(g, n0, n1, avx512);
             else if (g.wdt == DType::BF16)
@@ -240,6 +238,17 @@ void gemv(const Gemm* gs, int64_t n_gemms, int threads) {
             else
                 gemv_avx2_rows<WKind::kF32>(g, n0, n1, avx512);
         }
+    };
+    if (!parallel) {  // no OpenMP region at all: decode makes ~100 of these calls per token
+        std::unique_ptr<float[]> row(avx2 ? nullptr : new float[size_t(g0.K)]);
+        run(0, items, row.get());
+        return;
+    }
+#pragma omp parallel num_threads(threads)
+    {
+        std::unique_ptr<float[]> row(avx2 ? nullptr : new float[size_t(g0.K)]);
+#pragma omp for schedule(static)
+        for (int64_t it = 0; it < items; ++it) run(it, it + 1, row.get());
     }
 }
 

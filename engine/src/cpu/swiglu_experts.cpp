@@ -273,9 +273,8 @@ void run_fused(const TensorView& y, const TensorView& x, const SwigluExpert* exp
     float* yp = y.as<float>();
     // One fork for the whole MoE; below ~0.5 MB of weights one thread is faster than the join.
     const int nt = bytes >= (int64_t(1) << 19) ? threads : 1;
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-        const int t = omp_get_thread_num(), got = omp_get_num_threads();  // the runtime may give fewer
+    // The body of one thread t of `got`; its barriers are no-ops when called outside a parallel region.
+    const auto body = [&](int t, int got) {
         // Pass 1: this thread's flat rows [lo, hi), as pieces of runs.
         int64_t lo, hi;
         share(rows_total, t, got, kRows, &lo, &hi);
@@ -321,7 +320,13 @@ void run_fused(const TensorView& y, const TensorView& x, const SwigluExpert* exp
             else
                 dot_concat<W>(segs.data(), n, lo, hi, yp);
         }
+    };
+    if (nt == 1) {
+        body(0, 1);  // no OpenMP region (a fork of one thread still costs a runtime call)
+        return;
     }
+#pragma omp parallel num_threads(nt)
+    body(omp_get_thread_num(), omp_get_num_threads());  // the runtime may give fewer threads
 }
 
 }  // namespace
