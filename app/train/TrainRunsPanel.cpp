@@ -1,6 +1,9 @@
 #include "train/TrainRunsPanel.h"
 
+#include <QComboBox>
 #include <QDateTime>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QDir>
 #include <QDirIterator>
 #include <QFile>
@@ -92,8 +95,11 @@ TrainRunsPanel::TrainRunsPanel(Database* db, QWidget* parent) : QWidget(parent),
     row2->addWidget(m_export);
     row2->addWidget(m_chat);
     auto* row3 = new QHBoxLayout;
+    m_modelBox = new QComboBox(left);
+    m_modelBox->setAccessibleName(tr("Model of this run to use"));
+    m_modelBox->setToolTip(tr("The final model, or (full fine-tunes) any kept checkpoint, for Chat, Compare and Export"));
+    row3->addWidget(m_modelBox, 1);
     row3->addWidget(m_compare);
-    row3->addStretch(1);
     m_message = new QLabel(left);
     m_message->setWordWrap(true);
     m_message->setTextInteractionFlags(Qt::TextSelectableByMouse);
@@ -125,6 +131,7 @@ TrainRunsPanel::TrainRunsPanel(Database* db, QWidget* parent) : QWidget(parent),
     connect(m_export, &QPushButton::clicked, this, &TrainRunsPanel::exportSelected);
     connect(m_chat, &QPushButton::clicked, this, &TrainRunsPanel::chatWithSelected);
     connect(m_compare, &QPushButton::clicked, this, &TrainRunsPanel::compareSelected);
+    connect(m_modelBox, &QComboBox::activated, this, &TrainRunsPanel::setModelChoice);
     connect(m_table, &QTableWidget::itemSelectionChanged, this, [this] {
         const auto rows = m_table->selectionModel()->selectedRows();
         const qint64 current = m_table->currentRow() >= 0 && m_table->item(m_table->currentRow(), 0)
@@ -203,6 +210,7 @@ void TrainRunsPanel::refresh() {
     }, [this](QVector<TrainRunRecord> runs) {
         m_runs = std::move(runs);
         showRuns();
+        loadModelChoices();
         emit runsRefreshed();
     });
 }
@@ -254,6 +262,7 @@ void TrainRunsPanel::loadSelected() {
     m_dashboard->clear();
     m_liveBuffer.clear();
     m_loadPending = id != 0;
+    loadModelChoices();
     if (!id) return;
     m_db->call(this, [id](ChatStore& s) { return TrainStore(s.db()).metrics(id); }, [this, id](QVector<TrainMetricRow> rows) {
         if (id != m_selected) return;
@@ -279,10 +288,11 @@ void TrainRunsPanel::updateButtons() {
     m_pause->setEnabled(running);
     m_stop->setEnabled(running);
     m_delete->setEnabled(r && !(running && m_controller->currentRun() == r->id));
-    const bool done = r && r->status == QLatin1String("finished") && !r->outputPath.isEmpty();
-    m_export->setEnabled(done);
-    m_chat->setEnabled(done);
-    m_compare->setEnabled(done && r && QFileInfo::exists(QDir(r->modelPath).filePath(QStringLiteral("model.safetensors"))));
+    const bool haveModel = !chosenModel().isEmpty() && !(running && r && m_controller->currentRun() == r->id);
+    m_export->setEnabled(haveModel);
+    m_chat->setEnabled(haveModel);
+    m_compare->setEnabled(haveModel && r && QFileInfo::exists(QDir(r->modelPath).filePath(QStringLiteral("model.safetensors"))));
+    m_modelBox->setEnabled(!m_modelChoices.isEmpty());
 }
 
 void TrainRunsPanel::newRun() {
@@ -337,8 +347,56 @@ void TrainRunsPanel::deleteSelected() {
 
 QString TrainRunsPanel::exportRun(qint64 id, const QString& dir) {
     const auto r = record(id);
-    if (!r || r->outputPath.isEmpty()) return tr("This run has no final model yet.");
-    return copyFolder(r->outputPath, dir);
+    const QString from = id == m_selected ? chosenModel() : (r ? r->outputPath : QString());
+    if (!r || from.isEmpty()) return tr("This run has no final model yet.");
+    if (!QFileInfo::exists(QDir(from).filePath(QStringLiteral("model.safetensors")))) return copyFolder(from, dir);
+    // A checkpoint folder also holds optimizer state and trainer state: copy only the model files.
+    const QString err = copyFolder(from, dir);
+    if (err.isEmpty()) {
+        QFile::remove(QDir(dir).filePath(QStringLiteral("optimizer.safetensors")));
+        QFile::remove(QDir(dir).filePath(QStringLiteral("state.json")));
+    }
+    return err;
+}
+
+void TrainRunsPanel::loadModelChoices() {
+    m_modelChoices.clear();
+    m_modelBox->clear();
+    const auto r = record(m_selected);
+    if (!r) {
+        updateButtons();
+        return;
+    }
+    if (r->status == QLatin1String("finished") && !r->outputPath.isEmpty()) {
+        m_modelChoices << r->outputPath;
+        m_modelBox->addItem(tr("final model"));
+    }
+    const bool lora = QJsonDocument::fromJson(r->configJson.toUtf8()).object().value(QStringLiteral("lora_rank")).toInteger() > 0;
+    const qint64 id = r->id;
+    if (lora) {
+        updateButtons();
+        return;
+    }
+    m_db->call(this, [id](ChatStore& s) { return TrainStore(s.db()).checkpoints(id); }, [this, id](QVector<TrainCheckpointRow> rows) {
+        if (id != m_selected) return;
+        for (auto it = rows.rbegin(); it != rows.rend(); ++it) {
+            if (!QFileInfo::exists(QDir(it->path).filePath(QStringLiteral("config.json")))) continue;
+            m_modelChoices << it->path;
+            m_modelBox->addItem(tr("checkpoint at step %1").arg(it->step));
+        }
+        updateButtons();
+    });
+    updateButtons();
+}
+
+void TrainRunsPanel::setModelChoice(int index) {
+    if (index >= 0 && index < m_modelChoices.size() && m_modelBox->currentIndex() != index) m_modelBox->setCurrentIndex(index);
+    updateButtons();
+}
+
+QString TrainRunsPanel::chosenModel() const {
+    const int i = m_modelBox->currentIndex();
+    return i >= 0 && i < m_modelChoices.size() ? m_modelChoices[i] : QString();
 }
 
 void TrainRunsPanel::exportSelected() {
@@ -351,14 +409,14 @@ void TrainRunsPanel::exportSelected() {
 }
 
 void TrainRunsPanel::chatWithSelected() {
-    const auto r = record(m_selected);
-    if (r && !r->outputPath.isEmpty()) emit openModelRequested(r->outputPath);
+    const QString model = chosenModel();
+    if (!model.isEmpty()) emit openModelRequested(model);
 }
 
 void TrainRunsPanel::compareSelected() {
     const auto r = record(m_selected);
-    if (!r || r->outputPath.isEmpty()) return;
-    auto* dialog = new TrainCompareDialog(r->modelPath, r->outputPath, this);
+    if (!r || chosenModel().isEmpty()) return;
+    auto* dialog = new TrainCompareDialog(r->modelPath, chosenModel(), this);
     dialog->setAttribute(Qt::WA_DeleteOnClose);
     dialog->open();
 }

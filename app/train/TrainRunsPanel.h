@@ -10,6 +10,7 @@
 #include "train/TrainTypes.h"
 
 class Database;
+class QComboBox;
 class QLabel;
 class QPushButton;
 class QTableWidget;
@@ -35,6 +36,11 @@ public:
     void startFromWizard(const TrainWizard& wizard);
     // Copies the run's final model folder into `dir` (created); returns "" or an error message.
     QString exportRun(qint64 id, const QString& dir);
+    // Model folders of the selected run that load as models: final/ when finished, and for full
+    // fine-tunes each checkpoint (it holds every weight plus config and tokenizer). Newest first.
+    QStringList modelChoices() const { return m_modelChoices; }
+    void setModelChoice(int index);
+    QString chosenModel() const;
 
 public slots:
     void refresh();  // re-reads the run list
@@ -56,6 +62,7 @@ private:
     void showRuns();
     void loadSelected();
     void updateButtons();
+    void loadModelChoices();
     std::optional<TrainRunRecord> record(qint64 id) const;
 
     Database* m_db;
@@ -78,5 +85,7 @@ private:
     QPushButton* m_export;
     QPushButton* m_chat;
     QPushButton* m_compare;
+    QComboBox* m_modelBox;
+    QStringList m_modelChoices;
     TrainDashboard* m_dashboard;
 };

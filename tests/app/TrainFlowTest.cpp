@@ -302,6 +302,27 @@ private slots:
         panel.chatWithSelected();
         QCOMPARE(chat.size(), 1);
 
+        // A full fine-tune: every kept checkpoint is a model too (chat, compare, export).
+        QJsonObject full = QJsonDocument::fromJson(config(m_dir.filePath(QStringLiteral("panel-runs/full")), 2).toUtf8()).object();
+        full[QStringLiteral("lora_rank")] = 0;
+        full[QStringLiteral("checkpoint_every")] = 1;
+        finished.clear();
+        panel.controller()->start(QStringLiteral("full"), kModel, QString::fromUtf8(QJsonDocument(full).toJson()),
+                                  m_dir.filePath(QStringLiteral("panel-runs/full")));
+        QVERIFY(finished.wait(60000));
+        const qint64 fullId = finished.first().first().toLongLong();
+        QVERIFY(QTest::qWaitFor([&] { return panel.selectedRun() == fullId && panel.modelChoices().size() == 3; }, 10000));
+        QVERIFY(panel.modelChoices()[2].endsWith(QStringLiteral("checkpoint-00000001")));
+        panel.setModelChoice(2);
+        QCOMPARE(panel.chosenModel(), panel.modelChoices()[2]);
+        const ReplyResult reply = generateReply(panel.chosenModel(), QStringLiteral("Hello"), 4, 1);
+        QVERIFY2(reply.error.isEmpty(), qPrintable(reply.error));
+        QVERIFY(reply.tokens > 0);
+        const QString ckptExport = m_dir.filePath(QStringLiteral("exported-ckpt"));
+        QCOMPARE(panel.exportRun(fullId, ckptExport), QString());
+        QVERIFY(QFileInfo::exists(ckptExport + QStringLiteral("/config.json")));
+        QVERIFY(!QFileInfo::exists(ckptExport + QStringLiteral("/optimizer.safetensors")));
+
         // Delete: rows and folder.
         const QString folder = runOf(id)->folder;
         QVERIFY(QFileInfo::exists(folder));
