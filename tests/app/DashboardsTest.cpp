@@ -87,14 +87,15 @@ private slots:
         QElapsedTimer clock;
         clock.start();
         int updates = 0;
-        while (clock.elapsed() < 600) {
+        // A fixed number of updates, ~1 ms apart, lasting at least 0.5 s (a loaded machine stretches it,
+        // which must not fail the test: the throttle is checked against the time it really took).
+        while (updates < 200 || clock.elapsed() < 500) {
             chart.addThroughput(clock.elapsed() / 1000.0, 100, 20 + updates % 5);
             chart.addMemory(clock.elapsed() / 1000.0, 1 << 30);
             ++updates;
             QTest::qWait(1);
         }
         const double seconds = clock.elapsed() / 1000.0;
-        QVERIFY(updates > 100);
         QVERIFY2(chart.replotCount() <= int(seconds * 30) + 2,
                  qPrintable(QStringLiteral("%1 replots in %2 s").arg(chart.replotCount()).arg(seconds)));
         QVERIFY(chart.replotCount() >= 3);

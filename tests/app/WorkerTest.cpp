@@ -84,6 +84,7 @@ private slots:
         worker.loadModel(m_model, 1024);
         QVERIFY(loaded.wait(60000));
         const double loadStall = meter.worstStallMs();
+        const double loadWall = meter.worstWallStallMs();
         const ModelSummary model = loaded.first().first().value<ModelSummary>();
 
         QSignalSpy deltas(&worker, &EngineWorker::replyDelta);
@@ -97,8 +98,11 @@ private slots:
         QVERIFY2(finished.wait(120000), failed.isEmpty() ? "timeout" : qPrintable(failed.first().at(1).toString()));
         const double genSeconds = clock.elapsed() / 1000.0;
         const double genStall = meter.worstStallMs();
-        qInfo("GUI worst stall: %.2f ms while loading, %.2f ms while generating (%.2f s, %lld heartbeats)", loadStall,
-              genStall, genSeconds, meter.beats());
+        // The asserted figure excludes run-queue wait (StallMeter.h); the wall figure is printed beside it.
+        qInfo("GUI worst stall: %.2f ms while loading, %.2f ms while generating (%.2f s, %lld heartbeats); "
+              "wall clock incl. run-queue wait: %.2f / %.2f ms (run-queue wait %s)",
+              loadStall, genStall, genSeconds, meter.beats(), loadWall, meter.worstWallStallMs(),
+              meter.excludesRunQueueWait() ? "excluded" : "not measurable here");
         QVERIFY2(loadStall < 50.0, qPrintable(QString::number(loadStall)));
         QVERIFY2(genStall < 50.0, qPrintable(QString::number(genStall)));
 
