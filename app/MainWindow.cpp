@@ -198,6 +198,14 @@ void MainWindow::closeEvent(QCloseEvent* event) {
     event->accept();
 }
 
+void MainWindow::warmUpViews() {
+    for (int i = 0; i < m_tabs->count(); ++i) {
+        QWidget* page = m_tabs->widget(i);
+        page->resize(m_tabs->size());
+        (void)page->grab();  // render() polishes, lays out and paints a hidden widget too
+    }
+}
+
 void MainWindow::takeScreenshots() {
     // Grabbing renders every view synchronously: that is not a stall users see, so stop measuring.
     m_stallLabel->setText(tr("UI stall max %1 ms").arg(m_stall.worstStallMs(), 0, 'f', 0));

@@ -37,6 +37,9 @@ public:
     EngineWorker* worker() const { return m_worker.get(); }
     Database* database() const { return m_db.get(); }
     QTabWidget* tabs() const { return m_tabs; }
+    // Renders every view once offscreen (fonts, icons, style data load on a view's first paint: about
+    // 100 ms for Chat). main() calls it before show(), so a later first switch to a view is not a stall.
+    void warmUpViews();
     double worstStallMs() const { return m_stall.worstStallMs(); }
 
 protected:

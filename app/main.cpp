@@ -54,6 +54,7 @@ int main(int argc, char** argv) {
     QDir().mkpath(options.dataDir);
 
     MainWindow window(options);
+    window.warmUpViews();
     window.show();
     return app.exec();
 }
