@@ -9,6 +9,7 @@ PACKAGES=(
   qt6-base-dev qt6-base-dev-tools libqt6sql6-sqlite libqt6svg6 libqcustomplot-dev
   python3 python3-numpy python3-jinja2
   xvfb xauth
+  desktop-file-utils appstream   # installer_install_tree validates the .desktop file and AppStream metadata
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
