@@ -23,15 +23,9 @@ void rmsnorm_backward(T* dx, int64_t ldx, T* dw, const T* dy, int64_t ldy, const
         const T* xr = x + r * ldxin;
         const T* gr = dy + r * ldy;
         T ss = 0;
-#ifdef _OPENMP  // vectorised sum (the tests compile this header without OpenMP)
-#pragma omp simd reduction(+ : ss)
-#endif
         for (int64_t i = 0; i < n; ++i) ss += xr[i] * xr[i];
         const T rs = T(1) / std::sqrt(ss / T(n) + eps);
         T dot = 0;  // Σ g_i w_i x_i
-#ifdef _OPENMP  // vectorised sum (the tests compile this header without OpenMP)
-#pragma omp simd reduction(+ : dot)
-#endif
         for (int64_t i = 0; i < n; ++i) dot += gr[i] * w[i] * xr[i];
         const T c = dot * rs * rs * rs / T(n);
         T* dr = dx + r * ldx;

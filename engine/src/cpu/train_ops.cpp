@@ -261,22 +261,13 @@ float CpuBackend::cross_entropy(const TensorView& dlogits, const TensorView& log
                                                        ll, tg + t, 1, V, ignore_index, 0.0f, nullptr);
             continue;
         }
-        // The math of tk::cross_entropy (which the tests check in fp64) in one exp pass: the row's
-        // exp(l − max) go straight into dlogits and are scaled by inv/Σ there.
-        const float* l = logits.as<float>() + t * ll;
-        float mx = l[0];
-        for (int64_t i = 1; i < V; ++i) mx = std::max(mx, l[i]);
-        float sum = 0;
-        if (dlogits.data) {
-            float* d = dlogits.as<float>() + t * ld;
-            for (int64_t i = 0; i < V; ++i) sum += (d[i] = std::exp(l[i] - mx));
-            const float k = inv / sum;
-            for (int64_t i = 0; i < V; ++i) d[i] *= k;
-            d[tg[t]] -= inv;
-        } else {
-            for (int64_t i = 0; i < V; ++i) sum += std::exp(l[i] - mx);
-        }
-        total += double(mx + std::log(sum) - l[tg[t]]);
+        // grad_scale 1 with a one-token count gives softmax − onehot; rescale by inv afterwards.
+        const float l = tk::cross_entropy<float>(dlogits.data ? dlogits.as<float>() + t * ld : nullptr, ld,
+                                                 logits.as<float>() + t * ll, ll, tg + t, 1, V, ignore_index, 1.0f,
+                                                 nullptr);
+        if (dlogits.data)
+            for (int64_t i = 0; i < V; ++i) dlogits.as<float>()[t * ld + i] *= inv;
+        total += l;
     }
     return count > 0 ? float(total / double(count)) : 0.0f;
 }
