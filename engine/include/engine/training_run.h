@@ -76,4 +76,14 @@ struct TrainingSummary {
 TrainingSummary run_training(const TrainingRunConfig& config, Backend& backend,
                              const std::function<bool(const TrainingEvent&)>& on_step = {});
 
+// Writes checkpoint `checkpoint_dir` of the run in `run_folder` (its run.json) as a model folder at
+// `out_dir`: config.json, model.safetensors, tokenizer files — what final/ holds. A LoRA checkpoint
+// (adapters + router biases only) is merged onto the run's base_model weights exactly as final/ is, so
+// the last checkpoint's export equals final/ bit for bit; a full checkpoint is re-saved without its
+// optimizer state. Built in a temporary sibling folder and renamed into place (an existing `out_dir` is
+// replaced). Returns `out_dir`. Throws engine::Error naming the file.
+std::filesystem::path export_checkpoint_model(const std::filesystem::path& run_folder,
+                                              const std::filesystem::path& checkpoint_dir,
+                                              const std::filesystem::path& out_dir, Backend& backend);
+
 }  // namespace engine

@@ -65,6 +65,11 @@ ModelConfig v2_tiny() {
     return c;
 }
 
+std::string slurp_bytes(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
 class LoraRunTest : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -193,6 +198,82 @@ TEST_F(LoraRunTest, FineTuneResumesBitIdenticallyAndExportsMergedModel) {
     double moved = 0;
     for (size_t i = 0; i < base_logits.size(); ++i) moved = std::max(moved, double(std::abs(base_logits[i] - inf_logits[i])));
     EXPECT_GT(moved, 1e-2);
+}
+
+namespace {
+
+// Every tensor of two model folders, byte for byte; returns how many were compared.
+int expect_same_tensors(const fs::path& a_dir, const fs::path& b_dir) {
+    auto a = WeightStore::open(a_dir), b = WeightStore::open(b_dir);
+    EXPECT_EQ(a->tensors().size(), b->tensors().size());
+    int compared = 0;
+    for (const TensorInfo& t : a->tensors()) {
+        TensorView x = a->get(t.name), y = b->get(t.name);
+        EXPECT_EQ(x.shape_str(), y.shape_str()) << t.name;
+        if (x.nbytes() != y.nbytes()) continue;
+        EXPECT_EQ(std::memcmp(x.data, y.data, x.nbytes()), 0) << t.name << " differs from " << b_dir;
+        ++compared;
+    }
+    return compared;
+}
+
+}  // namespace
+
+// export_checkpoint_model: the last LoRA checkpoint merged onto the base equals final/ bit for bit; an
+// earlier one loads as a model and differs; a full fine-tune's checkpoint exports without optimizer state.
+TEST_F(LoraRunTest, CheckpointExportEqualsFinalModel) {
+    auto backend = make_cpu_backend(1);
+    TrainingRunConfig rc = config("lora");
+    rc.max_steps = 4;
+    rc.eval_every = 0;
+    TrainingSummary s = run_training(rc, *backend);
+    ASSERT_FALSE(s.final_model.empty());
+    auto cks = list_checkpoints(rc.output / "checkpoints");
+    ASSERT_EQ(cks.size(), 2u);  // steps 2 and 4
+    ASSERT_EQ(cks.back().step, 4);
+
+    const fs::path last = export_checkpoint_model(rc.output, cks.back().dir, cks.back().dir / "merged", *backend);
+    EXPECT_EQ(last, cks.back().dir / "merged");
+    EXPECT_GT(expect_same_tensors(s.final_model, last), 20);
+    EXPECT_EQ(slurp_bytes(s.final_model / "config.json"), slurp_bytes(last / "config.json"));
+    EXPECT_EQ(slurp_bytes(s.final_model / "tokenizer.json"), slurp_bytes(last / "tokenizer.json"));
+    for (const TensorInfo& t : WeightStore::open(last)->tensors()) EXPECT_EQ(t.name.find("lora"), std::string::npos) << t.name;
+    for (const auto& e : fs::directory_iterator(cks.back().dir))  // no temporary folder left behind
+        EXPECT_EQ(e.path().filename().string().find(".tmp"), std::string::npos) << e.path();
+
+    // The step-2 checkpoint: a loadable model, not the final one. Exporting again replaces the folder.
+    const fs::path early = rc.output / "early";
+    for (int i = 0; i < 2; ++i) export_checkpoint_model(rc.output, cks.front().dir, early, *backend);
+    std::unique_ptr<Model> model = Model::load(early, *backend);
+    auto fin = WeightStore::open(s.final_model), ear = WeightStore::open(early);
+    bool differs = false;
+    for (const TensorInfo& t : fin->tensors()) {
+        TensorView x = fin->get(t.name), y = ear->get(t.name);
+        differs = differs || std::memcmp(x.data, y.data, x.nbytes()) != 0;
+    }
+    EXPECT_TRUE(differs) << "the step-2 merge equals the step-4 final model";
+
+    // A full fine-tune: its checkpoint already holds every weight.
+    TrainingRunConfig full = config("full");
+    full.max_steps = 2;
+    full.eval_every = 0;
+    full.lora = {};
+    TrainingSummary fs2 = run_training(full, *backend);
+    auto fcks = list_checkpoints(full.output / "checkpoints");
+    ASSERT_FALSE(fcks.empty());
+    const fs::path fexp = export_checkpoint_model(full.output, fcks.back().dir, root_ / "full-export", *backend);
+    EXPECT_GT(expect_same_tensors(fs2.final_model, fexp), 20);
+    EXPECT_FALSE(fs::exists(fexp / "optimizer.safetensors"));
+    EXPECT_FALSE(fs::exists(fexp / "state.json"));
+
+    // Not a run folder: an error naming run.json.
+    try {
+        export_checkpoint_model(root_ / "base", cks.back().dir, root_ / "nope", *backend);
+        ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("run.json"), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(fs::exists(root_ / "nope"));
 }
 
 #ifdef LATENT_CLI
