@@ -24,6 +24,7 @@ public:
     ~TrainController() override;  // pauses a running run (checkpoint written) and joins the thread
 
     void setThreads(int threads) { m_threads = threads; }  // CPU backend threads (0: all cores)
+    int threads() const { return m_threads; }
     static constexpr int kFlushIntervalMs = 100;
 
     // Validates `configJson` (TrainingRunConfig JSON), sets its output to `folder`, records the run and

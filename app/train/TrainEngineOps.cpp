@@ -200,3 +200,13 @@ ReplyResult generateReply(const QString& modelDir, const QString& prompt, int ma
     }
     return out;
 }
+
+QString exportCheckpointModel(const QString& runFolder, const QString& checkpointDir, const QString& outDir, int threads) {
+    try {
+        auto backend = engine::make_cpu_backend(threads);
+        engine::export_checkpoint_model(runFolder.toStdString(), checkpointDir.toStdString(), outDir.toStdString(), *backend);
+        return {};
+    } catch (const std::exception& e) {
+        return QString::fromUtf8(e.what());
+    }
+}

@@ -5,6 +5,7 @@
 //                   model's tokenizer, for a from-scratch run
 //   generateReply   one greedy chat reply of a model folder (the side-by-side compare of a trained model
 //                   and its base)
+//   exportCheckpointModel  a checkpoint of a run as a model folder (LoRA adapters merged onto the base)
 //   probeTraining   memory estimate (weights, gradients, AdamW state, activations) and the time per
 //                   step measured over a few real steps, hence the time per epoch
 #pragma once
@@ -59,3 +60,7 @@ struct ReplyResult {
 // Loads `modelDir`, renders `prompt` as one user turn through its chat template, and generates greedily
 // (temperature 0) up to `maxTokens`.
 ReplyResult generateReply(const QString& modelDir, const QString& prompt, int maxTokens, int threads);
+
+// Writes checkpoint `checkpointDir` of the run in `runFolder` as a model folder `outDir` (engine
+// export_checkpoint_model: LoRA adapters merged onto the run's base, atomic). Returns "" or the error.
+QString exportCheckpointModel(const QString& runFolder, const QString& checkpointDir, const QString& outDir, int threads);

@@ -19,6 +19,7 @@
 #include <QStandardPaths>
 #include <QTableWidget>
 #include <QVBoxLayout>
+#include <QtConcurrent/QtConcurrentRun>
 
 #include "storage/Database.h"
 #include "train/TrainCompareDialog.h"
@@ -65,6 +66,7 @@ TrainRunsPanel::TrainRunsPanel(Database* db, QWidget* parent) : QWidget(parent),
     m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
     m_table->horizontalHeader()->setSectionResizeMode(0, QHeaderView::Stretch);
     m_table->verticalHeader()->setVisible(false);
+    m_table->setObjectName(QStringLiteral("runTable"));
     m_table->setAccessibleName(tr("Training runs"));
     m_table->setToolTip(tr("Select a run to see its charts; select several to overlay their loss curves"));
     m_empty = new QLabel(tr("No training runs yet. “New run…” fine-tunes the loaded (or bundled default) model on "
@@ -78,6 +80,14 @@ TrainRunsPanel::TrainRunsPanel(Database* db, QWidget* parent) : QWidget(parent),
     m_export = new QPushButton(tr("Export model…"), left);
     m_chat = new QPushButton(tr("Chat with this model"), left);
     m_compare = new QPushButton(tr("Compare with base…"), left);
+    m_new->setObjectName(QStringLiteral("newRunButton"));
+    m_resume->setObjectName(QStringLiteral("resumeButton"));
+    m_pause->setObjectName(QStringLiteral("pauseButton"));
+    m_stop->setObjectName(QStringLiteral("stopButton"));
+    m_delete->setObjectName(QStringLiteral("deleteButton"));
+    m_export->setObjectName(QStringLiteral("exportButton"));
+    m_chat->setObjectName(QStringLiteral("chatButton"));
+    m_compare->setObjectName(QStringLiteral("compareButton"));
     m_compare->setToolTip(tr("Ask the trained model and its base the same question, side by side"));
     m_resume->setToolTip(tr("Continue from the run's newest checkpoint (also after the app was closed)"));
     m_pause->setToolTip(tr("Stop after writing a checkpoint; Resume continues exactly from there"));
@@ -96,8 +106,10 @@ TrainRunsPanel::TrainRunsPanel(Database* db, QWidget* parent) : QWidget(parent),
     row2->addWidget(m_chat);
     auto* row3 = new QHBoxLayout;
     m_modelBox = new QComboBox(left);
+    m_modelBox->setObjectName(QStringLiteral("modelChoice"));
     m_modelBox->setAccessibleName(tr("Model of this run to use"));
-    m_modelBox->setToolTip(tr("The final model, or (full fine-tunes) any kept checkpoint, for Chat, Compare and Export"));
+    m_modelBox->setToolTip(tr("The final model or any kept checkpoint, for Chat, Compare and Export (a LoRA checkpoint "
+                              "is merged onto the base the first time it is used)"));
     row3->addWidget(m_modelBox, 1);
     row3->addWidget(m_compare);
     m_message = new QLabel(left);
@@ -194,10 +206,30 @@ TrainRunsPanel::TrainRunsPanel(Database* db, QWidget* parent) : QWidget(parent),
         refresh();
     });
     connect(m_db, &Database::opened, this, &TrainRunsPanel::refresh);
+    connect(&m_mergeWatcher, &QFutureWatcher<QString>::finished, this, [this] {
+        const QString err = m_mergeWatcher.result();
+        m_merging = false;
+        auto use = std::move(m_afterMerge);
+        m_afterMerge = nullptr;
+        updateButtons();
+        if (!err.isEmpty()) {
+            m_message->setText(QStringLiteral("<span style=\"color:#c0392b\">%1</span>").arg(err.toHtmlEscaped()));
+            emit status(err);
+            return;
+        }
+        const QString folder = m_mergeWatcher.property("target").toString();
+        m_message->setText(tr("Merged the checkpoint into %1.").arg(folder));
+        if (const int i = int(m_modelChoices.indexOf(folder)); i >= 0)
+            m_modelBox->setItemText(i, m_modelBox->itemText(i).replace(tr("LoRA: merged on first use"), tr("merged")));
+        emit modelPrepared(folder);
+        if (use && chosenModel() == folder) use(folder);
+    });
     updateButtons();
 }
 
-TrainRunsPanel::~TrainRunsPanel() = default;
+TrainRunsPanel::~TrainRunsPanel() {
+    m_mergeWatcher.waitForFinished();  // the merge writes into a run folder the caller may delete next
+}
 
 void TrainRunsPanel::refresh() {
     const bool reconcile = !m_reconciled;
@@ -288,11 +320,11 @@ void TrainRunsPanel::updateButtons() {
     m_pause->setEnabled(running);
     m_stop->setEnabled(running);
     m_delete->setEnabled(r && !(running && m_controller->currentRun() == r->id));
-    const bool haveModel = !chosenModel().isEmpty() && !(running && r && m_controller->currentRun() == r->id);
+    const bool haveModel = !chosenModel().isEmpty() && !m_merging && !(running && r && m_controller->currentRun() == r->id);
     m_export->setEnabled(haveModel);
     m_chat->setEnabled(haveModel);
     m_compare->setEnabled(haveModel && r && QFileInfo::exists(QDir(r->modelPath).filePath(QStringLiteral("model.safetensors"))));
-    m_modelBox->setEnabled(!m_modelChoices.isEmpty());
+    m_modelBox->setEnabled(!m_modelChoices.isEmpty() && !m_merging);
 }
 
 void TrainRunsPanel::newRun() {
@@ -349,6 +381,7 @@ QString TrainRunsPanel::exportRun(qint64 id, const QString& dir) {
     const auto r = record(id);
     const QString from = id == m_selected ? chosenModel() : (r ? r->outputPath : QString());
     if (!r || from.isEmpty()) return tr("This run has no final model yet.");
+    if (id == m_selected && !chosenModelReady()) return tr("This LoRA checkpoint is not merged yet (Export merges it first).");
     if (!QFileInfo::exists(QDir(from).filePath(QStringLiteral("model.safetensors")))) return copyFolder(from, dir);
     // A checkpoint folder also holds optimizer state and trainer state: copy only the model files.
     const QString err = copyFolder(from, dir);
@@ -361,27 +394,39 @@ QString TrainRunsPanel::exportRun(qint64 id, const QString& dir) {
 
 void TrainRunsPanel::loadModelChoices() {
     m_modelChoices.clear();
+    m_choiceCheckpoint.clear();
+    m_choiceRunFolder.clear();
     m_modelBox->clear();
     const auto r = record(m_selected);
     if (!r) {
         updateButtons();
         return;
     }
+    m_choiceRunFolder = r->folder;
     if (r->status == QLatin1String("finished") && !r->outputPath.isEmpty()) {
         m_modelChoices << r->outputPath;
+        m_choiceCheckpoint << QString();
         m_modelBox->addItem(tr("final model"));
     }
     const bool lora = QJsonDocument::fromJson(r->configJson.toUtf8()).object().value(QStringLiteral("lora_rank")).toInteger() > 0;
     const qint64 id = r->id;
-    if (lora) {
-        updateButtons();
-        return;
-    }
-    m_db->call(this, [id](ChatStore& s) { return TrainStore(s.db()).checkpoints(id); }, [this, id](QVector<TrainCheckpointRow> rows) {
+    m_db->call(this, [id](ChatStore& s) { return TrainStore(s.db()).checkpoints(id); }, [this, id, lora](QVector<TrainCheckpointRow> rows) {
         if (id != m_selected) return;
         for (auto it = rows.rbegin(); it != rows.rend(); ++it) {
-            if (!QFileInfo::exists(QDir(it->path).filePath(QStringLiteral("config.json")))) continue;
+            const QDir dir(it->path);
+            if (!dir.exists(QStringLiteral("model.safetensors"))) continue;
+            if (lora) {  // adapters only: usable once merged onto the base
+                const QString merged = dir.filePath(QStringLiteral("merged"));
+                const bool ready = QFileInfo::exists(QDir(merged).filePath(QStringLiteral("model.safetensors")));
+                m_modelChoices << merged;
+                m_choiceCheckpoint << it->path;
+                m_modelBox->addItem(ready ? tr("checkpoint at step %1 (merged)").arg(it->step)
+                                          : tr("checkpoint at step %1 (LoRA: merged on first use)").arg(it->step));
+                continue;
+            }
+            if (!dir.exists(QStringLiteral("config.json"))) continue;
             m_modelChoices << it->path;
+            m_choiceCheckpoint << QString();
             m_modelBox->addItem(tr("checkpoint at step %1").arg(it->step));
         }
         updateButtons();
@@ -399,24 +444,55 @@ QString TrainRunsPanel::chosenModel() const {
     return i >= 0 && i < m_modelChoices.size() ? m_modelChoices[i] : QString();
 }
 
+bool TrainRunsPanel::chosenModelReady() const {
+    const int i = m_modelBox->currentIndex();
+    if (i < 0 || i >= m_modelChoices.size()) return false;
+    return m_choiceCheckpoint[i].isEmpty() || QFileInfo::exists(QDir(m_modelChoices[i]).filePath(QStringLiteral("model.safetensors")));
+}
+
+void TrainRunsPanel::prepareChosenModel(std::function<void(const QString&)> use) {
+    const QString model = chosenModel();
+    if (model.isEmpty() || m_merging) return;
+    if (chosenModelReady()) {
+        use(model);
+        return;
+    }
+    const QString checkpoint = m_choiceCheckpoint[m_modelBox->currentIndex()];
+    const QString runFolder = m_choiceRunFolder;
+    const int threads = m_controller->threads();
+    m_merging = true;
+    m_afterMerge = std::move(use);
+    m_mergeWatcher.setProperty("target", model);
+    m_message->setText(tr("Merging the LoRA checkpoint onto the base model…"));
+    updateButtons();
+    m_mergeWatcher.setFuture(QtConcurrent::run([runFolder, checkpoint, model, threads] {
+        return exportCheckpointModel(runFolder, checkpoint, model, threads);
+    }));
+}
+
 void TrainRunsPanel::exportSelected() {
     const QString dir = QFileDialog::getExistingDirectory(this, tr("Export the trained model to"));
     if (dir.isEmpty()) return;
     const auto r = record(m_selected);
     const QString target = r ? QDir(dir).filePath(r->name) : dir;
-    const QString err = exportRun(m_selected, target);
-    m_message->setText(err.isEmpty() ? tr("Exported to %1 (open it in the Library).").arg(target) : err);
+    const qint64 id = m_selected;
+    prepareChosenModel([this, id, target](const QString&) {
+        const QString err = exportRun(id, target);
+        m_message->setText(err.isEmpty() ? tr("Exported to %1 (open it in the Library).").arg(target) : err);
+    });
 }
 
 void TrainRunsPanel::chatWithSelected() {
-    const QString model = chosenModel();
-    if (!model.isEmpty()) emit openModelRequested(model);
+    prepareChosenModel([this](const QString& model) { emit openModelRequested(model); });
 }
 
 void TrainRunsPanel::compareSelected() {
     const auto r = record(m_selected);
     if (!r || chosenModel().isEmpty()) return;
-    auto* dialog = new TrainCompareDialog(r->modelPath, chosenModel(), this);
-    dialog->setAttribute(Qt::WA_DeleteOnClose);
-    dialog->open();
+    const QString base = r->modelPath;
+    prepareChosenModel([this, base](const QString& model) {
+        auto* dialog = new TrainCompareDialog(base, model, this);
+        dialog->setAttribute(Qt::WA_DeleteOnClose);
+        dialog->open();
+    });
 }

@@ -1,10 +1,15 @@
 // TrainRunsPanel — the Train view: run history from SQLite (full configs), the wizard for a new run,
 // run control (start, pause, resume — also after an app restart — stop), live dashboards of the selected
-// run, overlay of other runs' loss curves (select several), delete (rows + folder), export of the final
-// model to a folder, and "Chat with this model" (hands the final folder to the Library).
+// run, overlay of other runs' loss curves (select several), delete (rows + folder), and for the final
+// model or any kept checkpoint: export to a folder, "Chat with this model" (hands the folder to the
+// Library) and compare with the base. A LoRA checkpoint (adapters only) is merged onto the base once, on a
+// worker thread, into <checkpoint>/merged/ the first time it is used.
 #pragma once
 
+#include <QFutureWatcher>
 #include <QWidget>
+
+#include <functional>
 
 #include "storage/TrainStore.h"
 #include "train/TrainTypes.h"
@@ -36,11 +41,17 @@ public:
     void startFromWizard(const TrainWizard& wizard);
     // Copies the run's final model folder into `dir` (created); returns "" or an error message.
     QString exportRun(qint64 id, const QString& dir);
-    // Model folders of the selected run that load as models: final/ when finished, and for full
-    // fine-tunes each checkpoint (it holds every weight plus config and tokenizer). Newest first.
+    // Model folders of the selected run: final/ when finished, then each kept checkpoint, newest first —
+    // a full fine-tune's checkpoint folder itself (every weight plus config and tokenizer), a LoRA
+    // checkpoint's <checkpoint>/merged/ (written by prepareChosenModel on first use).
     QStringList modelChoices() const { return m_modelChoices; }
     void setModelChoice(int index);
     QString chosenModel() const;
+    bool chosenModelReady() const;          // the chosen folder holds a model now
+    bool preparingModel() const { return m_merging; }
+    // Calls `use` with the chosen model folder: at once when it is ready, else after merging the LoRA
+    // checkpoint on a worker thread (the message line shows progress and errors).
+    void prepareChosenModel(std::function<void(const QString&)> use);
 
 public slots:
     void refresh();  // re-reads the run list
@@ -57,6 +68,7 @@ signals:
     void openModelRequested(const QString& modelFolder);
     void status(const QString& message);
     void runsRefreshed();
+    void modelPrepared(const QString& modelFolder);  // a LoRA checkpoint was merged into this folder
 
 private:
     void showRuns();
@@ -87,5 +99,10 @@ private:
     QPushButton* m_compare;
     QComboBox* m_modelBox;
     QStringList m_modelChoices;
+    QStringList m_choiceCheckpoint;   // per choice: the LoRA checkpoint to merge ("" = usable as is)
+    QString m_choiceRunFolder;        // run folder (run.json) of the listed choices
+    QFutureWatcher<QString> m_mergeWatcher;
+    bool m_merging = false;
+    std::function<void(const QString&)> m_afterMerge;
     TrainDashboard* m_dashboard;
 };

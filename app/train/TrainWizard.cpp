@@ -98,6 +98,7 @@ QWizardPage* TrainWizard::buildBasePage() {
     m_fineTune = new QRadioButton(tr("Fine-tune a model folder"), page);
     m_fineTune->setChecked(true);
     m_modelPath = new QLineEdit(page);
+    m_modelPath->setObjectName(QStringLiteral("modelPath"));
     m_modelPath->setAccessibleName(tr("Base model folder"));
     m_modelPath->setToolTip(tr("A model folder with config.json, model.safetensors and tokenizer.json (the loaded model by default)"));
     auto* browse = new QPushButton(tr("Browse…"), page);
@@ -106,11 +107,13 @@ QWizardPage* TrainWizard::buildBasePage() {
         if (!d.isEmpty()) m_modelPath->setText(d);
     });
     m_method = new QComboBox(page);
+    m_method->setObjectName(QStringLiteral("method"));
     m_method->addItem(tr("LoRA adapters (small memory, merged at the end)"), QStringLiteral("lora"));
     m_method->addItem(tr("Full fine-tune (every weight)"), QStringLiteral("full"));
     m_method->setToolTip(tr("LoRA trains small low-rank adapters on the frozen base: gradients and optimizer state only for the "
                             "adapters. Full fine-tuning needs about 4× the fp32 weights in memory."));
     m_loraRank = new QSpinBox(page);
+    m_loraRank->setObjectName(QStringLiteral("loraRank"));
     m_loraRank->setRange(1, 256);
     m_loraRank->setValue(8);
     m_loraRank->setToolTip(tr("LoRA rank r: adapter size per targeted projection (higher = more capacity, more memory)"));
@@ -169,6 +172,7 @@ QWizardPage* TrainWizard::buildDataPage() {
                          "Green text is what the model learns to produce; grey is context only."));
     auto* v = new QVBoxLayout(page);
     m_dataPath = new QLineEdit(page);
+    m_dataPath->setObjectName(QStringLiteral("dataPath"));
     m_dataPath->setAccessibleName(tr("Data file"));
     auto* browse = new QPushButton(tr("Browse…"), page);
     connect(browse, &QPushButton::clicked, this, [this] {
@@ -180,6 +184,7 @@ QWizardPage* TrainWizard::buildDataPage() {
     for (const char* f : {"auto", "chat", "alpaca", "csv", "text"}) m_format->addItem(QLatin1String(f), QLatin1String(f));
     m_format->setToolTip(tr("auto: chosen from the extension and the first record"));
     m_valSplit = new QDoubleSpinBox(page);
+    m_valSplit->setObjectName(QStringLiteral("validationSplit"));
     m_valSplit->setRange(0.0, 0.5);
     m_valSplit->setSingleStep(0.05);
     m_valSplit->setDecimals(2);
@@ -210,6 +215,7 @@ QWizardPage* TrainWizard::buildParamsPage() {
     page->setSubTitle(tr("Start from a preset; every field explains itself in its tooltip."));
     auto* form = new QFormLayout(page);
     m_name = new QLineEdit(page);
+    m_name->setObjectName(QStringLiteral("runName"));
     m_name->setAccessibleName(tr("Run name"));
     m_name->setText(QStringLiteral("run-%1").arg(QDateTime::currentDateTime().toString(QStringLiteral("yyyyMMdd-HHmmss"))));
     m_name->setToolTip(tr("The run's folder name under %1").arg(m_runsRoot));
@@ -234,6 +240,12 @@ QWizardPage* TrainWizard::buildParamsPage() {
     m_evalEvery = spin(0, 1000000, tr("Steps between validation-loss passes (0: only at the end)"));
     m_ckptEvery = spin(0, 1000000, tr("Steps between checkpoints; pause and crashes resume from the newest (0: only at the end)"));
     m_seed = spin(0, 2147483647, tr("Seed of the data order, LoRA init and new weights: the same seed repeats the run exactly"));
+    m_steps->setObjectName(QStringLiteral("steps"));
+    m_seqLen->setObjectName(QStringLiteral("seqLen"));
+    m_batch->setObjectName(QStringLiteral("batchSize"));
+    m_evalEvery->setObjectName(QStringLiteral("evalEvery"));
+    m_ckptEvery->setObjectName(QStringLiteral("checkpointEvery"));
+    m_warmup->setObjectName(QStringLiteral("warmupSteps"));
     form->addRow(tr("Run name"), m_name);
     form->addRow(tr("Preset"), m_hyperPreset);
     form->addRow(tr("Steps"), m_steps);
@@ -258,6 +270,7 @@ QWizardPage* TrainWizard::buildEstimatePage() {
     m_estimateLabel->setTextInteractionFlags(Qt::TextSelectableByMouse);
     m_estimateLabel->setAccessibleName(tr("Estimate"));
     m_probeButton = new QPushButton(tr("Measure"), page);
+    m_probeButton->setObjectName(QStringLiteral("measureButton"));
     v->addWidget(m_estimateLabel);
     v->addWidget(m_probeButton, 0, Qt::AlignLeft);
     v->addStretch(1);

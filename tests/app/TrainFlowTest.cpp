@@ -2,7 +2,8 @@
 // the bundled demo data: wizard validation (line-numbered data errors, the preview's trained tokens,
 // the measured probe), the run lifecycle through TrainController (start, pause, resume with a new
 // controller = after an app restart, stop) and the Train panel's run: metrics reach SQLite and every
-// chart's series, export of the final model, delete of the run with its folder.
+// chart's series, export of the final model, any LoRA checkpoint merged on first use for chat and
+// export, delete of the run with its folder.
 #include <QDir>
 #include <QFile>
 #include <QJsonDocument>
@@ -301,6 +302,29 @@ private slots:
         QSignalSpy chat(&panel, &TrainRunsPanel::openModelRequested);
         panel.chatWithSelected();
         QCOMPARE(chat.size(), 1);
+
+        // Every kept LoRA checkpoint is offered too (steps 6, 4, 2); the step-2 one is merged onto the base
+        // on first use (worker thread) into <checkpoint>/merged/, which then loads, chats and exports.
+        QVERIFY(QTest::qWaitFor([&] { return panel.modelChoices().size() == 4; }, 10000));
+        QVERIFY(panel.modelChoices()[3].endsWith(QStringLiteral("checkpoint-00000002/merged")));
+        panel.setModelChoice(3);
+        QVERIFY(!panel.chosenModelReady());
+        QCOMPARE(panel.exportRun(id, m_dir.filePath(QStringLiteral("too-early"))).contains(QStringLiteral("not merged")), true);
+        QSignalSpy prepared(&panel, &TrainRunsPanel::modelPrepared);
+        chat.clear();
+        panel.chatWithSelected();
+        QVERIFY(panel.preparingModel());
+        QVERIFY(prepared.wait(30000));
+        QCOMPARE(chat.size(), 1);
+        QCOMPARE(chat.first().first().toString(), panel.modelChoices()[3]);
+        QVERIFY(panel.chosenModelReady());
+        const ReplyResult early = generateReply(panel.chosenModel(), QStringLiteral("Hello"), 4, 1);
+        QVERIFY2(early.error.isEmpty(), qPrintable(early.error));
+        QVERIFY(early.tokens > 0);
+        const QString earlyExport = m_dir.filePath(QStringLiteral("exported-lora-ckpt"));
+        QCOMPARE(panel.exportRun(id, earlyExport), QString());
+        QVERIFY(QFileInfo::exists(earlyExport + QStringLiteral("/model.safetensors")));
+        QVERIFY(QFileInfo::exists(earlyExport + QStringLiteral("/tokenizer.json")));
 
         // A full fine-tune: every kept checkpoint is a model too (chat, compare, export).
         QJsonObject full = QJsonDocument::fromJson(config(m_dir.filePath(QStringLiteral("panel-runs/full")), 2).toUtf8()).object();
