@@ -327,4 +327,24 @@ TEST_F(LoraRunTest, CliLoraFineTuneOfV2Checkpoint) {
     EXPECT_NE(run_cli("train \"" + (root_ / "cli_bad2").string() + "\" " + common + "--lora-rank 4 --from-scratch", log), 0);
     EXPECT_NE(slurp(log).find("drop from_scratch"), std::string::npos) << slurp(log);
 }
+// `latent export RUN_DIR OUT_DIR`: the newest checkpoint of a LoRA run, merged (= final/); --checkpoint
+// picks another; a step that was not kept is an error listing the kept ones.
+TEST_F(LoraRunTest, CliExportsCheckpoints) {
+    auto backend = make_cpu_backend(1);
+    TrainingRunConfig rc = config("run");
+    rc.max_steps = 4;
+    rc.eval_every = 0;
+    TrainingSummary s = run_training(rc, *backend);
+    const fs::path log = root_ / "export.log";
+    ASSERT_EQ(run_cli("export \"" + rc.output.string() + "\" \"" + (root_ / "newest").string() + "\" --threads 1", log), 0)
+        << slurp(log);
+    EXPECT_NE(slurp(log).find("exported checkpoint 4"), std::string::npos) << slurp(log);
+    EXPECT_GT(expect_same_tensors(s.final_model, root_ / "newest"), 20);
+    ASSERT_EQ(run_cli("export \"" + rc.output.string() + "\" --checkpoint 2 \"" + (root_ / "step2").string() + "\"", log), 0)
+        << slurp(log);
+    EXPECT_TRUE(fs::exists(root_ / "step2" / "tokenizer.json"));
+    EXPECT_NE(run_cli("export \"" + rc.output.string() + "\" --checkpoint 3 \"" + (root_ / "step3").string() + "\"", log), 0);
+    EXPECT_NE(slurp(log).find("no checkpoint at step 3 (kept: 2, 4)"), std::string::npos) << slurp(log);
+    EXPECT_FALSE(fs::exists(root_ / "step3"));
+}
 #endif
