@@ -65,16 +65,30 @@ Value Value::string(std::string x) {
     v.p = std::make_shared<const std::string>(std::move(x));
     return v;
 }
+static uint16_t nesting_of(int deepest_element) {
+    if (deepest_element + 1 > kMaxValueNesting)
+        ENGINE_THROW(kTemplate, "a value nested deeper than ", kMaxValueNesting, " levels (lists or dicts inside each "
+                     "other) in the template or its input; refused, it would exhaust the stack");
+    return uint16_t(deepest_element + 1);
+}
+static int element_depth(const Value& e) { return e.kind == Kind::kNamespace ? 1 : e.depth; }
+
 Value Value::from_list(List x, bool tuple) {
+    int deepest = 0;
+    for (const Value& e : x) deepest = std::max(deepest, element_depth(e));
     Value v;
     v.kind = Kind::kList;
     v.is_tuple = tuple;
+    v.depth = nesting_of(deepest);
     v.p = std::make_shared<const List>(std::move(x));
     return v;
 }
 Value Value::from_dict(Dict x) {
+    int deepest = 0;
+    for (const auto& [k, e] : x.items) deepest = std::max(deepest, element_depth(e));
     Value v;
     v.kind = Kind::kDict;
+    v.depth = nesting_of(deepest);
     v.p = std::make_shared<Dict>(std::move(x));
     return v;
 }
@@ -175,48 +189,73 @@ std::string py_string_repr(std::string_view s) {
     return out;
 }
 
-static void repr_into(const Value& v, std::string& out);
+namespace {
 
-static void dict_repr_into(const Dict& d, std::string& out) {
-    out += '{';
-    bool first = true;
-    for (const auto& [k, val] : d.items) {
-        if (!first) out += ", ";
-        first = false;
-        out += py_string_repr(k);
-        out += ": ";
-        repr_into(val, out);
-    }
-    out += '}';
-}
+// Lists and dicts are bounded by kMaxValueNesting, but namespaces are mutable references that can hold
+// themselves (`set ns.a = ns`) or long chains of other namespaces. Like Python's repr (Py_ReprEnter),
+// a list or dict already being printed shows as [...] / (...) / {...}; chains are cut with an error.
+struct ReprWalk {
+    std::vector<const void*> open;  // lists and dicts being printed, outermost first
 
-static void repr_into(const Value& v, std::string& out) {
-    switch (v.kind) {
-        case Kind::kString: out += py_string_repr(*v.s()); return;
-        case Kind::kList: {
-            out += v.is_tuple ? '(' : '[';
-            for (size_t k = 0; k < v.list()->size(); ++k) {
-                if (k) out += ", ";
-                repr_into((*v.list())[k], out);
-            }
-            if (v.is_tuple && v.list()->size() == 1) out += ',';
-            out += v.is_tuple ? ')' : ']';
-            return;
+    bool enter(const void* p, std::string& out, const char* again) {
+        if (std::find(open.begin(), open.end(), p) != open.end()) {
+            out += again;
+            return false;
         }
-        case Kind::kDict: dict_repr_into(*v.dict(), out); return;
-        case Kind::kNamespace:
-            out += "<Namespace ";
-            dict_repr_into(*v.dict(), out);
-            out += '>';
-            return;
-        case Kind::kUndefined: out += "Undefined"; return;
-        default: out += to_str(v);
+        if (open.size() >= size_t(2 * kMaxValueNesting))
+            ENGINE_THROW(kTemplate, "printing a value nested deeper than ", 2 * kMaxValueNesting, " levels (namespaces "
+                         "inside namespaces)");
+        open.push_back(p);
+        return true;
     }
-}
+
+    void dict_into(const Dict& d, std::string& out) {
+        if (!enter(&d, out, "{...}")) return;
+        out += '{';
+        bool first = true;
+        for (const auto& [k, val] : d.items) {
+            if (!first) out += ", ";
+            first = false;
+            out += py_string_repr(k);
+            out += ": ";
+            into(val, out);
+        }
+        out += '}';
+        open.pop_back();
+    }
+
+    void into(const Value& v, std::string& out) {
+        switch (v.kind) {
+            case Kind::kString: out += py_string_repr(*v.s()); return;
+            case Kind::kList: {
+                if (!enter(v.list(), out, v.is_tuple ? "(...)" : "[...]")) return;
+                out += v.is_tuple ? '(' : '[';
+                for (size_t k = 0; k < v.list()->size(); ++k) {
+                    if (k) out += ", ";
+                    into((*v.list())[k], out);
+                }
+                if (v.is_tuple && v.list()->size() == 1) out += ',';
+                out += v.is_tuple ? ')' : ']';
+                open.pop_back();
+                return;
+            }
+            case Kind::kDict: dict_into(*v.dict(), out); return;
+            case Kind::kNamespace:
+                out += "<Namespace ";
+                dict_into(*v.dict(), out);
+                out += '>';
+                return;
+            case Kind::kUndefined: out += "Undefined"; return;
+            default: out += to_str(v);
+        }
+    }
+};
+
+}  // namespace
 
 std::string to_repr(const Value& v) {
     std::string out;
-    repr_into(v, out);
+    ReprWalk{}.into(v, out);
     return out;
 }
 
@@ -322,7 +361,14 @@ static Value convert_json(const Json& j) {
 Value from_json(const nlohmann::json& j) { return convert_json(j); }
 Value from_json(const nlohmann::ordered_json& j) { return convert_json(j); }
 
-nlohmann::json to_nlohmann(const Value& v) {
+static nlohmann::json to_nlohmann_at(const Value& v, int level);
+
+nlohmann::json to_nlohmann(const Value& v) { return to_nlohmann_at(v, 0); }
+
+static nlohmann::json to_nlohmann_at(const Value& v, int level) {
+    // Namespaces can nest without bound (see ReprWalk); lists and dicts cannot.
+    if (level > 2 * kMaxValueNesting)
+        ENGINE_THROW(kTemplate, "a value nested deeper than ", 2 * kMaxValueNesting, " levels cannot be converted to JSON");
     switch (v.kind) {
         case Kind::kNone:
         case Kind::kUndefined: return nullptr;
@@ -332,13 +378,13 @@ nlohmann::json to_nlohmann(const Value& v) {
         case Kind::kString: return *v.s();
         case Kind::kList: {
             auto a = nlohmann::json::array();
-            for (const auto& e : *v.list()) a.push_back(to_nlohmann(e));
+            for (const auto& e : *v.list()) a.push_back(to_nlohmann_at(e, level + 1));
             return a;
         }
         case Kind::kDict:
         case Kind::kNamespace: {
             auto o = nlohmann::json::object();
-            for (const auto& [k, e] : v.dict()->items) o[k] = to_nlohmann(e);
+            for (const auto& [k, e] : v.dict()->items) o[k] = to_nlohmann_at(e, level + 1);
             return o;
         }
         default: return to_str(v);

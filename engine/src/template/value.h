@@ -24,6 +24,8 @@ enum class Kind : uint8_t { kUndefined, kNone, kBool, kInt, kFloat, kString, kLi
 
 using List = std::vector<Value>;
 
+inline constexpr int kMaxValueNesting = 512;  // lists/dicts inside each other (real templates use < 10)
+
 // Insertion-ordered string-keyed map (Python dict order). Linear lookup: template dicts are small.
 struct Dict {
     std::vector<std::pair<std::string, Value>> items;
@@ -53,6 +55,11 @@ struct Value {
     Kind kind = Kind::kUndefined;
     bool is_tuple = false;  // a list that prints as (a, b)
     bool b = false;
+    // Lists/dicts: 1 + the deepest element (0 for scalars; a namespace counts as 1, it is a reference).
+    // from_list/from_dict refuse more than kMaxValueNesting, so no walk over a value (repr, compare, JSON,
+    // destruction) can recurse deep enough to overflow the stack; Python stops such values with
+    // RecursionError too. Sits in padding: Value stays 40 bytes.
+    uint16_t depth = 0;
     int64_t i = 0;
     double f = 0.0;
     // One pointer, typed by `kind` (keeps Value at 40 bytes: templates build lists of 10^5 ints):

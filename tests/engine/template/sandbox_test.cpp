@@ -164,3 +164,28 @@ TEST(TemplateRender, DefaultChatTemplateIsChatML) {
 }
 
 }  // namespace
+
+// Found by fuzzing: `set ns.a = ns` made repr recurse until the stack overflowed. Python's repr marks a
+// container it is already printing; Jinja2 (python3-jinja2, ImmutableSandboxedEnvironment) printed
+// exactly these strings.
+TEST(TemplateSandbox, SelfReferencingNamespacePrintsLikePython) {
+    auto render = [](const std::string& src) { return engine::ChatTemplate::parse(src, "t").render(json::object()); };
+    EXPECT_EQ(render("{% set ns = namespace(a=1) %}{% set ns.a = ns %}{{ ns }}"), "<Namespace {'a': <Namespace {...}>}>");
+    EXPECT_EQ(render("{% set ns = namespace(a=1, b=[2]) %}{% set ns.b = [ns, 3] %}{{ ns.b }}"),
+              "[<Namespace {'a': 1, 'b': [...]}>, 3]");
+}
+
+// Python stops these with RecursionError; we refuse to build them (no walk can then overflow the stack,
+// destruction included).
+TEST(TemplateSandbox, UnboundedNestingIsRefused) {
+    Failure f = render_failure("{% set ns = namespace(x=[]) %}{% for i in range(100000) %}{% set ns.x = [ns.x] %}"
+                               "{% endfor %}{{ ns.x }}");
+    EXPECT_NE(f.message.find("nested deeper than 512"), std::string::npos) << f.message;
+    // A chain of namespaces, each holding the previous one.
+    f = render_failure("{% set ns = namespace(p=none) %}{% for i in range(100000) %}{% set ns.p = namespace(p=ns.p) %}"
+                       "{% endfor %}{{ ns }}");
+    EXPECT_NE(f.message.find("nested deeper than"), std::string::npos) << f.message;
+    f = render_failure("{% set ns = namespace(p=none) %}{% for i in range(100000) %}{% set ns.p = namespace(p=ns.p) %}"
+                       "{% endfor %}{{ ns | tojson }}");
+    EXPECT_FALSE(f.message.empty());
+}
