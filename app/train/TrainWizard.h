@@ -62,6 +62,7 @@ private:
     QWizardPage* buildParamsPage();
     QWizardPage* buildEstimatePage();
     void applyHyperPreset(int index);
+    double presetLr(int index) const;
     QString currentDataKey() const;
     void showPreview();
     void showEstimate();
@@ -86,9 +87,10 @@ private:
     QLabel* m_dataStatus;
     // params
     QLineEdit* m_name;
-    QComboBox* m_hyperPreset;
+    QComboBox* m_hyperPreset = nullptr;
     QSpinBox* m_steps;
-    QDoubleSpinBox* m_lr;
+    QDoubleSpinBox* m_lr = nullptr;
+    double m_presetLr = 0;  // the lr the last preset set (kept in step with the method until the user edits it)
     QSpinBox* m_seqLen;
     QSpinBox* m_batch;
     QSpinBox* m_warmup;

@@ -5,6 +5,7 @@
 // to the Library; the run's LoRA checkpoint, picked from the model list, is merged on first use and
 // opened too. Default bundled model, 40 demo conversations, a 4-step LoRA run.
 #include <QComboBox>
+#include <QDoubleSpinBox>
 #include <QDir>
 #include <QFile>
 #include <QLineEdit>
@@ -39,6 +40,29 @@ class TrainClickTest : public QObject {
     QTemporaryDir m_dir;
 
 private slots:
+    // The hyper-parameter preset's lr follows the method (a full fine-tune wants a smaller step than LoRA),
+    // until the user types an lr of their own.
+    void presetLearningRateFollowsTheMethod() {
+        TrainWizard wizard(kModel, m_dir.filePath(QStringLiteral("runs-lr")));
+        auto* method = child<QComboBox>(&wizard, "method");
+        auto* preset = child<QComboBox>(&wizard, "hyperPreset");
+        auto* lr = child<QDoubleSpinBox>(&wizard, "learningRate");
+        method->setCurrentIndex(method->findData(QStringLiteral("lora")));
+        preset->setCurrentIndex(0);
+        emit preset->activated(0);  // what a user's pick emits
+        QCOMPARE(lr->value(), 1e-3);
+        method->setCurrentIndex(method->findData(QStringLiteral("full")));
+        QCOMPARE(lr->value(), 3e-4);
+        preset->setCurrentIndex(2);
+        emit preset->activated(2);
+        QCOMPARE(lr->value(), 2e-4);
+        method->setCurrentIndex(method->findData(QStringLiteral("lora")));
+        QCOMPARE(lr->value(), 5e-4);
+        lr->setValue(2e-3);  // the user's own value stays
+        method->setCurrentIndex(method->findData(QStringLiteral("full")));
+        QCOMPARE(lr->value(), 2e-3);
+    }
+
     void newRunByClicksThenChat() {
         qputenv("OMP_WAIT_POLICY", "passive");
         QFile in(QStringLiteral(LATENT_SOURCE_DIR "/resources/demo/train.jsonl"));
