@@ -42,7 +42,7 @@ int run_train(cli::Args& args) {
     const std::string usage =
         "train RUN_DIR [--base MODEL_DIR --data FILE_OR_DIR | --config run.json] [--steps N | --epochs E] "
         "[--seq-len T] [--batch B] [--accum N] [--lr LR] [--warmup N] [--decay cosine|linear|constant] "
-        "[--clip C] [--eval-every N] [--ckpt-every N] [--keep N] [--seed S] [--format auto|text|chat|alpaca|csv] "
+        "[--clip C] [--eval-every N] [--ckpt-every N] [--keep N] [--seed S] [--init-std S] [--format auto|text|chat|alpaca|csv] "
         "[--val FRACTION] [--from-scratch] [--no-packing] [--threads N] "
         "[--lora-rank R [--lora-alpha A] [--lora-dropout P] [--lora-targets q_proj,kv_b_proj,...]]";
     auto config_file = args.option({"--config"});
@@ -77,6 +77,7 @@ int run_train(cli::Args& args) {
     num({"--ckpt-every"}, "checkpoint_every", true);
     num({"--keep"}, "keep_last", true);
     num({"--seed"}, "seed", true);
+    num({"--init-std"}, "init_std", false);
     num({"--val"}, "validation_fraction", false);
     num({"--chunk"}, "text_chunk_tokens", true);
     if (auto v = args.option({"--decay"})) over["lr_decay"] = *v;

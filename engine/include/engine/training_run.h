@@ -42,6 +42,10 @@ struct TrainingRunConfig {
     int64_t checkpoint_every = 100;    // steps between checkpoints (0: only at the end)
     int keep_last = 3;
     uint64_t seed = 1234;              // weights init (from_scratch) and data order
+    // Std of the normal init of matrices when from_scratch (norms start at 1). 0.02 is DeepSeek's and GPT-2's
+    // `initializer_range`, right for hidden sizes in the thousands; a model of hidden 64 trained with it sat
+    // on a loss plateau for 400-3900 steps depending on the seed, with 0.08 for 160-252 (docs/training-evidence.md §1).
+    float init_std = 0.02f;
     // LoRA fine-tune when lora.rank > 0 (lora.seed is taken from `seed`): checkpoints hold only the
     // adapters (+ router correction biases) and optimizer state, base weights are re-read from
     // base_model on resume; final/ is the merged model and adapter/ the peft-format adapters.

@@ -125,7 +125,7 @@ TrainingSummary run_training(const TrainingRunConfig& cfg, Backend& backend,
     lora.seed = cfg.seed;
     TrainModel model(mc, backend, lora);
     if (cfg.from_scratch) {
-        model.init(cfg.seed);
+        model.init(cfg.seed, cfg.init_std);
     } else {
         auto store = WeightStore::open(cfg.base_model);
         model.load(*store);

@@ -71,6 +71,7 @@ nlohmann::json TrainingRunConfig::to_json() const {
         {"checkpoint_every", checkpoint_every},
         {"keep_last", keep_last},
         {"seed", seed},
+        {"init_std", init_std},
         {"lora_rank", lora.rank},
         {"lora_alpha", lora.alpha},
         {"lora_dropout", lora.dropout},
@@ -125,6 +126,7 @@ TrainingRunConfig TrainingRunConfig::from_json(const nlohmann::json& j, const st
     read(j, "checkpoint_every", c.checkpoint_every, source);
     read(j, "keep_last", c.keep_last, source);
     read(j, "seed", c.seed, source);
+    read(j, "init_std", c.init_std, source);
     read(j, "lora_rank", c.lora.rank, source);
     read(j, "lora_alpha", c.lora.alpha, source);
     read(j, "lora_dropout", c.lora.dropout, source);
@@ -137,6 +139,7 @@ TrainingRunConfig TrainingRunConfig::from_json(const nlohmann::json& j, const st
     ENGINE_CHECK(c.max_steps >= 0 && c.epochs > 0, kBadFile, source, ": \"max_steps\" must be >= 0 and \"epochs\" > 0");
     ENGINE_CHECK(c.train.grad_accum_steps >= 1, kBadFile, source, ": \"grad_accum_steps\" must be >= 1");
     ENGINE_CHECK(c.train.adamw.lr > 0 && c.train.adamw.lr < 1, kBadFile, source, ": \"lr\" ", c.train.adamw.lr, " must be in (0, 1)");
+    ENGINE_CHECK(c.init_std > 0 && c.init_std <= 1, kBadFile, source, ": \"init_std\" ", c.init_std, " must be in (0, 1]");
     ENGINE_CHECK(c.keep_last >= 1, kBadFile, source, ": \"keep_last\" must be >= 1");
     return c;
 }

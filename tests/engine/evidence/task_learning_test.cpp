@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -31,13 +32,20 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Sized for about 1.5 minutes of CPU time (one thread) (data, training, evaluation). One thread: at this model
+// Sized for about 25 s of CPU time (one thread) (data, training, evaluation). One thread: at this model
 // size the per-op threading overhead costs more than it saves.
+//
+// Robustness (2026-12-05, docs/training-evidence.md §1): with the usual init std 0.02 this model sat on a
+// loss plateau (~1.39: the three letters unknown) for 400 to 3000+ steps depending on the seed, so a run of
+// 3000-4500 steps passed or failed by luck (12 seeds at 4500 steps: 2 failed), and a float reordering in a
+// kernel could flip it. With init std 0.08 (~0.6/sqrt(hidden)) the plateau ended by step 160-252 for the
+// 8 seeds logged (12 of 12 passed at 3000 steps, 10 of 10 at 1000), so 1000 steps leave a 4x margin. LATENT_EVIDENCE_SEED=N reruns it with another seed.
 constexpr int kEpochsInFile = 40;   // training words repeated (reshuffled) in the JSONL
 constexpr int64_t kHidden = 64;
 constexpr int64_t kLayers = 2;
 constexpr int64_t kBatch = 16;      // packed sequences of 64 tokens per step
-constexpr int64_t kSteps = 3000;
+constexpr int64_t kSteps = 1000;
+constexpr float kInitStd = 0.08f;
 
 std::string reversed(std::string w) { return std::string(w.rbegin(), w.rend()); }
 
@@ -114,7 +122,9 @@ TEST(TaskLearning, TinyModelLearnsWordReversalToHeldOutExactMatch) {
     rc.seq_len = 64;
     rc.batch_size = kBatch;
     rc.max_steps = kSteps;
-    rc.train.adamw.lr = 5e-3f;
+    rc.train.adamw.lr = 3e-3f;
+    rc.init_std = kInitStd;
+    if (const char* s = std::getenv("LATENT_EVIDENCE_SEED")) rc.seed = std::strtoull(s, nullptr, 10);
     rc.train.schedule.warmup_steps = 50;
     rc.eval_every = 0;
     rc.checkpoint_every = 0;

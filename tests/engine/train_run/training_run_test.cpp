@@ -158,6 +158,18 @@ TEST_F(TrainingRunTest, BadSettingsAndBadDataAreReported) {
     j["lr"] = 5.0;
     EXPECT_THROW(TrainingRunConfig::from_json(j, "run.json"), Error);
     j = config("x").to_json();
+    j["init_std"] = 0.0;
+    try {
+        TrainingRunConfig::from_json(j, "run.json");
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_NE(e.message().find("\"init_std\""), std::string::npos) << e.message();
+    }
+    j["init_std"] = 0.08;  // round trip
+    EXPECT_FLOAT_EQ(TrainingRunConfig::from_json(j, "run.json").init_std, 0.08f);
+    j.erase("init_std");   // run.json files written before the field existed
+    EXPECT_FLOAT_EQ(TrainingRunConfig::from_json(j, "run.json").init_std, 0.02f);
+    j = config("x").to_json();
     j["seq_len"] = "long";
     try {
         TrainingRunConfig::from_json(j, "run.json");
