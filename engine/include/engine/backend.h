@@ -154,6 +154,53 @@ public:
         }
     }
 
+    // Prefill-time routed experts (many tokens). The routing's (token, expert) pairs, sorted by expert:
+    // pairs p in [offsets[e], offsets[e+1]) go through expert e, and
+    //   y[rows[p], :] += scale[p] · down_e(silu(x[rows[p], :]·gate_eᵀ) ⊙ x[rows[p], :]·up_eᵀ)   (accumulates)
+    // with each row's contributions added in increasing e (and p). offsets: HOST int64 [n + 1], offsets[0] = 0;
+    // rows: I32 [P]; scale: F32 [P] (P = offsets[n]); experts[e].scale is not used. x, y: F32 [T, D].
+    // work: F32 scratch on this device with >= moe_experts_work(P, max pairs of one expert, D, max I).
+    // This default runs the experts one after the other (gather_rows, matmul, silu_mul, matmul,
+    // scatter_add_rows); the CPU backend runs all experts in one parallel region, one expert per thread.
+    virtual int64_t moe_experts_work(int64_t pairs, int64_t max_rows, int64_t D, int64_t i_max) const {
+        (void)pairs;
+        return max_rows * (2 * D + 3 * i_max);
+    }
+    virtual void moe_experts(const TensorView& y, const TensorView& x, const SwigluExpert* experts,
+                             const int64_t* offsets, int64_t n, const TensorView& rows, const TensorView& scale,
+                             const TensorView& work) {
+        const int64_t D = x.cols();
+        int64_t max_rows = 0, i_max = 0;
+        for (int64_t e = 0; e < n; ++e) {
+            max_rows = std::max(max_rows, offsets[e + 1] - offsets[e]);
+            i_max = std::max(i_max, experts[e].gate.dim(0));
+        }
+        ENGINE_CHECK(work.dtype == DType::F32 && work.is_contiguous() &&
+                         work.numel() >= Backend::moe_experts_work(offsets[n], max_rows, D, i_max),
+                     kInvalidArgument, "moe_experts: work ", work.shape_str(), " is smaller than ",
+                     Backend::moe_experts_work(offsets[n], max_rows, D, i_max), " F32 elements");
+        float* base = work.as<float>();
+        for (int64_t e = 0; e < n; ++e) {
+            const int64_t b = offsets[e], cnt = offsets[e + 1] - b, I = experts[e].gate.dim(0);
+            if (cnt == 0) continue;
+            float* at = base;
+            auto take = [&](int64_t r, int64_t c) {
+                const TensorView v = TensorView::contiguous(at, DType::F32, {r, c}, work.device);
+                at += r * c;
+                return v;
+            };
+            const TensorView xe = take(cnt, D), ye = take(cnt, D);  // [cnt, D]
+            const TensorView g = take(cnt, I), u = take(cnt, I), a = take(cnt, I);  // [cnt, I]
+            const TensorView r = rows.slice_rows(b, b + cnt);
+            gather_rows(xe, x, r);
+            matmul(g, xe, experts[e].gate);
+            matmul(u, xe, experts[e].up);
+            silu_mul(a, g, u);
+            matmul(ye, a, experts[e].down);
+            scatter_add_rows(y, ye, r, scale.slice_rows(b, b + cnt));
+        }
+    }
+
     // ======================= training ops (train helper) =======================
     // Backward of each forward op, the loss and the optimizer. Gradients are F32 and live on this device.
     // Backends that do not train yet keep these defaults, which throw kUnsupported naming the op.

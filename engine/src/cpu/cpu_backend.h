@@ -55,6 +55,10 @@ public:
     // Defined in swiglu_experts.cpp (decode-time MoE of one token, fused).
     void swiglu_experts(const TensorView& y, const TensorView& x, const SwigluExpert* experts, int64_t n,
                         const TensorView& work) override;
+    // Defined in moe_experts.cpp (prefill-time routed experts: one expert per thread, one parallel region).
+    int64_t moe_experts_work(int64_t pairs, int64_t max_rows, int64_t D, int64_t i_max) const override;
+    void moe_experts(const TensorView& y, const TensorView& x, const SwigluExpert* experts, const int64_t* offsets,
+                     int64_t n, const TensorView& rows, const TensorView& scale, const TensorView& work) override;
 
     // ---- training ops (train helper) ----
     // Defined in train_ops.cpp (kernels: train_kernels.h, templated so the tests run them in fp64).
@@ -83,6 +87,9 @@ public:
     // ---- end of training ops (train helper) ----
 
 private:
+    // matmul on `threads` threads (matmul.cpp); 1 inside a parallel region of our own.
+    void matmul_threads(const TensorView& y, const TensorView& x, const TensorView& w, bool w_transposed,
+                        bool accumulate, int threads);
     // Sets OpenBLAS's thread count to ours before a BLAS call (outside any OpenMP region).
     void use_blas_threads() const;
 

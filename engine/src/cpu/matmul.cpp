@@ -386,6 +386,11 @@ int64_t batch_offset(const TensorView& v, int64_t b) {
 
 void CpuBackend::matmul(const TensorView& y, const TensorView& x, const TensorView& w, bool w_transposed,
                         bool accumulate) {
+    matmul_threads(y, x, w, w_transposed, accumulate, threads_);
+}
+
+void CpuBackend::matmul_threads(const TensorView& y, const TensorView& x, const TensorView& w, bool w_transposed,
+                                bool accumulate, int threads) {
     const char* op = "matmul";
     check_view(op, "y", y);
     check_view(op, "x", x);
@@ -452,14 +457,14 @@ void CpuBackend::matmul(const TensorView& y, const TensorView& x, const TensorVi
         g.acc = accumulate;
     }
     if (w_transposed && M <= kGemvMaxRows) {
-        gemv(gs.data(), batches, threads_);
+        gemv(gs.data(), batches, threads);
         return;
     }
     for (const Gemm& g : gs) {
         if (!w_transposed && M <= kGemvKnMaxRows)
-            gemv_kn(g, threads_);
+            gemv_kn(g, threads);
         else
-            gemm_chunked(g, threads_);
+            gemm_chunked(g, threads);
     }
 }
 

@@ -1,7 +1,7 @@
 // ffn.cpp — the FFN sublayer: dense SwiGLU, or DeepSeekMoE (router in F32 → backend.moe_route → tokens
-// grouped per expert on the host → gather_rows → expert SwiGLU → scatter_add_rows with the combine
-// weights) plus the shared experts (deepseek-arch.md §3). One token (decode): the routed and shared
-// experts go to backend.swiglu_experts in one call (fused on the CPU).
+// grouped per expert on the host → backend.moe_experts: every routed expert's SwiGLU on its rows, added
+// with the combine weights) plus the shared experts (deepseek-arch.md §3). One token (decode): the routed
+// and shared experts go to backend.swiglu_experts in one call (fused on the CPU).
 #include <algorithm>
 
 #include "engine/error.h"
@@ -85,17 +85,19 @@ void moe(ForwardContext& ctx, int64_t layer, const MoeWeights& m, const TensorVi
     be.copy(scale, TensorView::contiguous(ws.host_scale.data(), DType::F32, {int64_t(TK)}));
 
     be.fill(out, 0.0f);
+    ws.host_experts.clear();
+    int64_t max_rows = 0, i_max = 0;
     for (int64_t e = 0; e < E; ++e) {
-        const int64_t b = ws.host_offsets[size_t(e)], cnt = ws.host_offsets[size_t(e) + 1] - b;
-        if (cnt == 0) continue;
-        if (ctx.expert_load) ctx.expert_load->add(layer, e, cnt);
-        TensorView r = rows.slice_rows(b, b + cnt);
-        TensorView xe = ws.f32(kExpertIn, {cnt, D});   // [cnt, D]
-        TensorView ye = ws.f32(kExpertOut, {cnt, D});  // [cnt, D]
-        be.gather_rows(xe, x, r);
-        swiglu(ctx, m.experts[size_t(e)], xe, ye);
-        be.scatter_add_rows(out, ye, r, scale.slice_rows(b, b + cnt));
+        const int64_t cnt = ws.host_offsets[size_t(e) + 1] - ws.host_offsets[size_t(e)];
+        if (cnt > 0 && ctx.expert_load) ctx.expert_load->add(layer, e, cnt);
+        const MlpWeights& ew = m.experts[size_t(e)];
+        ws.host_experts.push_back({ew.gate.view(), ew.up.view(), ew.down.view(), 1.0f});
+        max_rows = std::max(max_rows, cnt);
+        i_max = std::max(i_max, ew.width);
     }
+    // All routed experts in one backend call (the CPU runs them one expert per thread).
+    TensorView work = ws.f32(kMoeWork, {be.moe_experts_work(int64_t(TK), max_rows, D, i_max)});
+    be.moe_experts(out, x, ws.host_experts.data(), ws.host_offsets.data(), E, rows, scale, work);
     if (m.shared.width > 0) {
         TensorView sh = ws.f32(kSharedOut, {T, D});
         swiglu(ctx, m.shared, x, sh);

@@ -21,7 +21,7 @@ enum ScratchSlot : int {
     kIds, kPositions, kHidden, kNormed, kSublayerOut,
     kQ, kQa, kCkv, kKv, kKFull, kQAbs, kOLatent, kAttnOut,
     kMlpGate, kMlpUp, kMlpAct, kSharedOut,
-    kRouterLogits, kRouteIdx, kRouteWeights, kMoeRows, kMoeScale, kExpertIn, kExpertOut, kMoeWork,
+    kRouterLogits, kRouteIdx, kRouteWeights, kMoeRows, kMoeScale, kMoeWork,
     kStreamsA, kStreamsB, kHcNormed, kHcMix, kHcPre, kHcPost, kHcMixMat, kHcU, kHcOut,
     kFinalNormed, kLogits,
     kScratchSlots
