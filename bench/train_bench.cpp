@@ -69,7 +69,7 @@ struct StepRunner {
     double best = 1e30, best_cpu = 1e30;  // best step by wall / by CPU time: the least disturbed figures
 
     StepRunner(const ModelConfig& config, Backend& backend, int64_t B, int64_t T)
-        : model(config, backend), trainer((model.init(1), model), make_config()), x(size_t(B * T)), y(size_t(B * T)),
+        : model(config, backend), trainer(initialised(model), make_config()), x(size_t(B * T)), y(size_t(B * T)),
           batch{nullptr, nullptr, B, T} {
         std::mt19937 rng(5);
         std::uniform_int_distribution<int32_t> tok(0, int32_t(config.vocab_size - 1));
@@ -82,6 +82,10 @@ struct StepRunner {
             }
         batch = Batch{x.data(), y.data(), B, T};
         trainer.step(batch);  // warm-up: allocations, first-touch
+    }
+    static TrainModel& initialised(TrainModel& m) {  // weights set before the Trainer sees them
+        m.init(1);
+        return m;
     }
     static TrainConfig make_config() {
         TrainConfig tc;

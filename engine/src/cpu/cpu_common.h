@@ -3,6 +3,7 @@
 // (defined in copy.cpp, vectorised with run-time AVX2/F16C dispatch and a scalar fallback).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "engine/error.h"
@@ -44,6 +45,11 @@ template <typename T>
 inline T* row_ptr(const TensorView& v, int64_t r) {
     return static_cast<T*>(v.data) + row_offset(v, r);
 }
+// out[i] = silu(gate[i]) · up[i] over n floats: the one formula of silu_mul and the fused MoE paths (same bits).
+inline void silu_mul_row(float* out, const float* gate, const float* up, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
 inline const void* row_bytes(const TensorView& v, int64_t r) {
     return static_cast<const char*>(v.data) + size_t(row_offset(v, r)) * dtype_size(v.dtype);
 }

@@ -30,7 +30,7 @@ void CpuBackend::silu_mul(const TensorView& out, const TensorView& gate, const T
         float* o = row_ptr<float>(out, r);            // [n]
         const float* g = row_ptr<float>(gate, r);     // [n]
         const float* u = row_ptr<float>(up, r);       // [n]
-        for (int64_t i = 0; i < n; ++i) o[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+        silu_mul_row(o, g, u, n);
     }
 }
 

@@ -8,7 +8,6 @@
 // buffer, and a second pass adds the pairs into y in pair order, so each row receives its contributions
 // in increasing expert order, as in the default (and the same per-expert products: same values).
 #include <algorithm>
-#include <cmath>
 #include <cstring>
 #include <exception>
 #include <vector>
@@ -103,9 +102,7 @@ void CpuBackend::moe_experts(const TensorView& y, const TensorView& x, const Swi
                 std::memcpy(mine + i * D, row_ptr<float>(x, row[b + i]), size_t(D) * sizeof(float));
             matmul_threads(g, xe, ex.gate, true, false, 1);
             matmul_threads(u, xe, ex.up, true, false, 1);
-            float* gp = g.as<float>();
-            const float* up = u.as<float>();
-            for (int64_t i = 0; i < cnt * I; ++i) gp[i] = gp[i] / (1.0f + std::exp(-gp[i])) * up[i];  // as silu_mul
+            silu_mul_row(g.as<float>(), g.as<float>(), u.as<float>(), cnt * I);  // in place: g = silu(g)·u
             matmul_threads(ye, g, ex.down, true, false, 1);
         } catch (...) {
 #pragma omp critical(moe_experts_error)
