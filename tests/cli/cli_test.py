@@ -161,6 +161,9 @@ def case_bench():
     check(m is not None and float(m.group(1)) > 0, out)
     check(re.search(r"prefill\s+32 tokens", out) and re.search(r"decode\s+16 tokens", out), out)
     check(re.search(r"read bandwidth [0-9.]+ GB/s", out), out)
+    check(re.search(r"warm-up\s+prefill of the same 32 tokens .*\(cold\): [0-9.]+ s", out), out)
+    _, out, _ = run(["bench", TINY, "-p", "8", "-n", "4", "--bw-mib", "16", "--no-warmup"])
+    check("warm-up" not in out and re.search(r"prefill\s+8 tokens", out), out)
 
 
 def case_errors():
