@@ -1,6 +1,9 @@
 // checks.h — shape/dtype validation at the CUDA backend's API boundary (kernels never validate).
 #pragma once
 
+#include <algorithm>
+#include <cstdint>
+
 #include "engine/error.h"
 #include "engine/tensor.h"
 
@@ -29,6 +32,22 @@ inline bool rows_collapsible(const engine::TensorView& t) {
 inline void check_rows(const engine::TensorView& t, const char* op, const char* name) {
     ENGINE_CHECK(rows_collapsible(t), kInvalidArgument, op, ": ", name, " ", t.shape_str(),
                  " has leading dims that do not collapse into rows");
+}
+
+// The view as a matrix [rows(), cols()] with evenly spaced rows: returns the row stride (the leading
+// dimension), or throws. Dims of extent 1 carry no stride information and are skipped (the CPU
+// backend's rows_uniform rule); a view with a single row gets ld = cols, which cuBLAS accepts.
+inline int64_t row_ld(const engine::TensorView& t, const char* op, const char* name) {
+    int64_t step = -1, expect = -1;
+    bool uniform = true;
+    for (int d = t.ndim - 2; d >= 0 && uniform; --d) {
+        if (t.shape[d] == 1) continue;
+        if (step < 0) step = t.stride[d];
+        else uniform = t.stride[d] == expect;
+        expect = t.stride[d] * t.shape[d];
+    }
+    ENGINE_CHECK(uniform, kInvalidArgument, op, ": ", name, " ", t.shape_str(), " must have evenly spaced rows");
+    return step < 0 ? std::max<int64_t>(1, t.cols()) : step;
 }
 
 inline void check_same_shape(const engine::TensorView& a, const engine::TensorView& b, const char* op) {

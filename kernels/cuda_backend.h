@@ -4,7 +4,8 @@
 // dtype (bf16/f16/f32) on the device; activations are f32. GEMMs with bf16/f16 weights cast the
 // activation to the weight's dtype in the workspace and run cublasGemmEx with fp32 accumulation and
 // fp32 output (tensor cores); f32 weights use cublasSgemm.
-// Kernel files: matmul.cu, norm_rope.cu, attention.cu, elementwise.cu, moe.cu, cuda_backend.cu.
+// Kernel files: matmul.cu, norm_rope.cu, attention.cu, elementwise.cu, moe.cu, cuda_backend.cu; the
+// training ops: train_dense.cu, train_rows.cu, train_loss_optim.cu, attention_backward.cu.
 #pragma once
 
 #include <cublas_v2.h>
@@ -53,9 +54,44 @@ public:
     void scatter_add_rows(const engine::TensorView& dst, const engine::TensorView& src,
                           const engine::TensorView& rows, const engine::TensorView& scale) override;
 
+    // ---- training ops (train_dense.cu, train_rows.cu, train_loss_optim.cu, attention_backward.cu) ----
+    void matmul_weight_grad(const engine::TensorView& dw, const engine::TensorView& dy, const engine::TensorView& x,
+                            bool accumulate) override;
+    void rmsnorm_backward(const engine::TensorView& dx, const engine::TensorView& dw, const engine::TensorView& dy,
+                          const engine::TensorView& x, const engine::TensorView& w, float eps) override;
+    void rope_backward(const engine::TensorView& dx, const engine::TensorView& positions,
+                       const engine::TensorView& inv_freq, float attn_factor) override;
+    void attention_backward(const engine::TensorView& dq, const engine::TensorView& dk, const engine::TensorView& dv,
+                            const engine::TensorView& dout, const engine::TensorView& q, const engine::TensorView& k,
+                            const engine::TensorView& v, float scale, int64_t q_pos0) override;
+    void silu_mul_backward(const engine::TensorView& dgate, const engine::TensorView& dup,
+                           const engine::TensorView& dout, const engine::TensorView& gate,
+                           const engine::TensorView& up) override;
+    void embedding_backward(const engine::TensorView& dtable, const engine::TensorView& dout,
+                            const engine::TensorView& ids) override;
+    // Reads the loss back: synchronises the stream.
+    float cross_entropy(const engine::TensorView& dlogits, const engine::TensorView& logits,
+                        const engine::TensorView& targets, int32_t ignore_index, float grad_scale,
+                        int64_t* counted) override;
+    void scatter_add_rows_backward(const engine::TensorView& dsrc, const engine::TensorView& dscale,
+                                   const engine::TensorView& dy, const engine::TensorView& src,
+                                   const engine::TensorView& rows, const engine::TensorView& scale) override;
+    void moe_router_backward(const engine::TensorView& dlogits, const engine::TensorView& dweights,
+                             const engine::TensorView& logits, const engine::TensorView& idx,
+                             const engine::RouterParams& params) override;
+    void adamw_step(const engine::TensorView& param, const engine::TensorView& grad, const engine::TensorView& m,
+                    const engine::TensorView& v, float lr, float beta1, float beta2, float eps, float weight_decay,
+                    int64_t step) override;
+    // Reads the sum back: synchronises the stream.
+    double sum_squares(const engine::TensorView& x) override;
+    void scale(const engine::TensorView& y, float alpha) override;
+
     cudaStream_t stream() const { return stream_; }
 
 private:
+    // Throws kInvalidArgument unless every id of the I32 vector `ids` is in [0, limit): a device-side
+    // min/max and a synchronising read-back (ids from data must not address memory unchecked).
+    void check_index_range(const engine::TensorView& ids, int64_t limit, const char* op, const char* name);
     // Device scratch of at least `bytes`, reused between calls (grows, never shrinks).
     void* workspace(size_t bytes);
 
