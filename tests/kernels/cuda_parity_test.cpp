@@ -4,62 +4,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstdlib>
-#include <random>
 #include <vector>
 
-#include "engine/backend.h"
-#include "engine/error.h"
+#include "cuda_parity_fixture.h"  // CudaParity: gpu_/cpu_ backends, host(), to_gpu(), to_host(), expect_close()
 
 using namespace engine;
-
-namespace {
-
-class CudaParity : public ::testing::Test {
-protected:
-    void SetUp() override {
-        ::setenv("LATENT_CUDA_BACKEND", LATENT_CUDA_LIBRARY, 0);
-        try {
-            gpu_ = make_cuda_backend(0);
-        } catch (const Error& e) {
-            GTEST_SKIP() << "no usable NVIDIA GPU: " << e.message();
-        }
-        cpu_ = make_cpu_backend(0);
-    }
-    Tensor host(DType dt, std::initializer_list<int64_t> shape, float scale = 1.0f) {
-        Tensor t = Tensor::cpu(dt, shape);
-        std::normal_distribution<float> n(0.0f, scale);
-        for (int64_t i = 0; i < t.view().numel(); ++i) {
-            float v = n(rng_);
-            if (dt == DType::F32) t.as<float>()[i] = v;
-            else if (dt == DType::BF16) t.as<uint16_t>()[i] = f32_to_bf16(v);
-            else if (dt == DType::F16) t.as<uint16_t>()[i] = f32_to_f16(v);
-        }
-        return t;
-    }
-    Tensor to_gpu(const Tensor& h) {
-        Tensor d = gpu_->alloc(h.view().dtype, h.view().shape.data(), h.view().ndim);
-        gpu_->copy(d.view(), h.view());
-        return d;
-    }
-    std::vector<float> to_host(const TensorView& d) {
-        Tensor h = Tensor::cpu(DType::F32, d.shape.data(), d.ndim);
-        gpu_->copy(h.view(), d);
-        return std::vector<float>(h.as<float>(), h.as<float>() + h.view().numel());
-    }
-    static void expect_close(const std::vector<float>& got, const float* want, double rel, const char* what) {
-        double max_ref = 1e-6, max_err = 0;
-        for (size_t i = 0; i < got.size(); ++i) {
-            max_ref = std::max(max_ref, double(std::fabs(want[i])));
-            max_err = std::max(max_err, double(std::fabs(got[i] - want[i])));
-        }
-        EXPECT_LE(max_err / max_ref, rel) << what << ": max abs err " << max_err << " (max |ref| " << max_ref << ")";
-    }
-    std::unique_ptr<Backend> gpu_, cpu_;
-    std::mt19937 rng_{123};
-};
-
-}  // namespace
+using parity::CudaParity;
 
 TEST_F(CudaParity, MatmulAllWeightDtypes) {
     for (DType wt : {DType::F32, DType::BF16, DType::F16}) {
