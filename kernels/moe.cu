@@ -80,11 +80,18 @@ __global__ void moe_route_kernel(RouteParams p) {
         w[k] = s[best];
         total += w[k];
     }
+    // Weight post-processing, one convention per method (the CPU's moe_route.cpp):
+    //   noaux_tc: / Σ if norm_topk_prob, then always · rsf;
+    //   greedy / group_limited_greedy (V2 remote code, exclusive branches): / Σ if K > 1 and
+    //   norm_topk_prob, else · rsf.
+    const bool noaux = p.method == 2;
+    const bool norm = noaux ? p.norm_topk_prob : (p.K > 1 && p.norm_topk_prob);
+    const float mul = (noaux || !norm) ? p.rsf : 1.0f;
     for (int k = 0; k < p.K; ++k) {
         float v = w[k];
-        if (p.norm_topk_prob) v /= (total + 1e-20f);
+        if (norm) v /= (total + 1e-20f);
         p.idx[t * p.idx_stride + k] = chosen[k];
-        p.weights[t * p.w_stride + k] = v * p.rsf;
+        p.weights[t * p.w_stride + k] = v * mul;
     }
 }
 

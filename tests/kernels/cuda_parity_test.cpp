@@ -97,6 +97,8 @@ TEST_F(CudaParity, MoeRoutingAndCombine) {
         {RouterParams::Scoring::kSoftmax, RouterParams::Method::kGreedy, 1, 1, false, 1.0f},
         {RouterParams::Scoring::kSoftmax, RouterParams::Method::kGroupLimitedGreedy, 4, 2, false, 16.0f},
         {RouterParams::Scoring::kSigmoid, RouterParams::Method::kNoauxTc, 4, 2, true, 2.5f},
+        // V2 methods normalise OR scale (K > 1 and norm_topk_prob: normalise only; rsf is not applied)
+        {RouterParams::Scoring::kSoftmax, RouterParams::Method::kGreedy, 1, 1, true, 16.0f},
     };
     for (const Case& c : cases) {
         RouterParams p;
