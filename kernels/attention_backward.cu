@@ -11,7 +11,8 @@
 //   2. keys:  one block per (key, K/V head): dk, dv rows, summing over the chunk's queries and the
 //             heads that share the K/V head, in a fixed order (no atomics: deterministic).
 // The first chunk overwrites dk/dv, later chunks add to them. Entries of masked keys are never written
-// nor read (the key pass only visits queries that see the key).
+// nor read (the key pass only visits queries that see the key). dk and dv must not overlap (when v is a
+// view of k, as the MLA latent cache, pass separate gradient buffers and add them up afterwards).
 #include <algorithm>
 #include <climits>
 
