@@ -11,7 +11,8 @@
 //
 // LATENT_PARITY_SELFTEST=1 runs these cases with a single-threaded CPU backend in the GPU's place, so
 // the test code itself (shapes, the CPU side's constraints, tolerances) can be checked on a machine
-// without a GPU.
+// without a GPU. tests/kernels/emu/run_emulated.sh goes further: it runs the real kernels/*.cu on the CPU
+// (emulated CUDA headers) against these cases.
 #include <gtest/gtest.h>
 
 #include <cmath>

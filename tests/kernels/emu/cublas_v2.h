@@ -1,0 +1,58 @@
+// cublas_v2.h (emulated) — cuBLAS handle calls as no-ops and GemmEx / GemmStridedBatchedEx as a column-major
+// reference GEMM (f32/bf16/f16 inputs, f32 output, double accumulation) that checks lda/ldb/ldc as cuBLAS does.
+#pragma once
+#include "cuda_runtime.h"
+#include "cuda_bf16.h"
+#include "cuda_fp16.h"
+enum cublasStatus_t { CUBLAS_STATUS_SUCCESS = 0, CUBLAS_STATUS_INVALID_VALUE = 7 };
+enum cublasOperation_t { CUBLAS_OP_N, CUBLAS_OP_T };
+enum cudaDataType_t { CUDA_R_32F, CUDA_R_16BF, CUDA_R_16F };
+enum cublasComputeType_t { CUBLAS_COMPUTE_32F };
+enum cublasGemmAlgo_t { CUBLAS_GEMM_DEFAULT };
+enum cublasMath_t { CUBLAS_DEFAULT_MATH };
+using cublasHandle_t = void*;
+inline const char* cublasGetStatusName(cublasStatus_t) { return "emu"; }
+inline cublasStatus_t cublasCreate(cublasHandle_t* h) { static int d; *h = &d; return CUBLAS_STATUS_SUCCESS; }
+inline cublasStatus_t cublasDestroy(cublasHandle_t) { return CUBLAS_STATUS_SUCCESS; }
+inline cublasStatus_t cublasSetStream(cublasHandle_t, cudaStream_t) { return CUBLAS_STATUS_SUCCESS; }
+inline cublasStatus_t cublasSetMathMode(cublasHandle_t, cublasMath_t) { return CUBLAS_STATUS_SUCCESS; }
+namespace emu {
+inline float load(const void* p, cudaDataType_t t, size_t i) {
+    if (t == CUDA_R_32F) return static_cast<const float*>(p)[i];
+    if (t == CUDA_R_16BF) return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);
+    return __half2float(static_cast<const __half*>(p)[i]);
+}
+}
+inline cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
+                                                 int k, const void* alpha, const void* A, cudaDataType_t at, int lda,
+                                                 long long sa, const void* B, cudaDataType_t bt, int ldb, long long sb,
+                                                 const void* beta, void* C, cudaDataType_t ct, int ldc, long long sc,
+                                                 int batch, cublasComputeType_t, cublasGemmAlgo_t) {
+    const int rowsA = ta == CUBLAS_OP_N ? m : k, rowsB = tb == CUBLAS_OP_N ? k : n;
+    if (m < 0 || n < 0 || k < 0 || batch < 0 || ct != CUDA_R_32F || at != bt || lda < std::max(1, rowsA) ||
+        ldb < std::max(1, rowsB) || ldc < std::max(1, m))
+        return CUBLAS_STATUS_INVALID_VALUE;
+    const float a = *static_cast<const float*>(alpha), b = *static_cast<const float*>(beta);
+    for (int bi = 0; bi < batch; ++bi) {
+        float* Cp = static_cast<float*>(C) + bi * sc;
+        const size_t oa = size_t(bi * sa), ob = size_t(bi * sb);
+        for (int j = 0; j < n; ++j)
+            for (int i = 0; i < m; ++i) {
+                double acc = 0;
+                for (int l = 0; l < k; ++l) {
+                    const float x = emu::load(A, at, oa + (ta == CUBLAS_OP_N ? i + size_t(l) * lda : l + size_t(i) * lda));
+                    const float y = emu::load(B, bt, ob + (tb == CUBLAS_OP_N ? l + size_t(j) * ldb : j + size_t(l) * ldb));
+                    acc += double(x) * y;
+                }
+                float& c = Cp[i + size_t(j) * ldc];
+                c = float(a * acc + (b == 0.0f ? 0.0 : double(b) * c));
+            }
+    }
+    return CUBLAS_STATUS_SUCCESS;
+}
+inline cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                                   const void* alpha, const void* A, cudaDataType_t at, int lda, const void* B,
+                                   cudaDataType_t bt, int ldb, const void* beta, void* C, cudaDataType_t ct, int ldc,
+                                   cublasComputeType_t c, cublasGemmAlgo_t g) {
+    return cublasGemmStridedBatchedEx(h, ta, tb, m, n, k, alpha, A, at, lda, 0, B, bt, ldb, 0, beta, C, ct, ldc, 0, 1, c, g);
+}

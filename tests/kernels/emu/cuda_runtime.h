@@ -1,0 +1,144 @@
+// cuda_runtime.h (emulated) — the part of the CUDA runtime and device language that kernels/*.cu use,
+// on the CPU, so that the real kernels and launchers can run without a GPU (run_emulated.sh).
+//
+// What it is: each launch runs its blocks one after the other; a block's threads are real std::threads
+// (one per CUDA thread) that meet at a std::barrier for __syncthreads and at a per-warp barrier for
+// __shfl_xor_sync; __shared__ is a function-local static (one block at a time, so it is per block);
+// device memory is host memory (malloc, poisoned with NaN like uninitialised memory should be treated).
+// What it checks: indexing, grid/block shapes, reductions, the launchers' validation, workspace layout and
+// the cuBLAS argument mapping (column-major reference GEMM that rejects bad leading dimensions).
+// What it does not: the memory model, races, warp divergence with partial masks (only full-warp shuffles
+// are emulated), __syncthreads reached by only part of a block, device limits, speed. Not a substitute
+// for the GPU run (tests/kernels on a GPU + compute-sanitizer).
+#pragma once
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <barrier>
+#include <climits>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __shared__ static
+
+struct dim3 {
+    unsigned x = 1, y = 1, z = 1;
+    dim3(unsigned a = 1, unsigned b = 1, unsigned c = 1) : x(a), y(b), z(c) {}
+};
+
+namespace emu {
+struct Block {
+    std::unique_ptr<std::barrier<>> bar;
+    std::vector<std::unique_ptr<std::barrier<>>> warp_bar;
+    std::vector<std::array<unsigned long long, 32>> buf;
+};
+inline thread_local dim3 t_threadIdx, t_blockIdx, t_blockDim, t_gridDim;
+inline thread_local Block* t_block = nullptr;
+
+template <class K, class... A>
+void launch(K kernel, dim3 grid, dim3 block, A... args) {
+    const unsigned n = block.x * block.y * block.z;
+    if (n == 0 || n > 1024 || grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.y > 65535 || grid.z > 65535)
+        throw std::runtime_error("emu: invalid launch configuration");
+    Block b;
+    b.bar = std::make_unique<std::barrier<>>(n);
+    for (unsigned w = 0; w < (n + 31) / 32; ++w) b.warp_bar.push_back(std::make_unique<std::barrier<>>(std::min(32u, n - 32 * w)));
+    b.buf.resize((n + 31) / 32);
+    std::vector<std::thread> th;
+    for (unsigned tid = 0; tid < n; ++tid)
+        th.emplace_back([&, tid] {
+            t_threadIdx = dim3(tid % block.x, (tid / block.x) % block.y, tid / (block.x * block.y));
+            t_blockDim = block;
+            t_gridDim = grid;
+            t_block = &b;
+            for (unsigned z = 0; z < grid.z; ++z)
+                for (unsigned y = 0; y < grid.y; ++y)
+                    for (unsigned x = 0; x < grid.x; ++x) {
+                        t_blockIdx = dim3(x, y, z);
+                        kernel(args...);
+                        b.bar->arrive_and_wait();  // end of block
+                    }
+        });
+    for (auto& t : th) t.join();
+}
+}  // namespace emu
+
+#define threadIdx ::emu::t_threadIdx
+#define blockIdx ::emu::t_blockIdx
+#define blockDim ::emu::t_blockDim
+#define gridDim ::emu::t_gridDim
+
+inline void __syncthreads() { emu::t_block->bar->arrive_and_wait(); }
+
+template <class T>
+inline T __shfl_xor_sync(unsigned, T v, int off) {
+    static_assert(sizeof(T) <= 8);
+    const unsigned lane = threadIdx.x & 31, w = threadIdx.x / 32;
+    auto& buf = emu::t_block->buf[w];
+    std::memcpy(&buf[lane], &v, sizeof(T));
+    emu::t_block->warp_bar[w]->arrive_and_wait();
+    T r;
+    std::memcpy(&r, &buf[lane ^ unsigned(off)], sizeof(T));
+    emu::t_block->warp_bar[w]->arrive_and_wait();
+    return r;
+}
+
+template <class T> inline T min(T a, T b) { return a < b ? a : b; }
+template <class T> inline T max(T a, T b) { return a < b ? b : a; }
+
+inline float atomicAdd(float* p, float v) { return std::atomic_ref<float>(*p).fetch_add(v); }
+inline int atomicMin(int* p, int v) {
+    std::atomic_ref<int> a(*p);
+    int cur = a.load();
+    while (v < cur && !a.compare_exchange_weak(cur, v)) {}
+    return cur;
+}
+inline int atomicMax(int* p, int v) {
+    std::atomic_ref<int> a(*p);
+    int cur = a.load();
+    while (v > cur && !a.compare_exchange_weak(cur, v)) {}
+    return cur;
+}
+
+// ---- runtime API stubs ----
+enum cudaError_t { cudaSuccess = 0, cudaErrorMemoryAllocation = 2 };
+enum cudaMemcpyKind { cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost, cudaMemcpyDeviceToDevice };
+using cudaStream_t = void*;
+inline cudaError_t cudaGetLastError() { return cudaSuccess; }
+inline const char* cudaGetErrorName(cudaError_t) { return "emu"; }
+inline const char* cudaGetErrorString(cudaError_t) { return "emu"; }
+inline cudaError_t cudaMemcpyAsync(void* d, const void* s, size_t n, cudaMemcpyKind, cudaStream_t) {
+    std::memcpy(d, s, n);
+    return cudaSuccess;
+}
+inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+
+inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
+enum { cudaStreamNonBlocking = 1 };
+struct cudaDeviceProp { char name[256]; int major, minor; };
+inline cudaError_t cudaGetDeviceCount(int* n) { *n = 1; return cudaSuccess; }
+inline cudaError_t cudaSetDevice(int) { return cudaSuccess; }
+inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int) { std::strcpy(p->name, "emulated H100"); p->major = 9; p->minor = 0; return cudaSuccess; }
+inline cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) { static int dummy; *s = &dummy; return cudaSuccess; }
+inline cudaError_t cudaStreamDestroy(cudaStream_t) { return cudaSuccess; }
+inline cudaError_t cudaMallocAsync(void** p, size_t n, cudaStream_t) {
+    // poison: NaN floats, so reads of never-written memory show up (alloc() memsets to 0 afterwards itself)
+    *p = std::malloc(n ? n : 1);
+    if (!*p) return cudaErrorMemoryAllocation;
+    for (size_t i = 0; i + 4 <= n; i += 4) { float nan = NAN; std::memcpy(static_cast<char*>(*p) + i, &nan, 4); }
+    return cudaSuccess;
+}
+inline cudaError_t cudaFreeAsync(void* p, cudaStream_t) { std::free(p); return cudaSuccess; }
+inline cudaError_t cudaFree(void* p) { std::free(p); return cudaSuccess; }
+inline cudaError_t cudaMemsetAsync(void* p, int v, size_t n, cudaStream_t) { std::memset(p, v, n); return cudaSuccess; }
+inline cudaError_t cudaMemGetInfo(size_t* f, size_t* t) { *f = size_t(8) << 30; *t = size_t(16) << 30; return cudaSuccess; }
