@@ -4,18 +4,25 @@ save them in HF layout (config.json + model.safetensors, fp32) together with the
 token sequence and the transformers / torch versions, into tests/data/parity/<name>/.
 
 Run on a machine with PyTorch + transformers (CPU is enough):
-    python3 tests/parity/make_hf_fixtures.py            # writes tests/data/parity/{deepseek_v2_tiny,deepseek_v3_tiny}
+    python3 tests/parity/make_hf_fixtures.py [--out DIR]   # default DIR: tests/data/parity
+It writes DIR/{deepseek_v2_tiny,deepseek_v3_tiny,glm4_moe_lite_tiny}; the last only where transformers has
+Glm4MoeLite. scripts/device-check/run.sh runs it on the device machine.
 The C++ test tests/engine/model/test_hf_parity.cpp loads each folder and matches logits <= 1e-4 max-abs.
 
 Fixtures:
   deepseek_v2_tiny  DeepseekV2ForCausalLM, q_lora_rank null, YaRN (mscale = mscale_all_dim = 0.707), softmax/greedy
   deepseek_v3_tiny  DeepseekV3ForCausalLM, q_lora_rank set, YaRN (1.0/1.0), sigmoid/noaux_tc, 2 groups, bias
+  glm4_moe_lite_tiny Glm4MoeLiteForCausalLM (GLM-4.7-Flash layout): v_head_dim 24 != qk_nope_head_dim 16,
+                    q_lora_rank set, mlp_layer_types [dense, sparse, sparse], no rope scaling
 Conventions pinned here (see README "Which reference we match"):
   * softmax scale d_qk^-0.5 * m^2 (transformers after PR #47435, DeepSeek remote code, model.py, llama.cpp).
     On an older transformers whose DeepseekV2Attention lacks m^2, this script sets attn.scaling to the m^2
     value and records "patched_softmax_scale": true in logits.json.
   * experts saved under the per-expert names (transformers v5 fuses them in memory; unfused here).
+  * moe_intermediate_size 24 so that 2·I (48) != hidden_size (64): the unfusing below tells the
+    [E, 2I, D] layout from [E, D, 2I] by shape, which would be ambiguous if 2·I == D.
 """
+import argparse
 import inspect
 import json
 import math
@@ -29,10 +36,10 @@ from safetensors.torch import save_file
 
 TOKENS = [3, 17, 42, 7, 99, 0, 64, 23, 5, 88, 31, 12]
 HERE = os.path.dirname(os.path.abspath(__file__))
-OUT = os.path.join(HERE, "..", "data", "parity")
+OUT = os.path.join(HERE, "..", "data", "parity")  # --out overrides
 
 COMMON = dict(
-    vocab_size=128, hidden_size=64, intermediate_size=96, moe_intermediate_size=32, num_hidden_layers=3,
+    vocab_size=128, hidden_size=64, intermediate_size=96, moe_intermediate_size=24, num_hidden_layers=3,
     num_attention_heads=4, num_key_value_heads=4, kv_lora_rank=32, qk_nope_head_dim=16, qk_rope_head_dim=8,
     v_head_dim=16, n_shared_experts=1, n_routed_experts=8, num_experts_per_tok=2, first_k_dense_replace=1,
     max_position_embeddings=512, rms_norm_eps=1e-6, tie_word_embeddings=False, attention_bias=False,
@@ -45,16 +52,18 @@ def yarn(mscale):
                 mscale=mscale, mscale_all_dim=mscale)
 
 
-def make_config(cls, fields, rope):
-    """Build cls(**fields) with YaRN given as rope_scaling (v4) or rope_parameters (v5)."""
+def make_config(cls, fields, rope, strict=False):
+    """Build cls(**fields) with YaRN (rope: dict, or None for plain RoPE) given as rope_scaling (v4) or
+    rope_parameters (v5). strict: pass only the class's own parameters, never extra attributes."""
     params = inspect.signature(cls.__init__).parameters
     kw = dict(fields)
     if "rope_parameters" in params or hasattr(cls, "rope_parameters"):
-        kw["rope_parameters"] = dict(rope_type="yarn", rope_theta=kw.pop("rope_theta"), **rope)
-    else:
+        extra = dict(rope_type="yarn", **rope) if rope else dict(rope_type="default")
+        kw["rope_parameters"] = dict(rope_theta=kw.pop("rope_theta"), **extra)
+    elif rope:
         kw["rope_scaling"] = dict(type="yarn", **rope)
     accepts_any = any(p.kind == inspect.Parameter.VAR_KEYWORD for p in params.values())
-    if not accepts_any:
+    if strict or not accepts_any:
         kw = {k: v for k, v in kw.items() if k in params}
     return cls(**kw)
 
@@ -123,8 +132,8 @@ def hf_layout_state_dict(model, cfg):
     return sd
 
 
-def build(name, cls_cfg, cls_model, fields, rope, seed):
-    cfg = make_config(cls_cfg, fields, rope)
+def build(name, cls_cfg, cls_model, fields, rope, seed, strict=False):
+    cfg = make_config(cls_cfg, fields, rope, strict)
     cfg._attn_implementation = "eager"
     torch.manual_seed(seed)
     model = cls_model(cfg).to(torch.float32).eval()
@@ -149,6 +158,10 @@ def build(name, cls_cfg, cls_model, fields, rope, seed):
 
 
 def main():
+    global OUT
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", default=OUT, help="output folder (default: tests/data/parity)")
+    OUT = ap.parse_args().out
     from transformers import DeepseekV2Config, DeepseekV2ForCausalLM, DeepseekV3Config, DeepseekV3ForCausalLM
 
     v2 = dict(COMMON, q_lora_rank=None, topk_method="greedy", n_group=1, topk_group=1, norm_topk_prob=False,
@@ -157,6 +170,15 @@ def main():
     v3 = dict(COMMON, q_lora_rank=24, n_group=2, topk_group=1, norm_topk_prob=True, routed_scaling_factor=2.5,
               rope_interleave=True, topk_method="noaux_tc", scoring_func="sigmoid")
     build("deepseek_v3_tiny", DeepseekV3Config, DeepseekV3ForCausalLM, v3, yarn(1.0), 2)
+    try:
+        from transformers import Glm4MoeLiteConfig, Glm4MoeLiteForCausalLM
+    except ImportError:
+        print("glm4_moe_lite_tiny: skipped, transformers %s has no Glm4MoeLite" % transformers.__version__)
+        return 0
+    glm = {k: v for k, v in COMMON.items() if k != "first_k_dense_replace"}
+    glm.update(q_lora_rank=24, v_head_dim=24, n_group=1, topk_group=1, norm_topk_prob=True,
+               routed_scaling_factor=1.8, rope_interleave=True, mlp_layer_types=["dense", "sparse", "sparse"])
+    build("glm4_moe_lite_tiny", Glm4MoeLiteConfig, Glm4MoeLiteForCausalLM, glm, None, 3, strict=True)
     return 0
 
 

@@ -1,5 +1,6 @@
 // test_hf_parity.cpp — logits parity with Hugging Face transformers on tiny random DeepSeek-V2 (no
-// q_lora_rank) and DeepSeek-V3 (q_lora_rank) models with YaRN, from fixtures made by
+// q_lora_rank) and DeepSeek-V3 (q_lora_rank) models with YaRN and a GLM-4.7-Flash-layout Glm4MoeLite model
+// (v_head_dim != qk_nope_head_dim), from fixtures made by
 // tests/parity/make_hf_fixtures.py on a machine with PyTorch + transformers (tests/data/parity/<name>/:
 // config.json, model.safetensors, logits.json with the transformers version). Skips when absent.
 #include <gtest/gtest.h>
@@ -51,6 +52,7 @@ TEST_P(HfParity, LogitsMatchTransformers) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, HfParity, ::testing::Values("deepseek_v2_tiny", "deepseek_v3_tiny"));
+INSTANTIATE_TEST_SUITE_P(Fixtures, HfParity, ::testing::Values("deepseek_v2_tiny", "deepseek_v3_tiny",
+                                                                  "glm4_moe_lite_tiny"));
 
 }  // namespace

@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# scripts/device-check/run.sh — every check that needs the device machine, in ONE call (device time is
+# 15 minutes a session, start-up included). Prepare first, here: scripts/device-check/prepare.sh. Then:
+#
+#   run(command="bash scripts/device-check/run.sh", carry=[".devcheck"], timeout_s=540)
+#
+# Each step is independent (a failure is logged and the next step runs) and time-boxed; the whole run
+# takes about 5 minutes. What comes back under $OUT:
+#   log.txt          everything printed, with the seconds since start on each step
+#   parity.tar.gz    tests/data/parity/* made by transformers: untar into tests/data/parity and commit
+#   results.tar.gz   gtest XML of the GPU suites, bench output, compute-sanitizer reports
+# Steps:
+#   1. environment: GPU, driver, nvcc, torch, transformers
+#   2. transformers fixtures (issue #2): tests/parity/make_hf_fixtures.py
+#   3. CUDA-vs-CPU parity, forward and training ops (issue #5): test_kernels, test_kernels_train (a skip fails)
+#   4. exported models load in transformers with our logits (issue #7): tests/parity/check_export_transformers.py
+#   5. whole model on the GPU (issue #5): `latent generate --device cuda` logits vs the CPU's on an
+#      exported model; `latent bench --device cuda|cpu` on the synthetic 303M bf16 checkpoint
+#   6. compute-sanitizer memcheck on both suites (issue #5), last because it is the slowest
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+OUT=${OUT:-/tmp/devcheck-out}
+W=/tmp/devcheck
+rm -rf "$W" && mkdir -p "$OUT" "$W/results"
+exec > >(tee -a "$OUT/log.txt") 2>&1
+T0=$SECONDS
+step() { echo; echo "=== [$((SECONDS - T0)) s] $*"; }
+FAILED=()
+check() {  # check NAME CMD...: run, record a failure by name
+    local name=$1; shift
+    "$@"; local rc=$?
+    if [ $rc -ne 0 ]; then echo "!!! $name: exit status $rc"; FAILED+=("$name"); fi
+    return 0
+}
+
+step "1. environment"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || FAILED+=("nvidia-smi")
+nvcc --version 2>/dev/null | tail -1
+python3 -c 'import torch, transformers; print("torch", torch.__version__, "cuda", torch.version.cuda, "| transformers", transformers.__version__)'
+uname -r; nproc
+if [ ! -f .devcheck/bundle.tar.xz ]; then
+    echo "!!! .devcheck/bundle.tar.xz missing: run scripts/device-check/prepare.sh here and carry .devcheck"
+    exit 2
+fi
+tar -xJf .devcheck/bundle.tar.xz -C "$W"
+B=$W/bin
+CUDA_LIBS=""
+for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /usr/lib/x86_64-linux-gnu; do
+    [ -e "$d/libcublas.so.13" ] && CUDA_LIBS="$CUDA_LIBS:$d"
+done
+if [ -z "$CUDA_LIBS" ]; then  # the pip wheels (nvidia-cublas, nvidia-cuda-runtime) as a fallback
+    for f in $(python3 -c 'import nvidia, os; print(" ".join(os.path.join(p) for p in nvidia.__path__))' 2>/dev/null); do
+        for so in $(find "$f" -name 'libcublas.so.13' -o -name 'libcudart.so.13' 2>/dev/null); do CUDA_LIBS="$CUDA_LIBS:$(dirname "$so")"; done
+    done
+fi
+LIBS="$W/lib$CUDA_LIBS"
+ours() { LD_LIBRARY_PATH="$LIBS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$@"; }
+if ! ours "$B/latent" --help >/dev/null 2>"$W/ldd.err"; then
+    cat "$W/ldd.err"; echo "(adding the build machine's libstdc++ / libgcc_s)"
+    LIBS="$LIBS:$W/lib-fallback"
+fi
+ours ldd "$B/latent" "$W/lib/liblatent_cuda.so" | grep -E "not found|cublas|cudart" || true
+export LATENT_CUDA_BACKEND=$W/lib/liblatent_cuda.so OMP_WAIT_POLICY=passive
+
+step "2. transformers parity fixtures (tests/parity/make_hf_fixtures.py)"
+check fixtures timeout 240 python3 tests/parity/make_hf_fixtures.py --out "$W/parity"
+[ -d "$W/parity" ] && tar -C "$W/parity" -czf "$OUT/parity.tar.gz" . && ls -la "$W"/parity/*
+
+step "3. CUDA-vs-CPU parity (forward ops, training ops)"
+for t in test_kernels test_kernels_train; do
+    check "$t" timeout 240 env -u LATENT_PARITY_SELFTEST LD_LIBRARY_PATH="$LIBS" "$B/$t" --gtest_brief=1 \
+        --gtest_output="xml:$W/results/$t.xml"
+    # On the device every case must RUN: a skip there means the GPU backend did not start.
+    check "$t-none-skipped" python3 - "$W/results/$t.xml" <<'PY'
+import sys, xml.etree.ElementTree as ET
+r = ET.parse(sys.argv[1]).getroot()
+cases = list(r.iter("testcase"))
+bad = [(k.tag, c) for c in cases for k in c if k.tag in ("failure", "skipped")]
+f, s = (sum(1 for t, _ in bad if t == tag) for tag in ("failure", "skipped"))
+print("%s: %d cases, %d failed, %d skipped" % (sys.argv[1].rsplit("/", 1)[-1], len(cases), f, s))
+for tag, c in bad:
+    k = c.find(tag)
+    print("  %s %s.%s: %s" % (tag, c.get("classname"), c.get("name"), (k.get("message") or "")[:300]))
+sys.exit(1 if s else 0)
+PY
+done
+
+step "4. exported models in transformers (tests/parity/check_export_transformers.py)"
+# A new tiny MoE model without mHC (DeepseekV3ForCausalLM), fine-tuned for a few steps in full and with LoRA,
+# exported by `latent export`; our CPU logits for a fixed prompt; then transformers loads each export.
+# Made here, not carried: 12 MB of f32 weights each.
+E=$W/export
+PROMPT="Add 25 and 33."
+mkdir -p "$E"
+latent_cpu() { LD_LIBRARY_PATH="$LIBS" "$B/latent" "$@" >>"$E/log.txt" 2>&1; }
+latent_cpu new "$E/base" --corpus resources/demo/train.jsonl --preset tiny --moe --residual residual &&
+latent_cpu train "$E/run-full" --base "$E/base" --data resources/demo/train.jsonl --steps 12 --seq-len 64 --batch 2 \
+    --lr 1e-3 &&
+latent_cpu train "$E/run-lora" --base "$E/base" --data resources/demo/train.jsonl --steps 12 --seq-len 64 --batch 2 \
+    --lr 1e-2 --lora-rank 4 --lora-alpha 8 || { tail -20 "$E/log.txt"; FAILED+=("export-train"); }
+for m in full lora; do
+    latent_cpu export "$E/run-$m" "$E/$m" &&
+    latent_cpu generate "$E/$m" -p "$PROMPT" -n 8 --temp 0 --ignore-eos --device cpu --logits-out "$E/$m.logits" ||
+        { tail -20 "$E/log.txt"; FAILED+=("export-$m-make"); continue; }
+    python3 -c 'import json,sys; print(sys.argv[1], json.load(open(sys.argv[1]))["architectures"])' "$E/$m/config.json"
+    check "export-$m" timeout 180 python3 tests/parity/check_export_transformers.py "$E/$m" "$E/$m.logits" \
+        --prompt "$PROMPT"
+done
+
+step "5. whole model on the GPU"
+for m in full lora; do
+    [ -f "$E/$m.logits" ] || continue
+    check "generate-cuda-$m" timeout 120 env LD_LIBRARY_PATH="$LIBS" "$B/latent" generate "$E/$m" \
+        -p "$PROMPT" -n 8 --temp 0 --ignore-eos --device cuda --logits-out "$W/results/$m.cuda.logits"
+    check "logits-cuda-vs-cpu-$m" python3 - "$E/$m.logits" "$W/results/$m.cuda.logits" <<'PY'
+import json, sys
+import numpy as np
+a, b = (np.fromfile(p, dtype="<f4") for p in sys.argv[1:3])
+ta, tb = (json.load(open(p + ".json"))["tokens"] for p in sys.argv[1:3])
+n = min(a.size, b.size)
+err = float(np.max(np.abs(a[:n] - b[:n]))) if n else float("inf")
+# The exports hold f32 weights: the GPU multiplies them with cublasSgemm (no TF32 by default), so only the
+# summation order differs from the CPU: expect ~1e-5..1e-4.
+ok = a.size == b.size and ta == tb and err <= 2e-3
+print("%s CUDA vs CPU logits: max abs diff %.3g over %d values; same tokens: %s" % ("PASS" if ok else "FAIL", err, n, ta == tb))
+sys.exit(0 if ok else 1)
+PY
+done
+check bench-ckpt timeout 180 env LD_LIBRARY_PATH="$LIBS" "$B/latent_model_decode_bench" --threads "$(nproc)" --prompt 512 \
+    --tokens 32 --dir "$W/ckpt"
+for dev in cuda cpu; do
+    check "bench-$dev" timeout 180 env LD_LIBRARY_PATH="$LIBS" "$B/latent" bench "$W/ckpt" --device "$dev" -p 512 -n 128
+done
+
+step "6. compute-sanitizer memcheck (last: the slowest)"
+for t in test_kernels test_kernels_train; do
+    check "memcheck-$t" timeout 300 env LD_LIBRARY_PATH="$LIBS" compute-sanitizer --tool memcheck --leak-check full \
+        --error-exitcode 3 --log-file "$W/results/memcheck-$t.txt" "$B/$t" --gtest_brief=1 \
+        --gtest_filter=-*Chunked*  # the 3-chunk attention case takes minutes under the sanitizer
+    tail -3 "$W/results/memcheck-$t.txt" 2>/dev/null
+done
+
+step "done"
+tar -C "$W" -czf "$OUT/results.tar.gz" results
+if [ ${#FAILED[@]} -eq 0 ]; then echo "ALL STEPS PASSED"; else echo "FAILED STEPS: ${FAILED[*]}"; fi
+echo "elapsed $((SECONDS - T0)) s"
