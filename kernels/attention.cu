@@ -1,12 +1,14 @@
 // attention.cu — causal scaled-dot-product attention, fp32 softmax, MHA (Hk == H) or MQA (Hk == 1,
 // e.g. the MLA latent cache with v = its first r_kv dims).
 //
+// Decode shapes (Hk == 1, T ≤ 4, dk ≤ 576, dv ≤ 512) go to the split-KV kernel of attention_decode.cu.
 // This is the straightforward reference kernel: scores for a chunk of queries go to a workspace
 // [queries, H, S], one block per (query, head) does max/sum/normalise and the P·V product. The fused
 // flash-style prefill kernel and the paged split-KV MLA decode kernel (issue 5 item 2) replace it for
 // speed; this one stays as their on-device reference.
 #include <algorithm>
 
+#include "attention_decode.h"
 #include "checks.h"
 #include "common.cuh"
 #include "cuda_backend.h"
@@ -96,6 +98,17 @@ void CudaBackend::attention(const TensorView& out, const TensorView& q, const Te
     ENGINE_CHECK(q_pos0 >= 0 && q_pos0 + T <= S, kInvalidArgument, "attention: queries at ", q_pos0, "..",
                  q_pos0 + T - 1, " need keys up to there, have ", S);
     if (T == 0) return;
+    if (mla_decode_supported(T, Hk, dk, dv)) {  // decode over the latent cache: split-KV kernel
+        MlaDecodeArgs a;
+        a.q = q.as<float>(), a.q_st = q.stride[0], a.q_sh = q.stride[1];                    // [T, H, dk]
+        a.k = k.as<float>(), a.k_ld = k.stride[0], a.v = v.as<float>(), a.v_ld = v.stride[0];  // [S, 1, dk|dv]
+        a.out = out.as<float>(), a.o_st = out.stride[0], a.o_sh = out.stride[1];            // [T, H, dv]
+        a.T = T, a.H = H, a.dk = dk, a.dv = dv, a.S = S, a.q_pos0 = q_pos0, a.scale = scale;
+        int sms = 0;
+        CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device_));
+        mla_decode(a, workspace(mla_decode_workspace_bytes(a, sms)), sms, stream_);
+        return;
+    }
     // Chunk the queries so the score workspace stays under 256 MiB.
     const int64_t per_query = H * S * int64_t(sizeof(float));
     const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(T, (256ll << 20) / std::max<int64_t>(per_query, 1)));

@@ -4,7 +4,7 @@
 // dtype (bf16/f16/f32) on the device; activations are f32. GEMMs with bf16/f16 weights cast the
 // activation to the weight's dtype in the workspace and run cublasGemmEx with fp32 accumulation and
 // fp32 output (tensor cores); f32 weights use cublasSgemm.
-// Kernel files: matmul.cu, norm_rope.cu, attention.cu, elementwise.cu, moe.cu, cuda_backend.cu; the
+// Kernel files: matmul.cu, norm_rope.cu, attention.cu (+ attention_decode.cu), elementwise.cu, moe.cu, cuda_backend.cu; the
 // training ops: train_dense.cu, train_rows.cu, train_loss_optim.cu, attention_backward.cu.
 #pragma once
 

@@ -152,3 +152,49 @@ TEST_F(CudaParity, OutOfMemoryIsReportedAndRecoverable) {
     auto v = to_host(small.view());
     EXPECT_EQ(v[1023], 2.0f);
 }
+
+// Decode attention over the MLA latent cache (attention_decode.cu's split-KV kernel: Hk = 1, T ≤ 4):
+// k = the latent rows [S, 1, 576], v = their first 512 columns (a strided view of the same cache), as
+// the model's MLA path calls it. cpu / gpu outputs must agree to 1e-4 of the largest |output| (fp32;
+// only the summation order differs: splits of 256+ keys, tiles of 8, warp reductions).
+// Sizes are small for the emulator (tests/kernels/emu): S < 512 is one split, larger S two or three.
+namespace {
+struct DecodeCase {
+    int64_t T, H, S, q_pos0, k_ld;  // k_ld > 576: the cache rows are a slice of wider rows
+    bool separate_v;                // v its own tensor [S, 1, 512] instead of a view of the cache
+};
+}  // namespace
+
+class CudaParityDecode : public CudaParity {
+protected:
+    void run(const DecodeCase& c, const char* what) {
+        constexpr int64_t dk = 576, dv = 512;
+        const float scale = 0.0722f;  // 1/sqrt(192), DeepSeek's q·k scale before mscale
+        Tensor q = host(DType::F32, {c.T, c.H, dk}), cache = host(DType::F32, {c.S, 1, c.k_ld});
+        Tensor vsep = host(DType::F32, {c.S, 1, dv}), o = host(DType::F32, {c.T, c.H, dv});
+        const TensorView k = cache.view().slice_last(0, dk);
+        const TensorView v = c.separate_v ? vsep.view() : cache.view().slice_last(0, dv);
+        cpu_->attention(o.view(), q.view(), k, v, scale, c.q_pos0);
+        Tensor dq = to_gpu(q), dcache = to_gpu(cache), dvsep = to_gpu(vsep), dout = to_gpu(o);
+        gpu_->fill(dout.view(), NAN);  // every output element must be written
+        const TensorView dkv = dcache.view().slice_last(0, dk);
+        const TensorView dvv = c.separate_v ? dvsep.view() : dcache.view().slice_last(0, dv);
+        gpu_->attention(dout.view(), dq.view(), dkv, dvv, scale, c.q_pos0);
+        expect_close(to_host(dout.view()), o.as<float>(), 1e-4, what);
+    }
+};
+
+TEST_F(CudaParityDecode, LatentH16TwoSplits) { run({1, 16, 517, 516, 576, false}, "H16 S517"); }
+TEST_F(CudaParityDecode, LatentH128TwoSplits) { run({1, 128, 613, 612, 576, false}, "H128 S613"); }
+// T = 2 queries at q_pos0, q_pos0 + 1 with keys beyond them in the cache: the causal limit falls inside
+// split 1 (keys 352..698) in the first case; in the second, split 1 is empty for both queries.
+TEST_F(CudaParityDecode, LatentCausalT2) {
+    run({2, 16, 699, 400, 576, false}, "T2 q_pos0 400 S699");
+    run({2, 16, 699, 100, 576, false}, "T2 q_pos0 100 S699");
+}
+// S below one split (37 keys: 4 full tiles + 5), 20 heads (a partly filled second head group), cache
+// rows with a leading dimension of 580, and v as its own tensor (the non-aliased path).
+TEST_F(CudaParityDecode, LatentShortContextStridedSeparateV) {
+    run({1, 20, 37, 36, 580, false}, "S37 H20 ld580");
+    run({3, 20, 37, 30, 580, true}, "S37 H20 T3 separate v");
+}
