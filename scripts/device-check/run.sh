@@ -129,6 +129,8 @@ PY
 done
 check bench-ckpt timeout 180 env LD_LIBRARY_PATH="$LIBS" "$B/latent_model_decode_bench" --threads "$(nproc)" --prompt 512 \
     --tokens 32 --dir "$W/ckpt"
+# MLA decode attention kernel alone: batch 64 x 4096 tokens, H 16/128, % of D2D copy bandwidth; self-checked.
+check cuda-attention-bench timeout 120 env LD_LIBRARY_PATH="$LIBS" "$B/latent_cuda_attention_bench"
 for dev in cuda cpu; do
     check "bench-$dev" timeout 180 env LD_LIBRARY_PATH="$LIBS" "$B/latent" bench "$W/ckpt" --device "$dev" -p 512 -n 128
 done

@@ -1,0 +1,229 @@
+// cuda_attention_bench.cu — MLA decode attention on the GPU (kernels/attention_decode.cu) at batch 64:
+// 64 independent sequences of `context` tokens each, one query per sequence, heads 16 and 128, a latent
+// cache of 576 fp32 values per token (v = its first 512), contiguous [64, S, 576] and paged (64-token
+// pages in a shuffled order through the block table). Prints time per call, bytes read (cache + q + out;
+// the split partials are not counted), GB/s, and that as a fraction of the device-to-device cudaMemcpy
+// bandwidth measured in the same run (copy bandwidth counted as read + write = 2·bytes/time).
+// Checks a few (sequence, head) outputs against a double-precision CPU recompute; exits 1 on mismatch.
+// Not a test, not installed. Usage: latent_cuda_attention_bench [--batch 64] [--context 4096] [--iters 20]
+// [--heads 16|128 (default both)]. Without a GPU its logic (incl. the paged path) runs in the emulator:
+//   E=tests/kernels/emu; python3 $E/rewrite_launches.py bench/cuda_attention_bench.cu /tmp/b.cpp &&
+//   python3 $E/rewrite_launches.py kernels/attention_decode.cu /tmp/d.cpp && g++ -std=c++20 -O2 -pthread -w
+//   -I$E -Ikernels -Iengine/include /tmp/b.cpp /tmp/d.cpp BUILD/engine/liblatent_core.a -o /tmp/bench_emu &&
+//   /tmp/bench_emu --batch 3 --context 640 --iters 1 --heads 16
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "attention_decode.h"
+#include "common.cuh"
+
+using namespace cuda_backend;
+
+namespace {
+
+constexpr int64_t kDk = 576, kDv = 512;
+
+// x[i] = a pseudo-random value in [-1, 1) from i and seed (splitmix-style hash).
+__global__ void fill_kernel(float* x, int64_t n, uint64_t seed) {
+    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+        uint64_t z = uint64_t(i) * 0x9E3779B97F4A7C15ull + seed;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        z ^= z >> 31;
+        x[i] = float(z >> 40) / float(1ull << 23) - 1.0f;
+    }
+}
+
+void fill(float* x, int64_t n, uint64_t seed) {
+    fill_kernel<<<1024, 256>>>(x, n, seed);
+    CUDA_CHECK_LAUNCH();
+}
+
+struct Opts {
+    int64_t batch = 64, context = 4096;
+    int iters = 20;
+    int64_t heads = 0;  // 0: both 16 and 128
+};
+
+// Seconds per call of f (after 3 warm-up calls), by CUDA events on the default stream.
+template <class F>
+double time_it(int iters, F&& f) {
+    for (int i = 0; i < 3; ++i) f();
+    cudaEvent_t e0, e1;
+    CUDA_CHECK(cudaEventCreate(&e0));
+    CUDA_CHECK(cudaEventCreate(&e1));
+    CUDA_CHECK(cudaEventRecord(e0));
+    for (int i = 0; i < iters; ++i) f();
+    CUDA_CHECK(cudaEventRecord(e1));
+    CUDA_CHECK(cudaEventSynchronize(e1));
+    float ms = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+    CUDA_CHECK(cudaEventDestroy(e0));
+    CUDA_CHECK(cudaEventDestroy(e1));
+    return double(ms) * 1e-3 / iters;
+}
+
+// Max relative error (to max |ref|) of out[b, 0, h, :] against a double-precision recompute from the
+// host copies of sequence b's cache rows (in token order) and its queries.
+double check_one(const MlaDecodeArgs& a, const std::vector<float>& rows, const std::vector<float>& q,
+                 const std::vector<float>& out, int64_t h) {
+    const int64_t S = a.S;
+    std::vector<double> sc(size_t(S), 0.0);
+    double mx = -INFINITY;
+    for (int64_t s = 0; s < S; ++s) {
+        double d = 0;
+        for (int64_t i = 0; i < kDk; ++i) d += double(q[size_t(h * kDk + i)]) * rows[size_t(s * kDk + i)];
+        sc[size_t(s)] = d * a.scale;
+        mx = std::max(mx, sc[size_t(s)]);
+    }
+    double l = 0;
+    for (auto& v : sc) l += (v = std::exp(v - mx));
+    double max_ref = 1e-6, max_err = 0;
+    for (int64_t d = 0; d < kDv; ++d) {
+        double o = 0;
+        for (int64_t s = 0; s < S; ++s) o += sc[size_t(s)] * rows[size_t(s * kDk + d)];
+        o /= l;
+        max_ref = std::max(max_ref, std::fabs(o));
+        const double got = out[size_t(h * kDv + d)];
+        max_err = std::isfinite(got) ? std::max(max_err, std::fabs(got - o)) : INFINITY;
+    }
+    return max_err / max_ref;
+}
+
+// Runs and checks one configuration; returns false on a mismatch.
+bool run_case(const Opts& o, int64_t H, bool paged, float* cache, const int32_t* d_table,
+              const std::vector<int32_t>& table, float* q, float* out, void* ws, size_t ws_bytes, int sms,
+              double copy_gbs) {
+    const int64_t B = o.batch, S = o.context, pages = S / kMlaPageTokens;
+    MlaDecodeArgs a;
+    a.q = q, a.q_sb = H * kDk, a.q_st = H * kDk, a.q_sh = kDk;                        // q [B, 1, H, 576]
+    a.k = cache, a.k_ld = kDk, a.k_sb = S * kDk;                                      // cache [B, S, 576]
+    a.v = cache, a.v_ld = kDk, a.v_sb = S * kDk;                                      // v = its first 512
+    a.block_table = paged ? d_table : nullptr, a.bt_ld = pages;                       // table [B, S/64]
+    a.out = out, a.o_sb = H * kDv, a.o_st = H * kDv, a.o_sh = kDv;                   // out [B, 1, H, 512]
+    a.B = B, a.T = 1, a.H = H, a.dk = kDk, a.dv = kDv, a.S = S, a.q_pos0 = S - 1;
+    a.scale = 1.0f / std::sqrt(192.0f);
+    ENGINE_CHECK(mla_decode_workspace_bytes(a, sms) <= ws_bytes, kInternal, "workspace too small");
+    fill(q, B * H * kDk, 7 + uint64_t(H));
+    const double sec = time_it(o.iters, [&] { mla_decode(a, ws, sms, nullptr); });
+    CUDA_CHECK(cudaDeviceSynchronize());
+    const double bytes = double(B * S * kDk + B * H * kDk + B * H * kDv) * sizeof(float);
+    const double gbs = bytes / sec * 1e-9;
+    std::printf("MLA decode B=%lld S=%lld H=%3lld %-10s splits %lld: %8.1f us  %7.1f MB read  %7.1f GB/s  "
+                "%5.1f%% of D2D copy%s\n",
+                (long long)B, (long long)S, (long long)H, paged ? "paged" : "contiguous",
+                (long long)mla_decode_splits(a, sms), sec * 1e6, bytes * 1e-6, gbs, 100.0 * gbs / copy_gbs,
+                gbs >= 0.8 * copy_gbs ? "" : "  (target 80%: missed)");
+    // Check sequences 0, B/2+1, B-1 at heads 0, H/2+3, H-1.
+    bool ok = true;
+    std::vector<float> hq(size_t(H * kDk)), hout(size_t(H * kDv)), rows(size_t(S * kDk));
+    for (int64_t b : {int64_t(0), B / 2 + 1, B - 1}) {
+        if (b >= B) continue;
+        CUDA_CHECK(cudaMemcpy(hq.data(), q + b * a.q_sb, hq.size() * 4, cudaMemcpyDeviceToHost));
+        CUDA_CHECK(cudaMemcpy(hout.data(), out + b * a.o_sb, hout.size() * 4, cudaMemcpyDeviceToHost));
+        for (int64_t p = 0; p < pages; ++p) {  // the sequence's rows in token order
+            const int64_t first = paged ? int64_t(table[size_t(b * pages + p)]) * kMlaPageTokens
+                                        : b * S + p * kMlaPageTokens;
+            CUDA_CHECK(cudaMemcpy(rows.data() + p * kMlaPageTokens * kDk, cache + first * kDk,
+                                  size_t(kMlaPageTokens * kDk) * 4, cudaMemcpyDeviceToHost));
+        }
+        for (int64_t h : {int64_t(0), std::min(H - 1, H / 2 + 3), H - 1}) {
+            const double err = check_one(a, rows, hq, hout, h);
+            if (!(err <= 1e-4)) {
+                std::printf("  MISMATCH sequence %lld head %lld: max rel err %.3g (limit 1e-4)\n", (long long)b,
+                            (long long)h, err);
+                ok = false;
+            }
+        }
+    }
+    return ok;
+}
+
+int run(const Opts& o) {
+    int dev = 0, sms = 0;
+    CUDA_CHECK(cudaGetDevice(&dev));
+    CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+    cudaDeviceProp prop{};
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, dev));
+    ENGINE_CHECK(o.context % kMlaPageTokens == 0 && o.batch >= 1 && o.iters >= 1, kInvalidArgument,
+                 "--context must be a multiple of 64");
+    const int64_t B = o.batch, S = o.context, pages = S / kMlaPageTokens, n_cache = B * S * kDk;
+    std::printf("%s, %d SMs; latent cache %lld x %lld x %lld fp32 = %.1f MB\n", prop.name, sms, (long long)B,
+                (long long)S, (long long)kDk, double(n_cache) * 4e-6);
+    float *cache = nullptr, *copy = nullptr, *q = nullptr, *out = nullptr;
+    int32_t* d_table = nullptr;
+    CUDA_CHECK(cudaMalloc(&cache, size_t(n_cache) * 4));
+    CUDA_CHECK(cudaMalloc(&copy, size_t(n_cache) * 4));
+    fill(cache, n_cache, 1);
+    // D2D copy bandwidth of a buffer the cache's size: bandwidth = 2·bytes/time (read + write).
+    const double copy_sec = time_it(o.iters, [&] {
+        CUDA_CHECK(cudaMemcpyAsync(copy, cache, size_t(n_cache) * 4, cudaMemcpyDeviceToDevice));
+    });
+    const double copy_gbs = 2.0 * double(n_cache) * 4 / copy_sec * 1e-9;
+    std::printf("D2D cudaMemcpy of %.1f MB: %.1f us, %.1f GB/s (counted as read + write = 2*bytes/time)\n",
+                double(n_cache) * 4e-6, copy_sec * 1e6, copy_gbs);
+    CUDA_CHECK(cudaFree(copy));
+    // Block table: the B·S/64 pages of the buffer in a shuffled order (sequence b, page p -> table[b, p]).
+    std::vector<int32_t> table(size_t(B * pages));
+    std::iota(table.begin(), table.end(), 0);
+    std::shuffle(table.begin(), table.end(), std::mt19937(42));
+    CUDA_CHECK(cudaMalloc(&d_table, table.size() * 4));
+    CUDA_CHECK(cudaMemcpy(d_table, table.data(), table.size() * 4, cudaMemcpyHostToDevice));
+    const int64_t max_h = o.heads > 0 ? o.heads : 128;
+    std::vector<int64_t> head_counts = o.heads > 0 ? std::vector<int64_t>{o.heads} : std::vector<int64_t>{16, 128};
+    CUDA_CHECK(cudaMalloc(&q, size_t(B * max_h * kDk) * 4));
+    CUDA_CHECK(cudaMalloc(&out, size_t(B * max_h * kDv) * 4));
+    size_t ws_bytes = 0;
+    for (int64_t H : head_counts) {
+        MlaDecodeArgs a;
+        a.B = B, a.T = 1, a.H = H, a.dk = kDk, a.dv = kDv, a.S = S;
+        ws_bytes = std::max(ws_bytes, mla_decode_workspace_bytes(a, sms));
+    }
+    void* ws = nullptr;
+    CUDA_CHECK(cudaMalloc(&ws, ws_bytes));
+    bool ok = true;
+    for (int64_t H : head_counts)
+        for (bool paged : {false, true})
+            ok = run_case(o, H, paged, cache, d_table, table, q, out, ws, ws_bytes, sms, copy_gbs) && ok;
+    CUDA_CHECK(cudaFree(ws));
+    CUDA_CHECK(cudaFree(out));
+    CUDA_CHECK(cudaFree(q));
+    CUDA_CHECK(cudaFree(d_table));
+    CUDA_CHECK(cudaFree(cache));
+    std::printf("%s: outputs vs double-precision CPU recompute (3 sequences x 3 heads per case)\n",
+                ok ? "PASS" : "FAIL");
+    return ok ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Opts o;
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        const bool has = i + 1 < argc;
+        if (arg == "--batch" && has) o.batch = std::atoll(argv[++i]);
+        else if (arg == "--context" && has) o.context = std::atoll(argv[++i]);
+        else if (arg == "--iters" && has) o.iters = std::atoi(argv[++i]);
+        else if (arg == "--heads" && has) o.heads = std::atoll(argv[++i]);
+        else {
+            std::fprintf(stderr, "usage: %s [--batch 64] [--context 4096] [--iters 20] [--heads 16|128]\n", argv[0]);
+            return 2;
+        }
+    }
+    try {
+        return run(o);
+    } catch (const engine::Error& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return 1;
+    }
+}
