@@ -14,6 +14,12 @@
 // Splits: enough CTAs for ~2 waves of the SMs (rows · head groups · splits ≥ 2·SMs), each ≥ 256 keys.
 // fp32 throughout; causal rule as the CPU's: query t sees keys s ≤ q_pos0 + t.
 // Shared memory: 8 × 576 floats of keys (+ 8 × 512 of values when v is a separate tensor) = 18–35 KB.
+// Expected limits (estimates, not measured): per key and head pair a warp issues 34 shared loads for
+// 68 FMAs, so the kernel is shared-load bound at ~0.3 ms for B 64 × S 4096 × H 16 on an H100 (~60% of
+// copy bandwidth); H 128 needs ~8x the math (fp32 CUDA cores: compute bound, far below 80%). Reaching
+// the issue's 80% at H 128 needs tensor cores (TF32/bf16 mma for q·kᵀ and p·v), not done here.
+// Registers: __launch_bounds__(256, 2) caps at 128 (ptxas: ~180 B spills in the aliased-v kernel);
+// (256, 1) gives 171 regs without spills but one CTA per SM — to be chosen on the GPU.
 #include <algorithm>
 
 #include "attention_decode.h"
