@@ -138,6 +138,7 @@ CudaBackend::CudaBackend(int device) : device_(device) {
     ENGINE_CHECK(prop.major >= 8, kUnsupported, prop.name, " has compute capability ", prop.major, ".", prop.minor,
                  "; the CUDA backend needs 8.0 or newer (Ampere, Ada, Hopper). Use the CPU backend.");
     name_ = std::string(prop.name);
+    sm_count_ = prop.multiProcessorCount;  // sizes split-KV grids (attention_decode.cu)
     CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     CUBLAS_CHECK(cublasCreate(&cublas_));
     CUBLAS_CHECK(cublasSetStream(cublas_, stream_));

@@ -96,6 +96,7 @@ private:
     void* workspace(size_t bytes);
 
     int device_ = 0;
+    int sm_count_ = 1;  // streaming multiprocessors, read once at construction
     std::string name_;
     cudaStream_t stream_ = nullptr;
     cublasHandle_t cublas_ = nullptr;
