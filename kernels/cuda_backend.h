@@ -4,7 +4,8 @@
 // dtype (bf16/f16/f32) on the device; activations are f32. GEMMs with bf16/f16 weights cast the
 // activation to the weight's dtype in the workspace and run cublasGemmEx with fp32 accumulation and
 // fp32 output (tensor cores); f32 weights use cublasSgemm.
-// Kernel files: matmul.cu, norm_rope.cu, attention.cu (+ attention_decode.cu), elementwise.cu, moe.cu, cuda_backend.cu; the
+// Kernel files: matmul.cu, norm_rope.cu, attention.cu (+ attention_decode.cu), elementwise.cu, moe.cu,
+// hyper_connections.cu, cuda_backend.cu; the
 // training ops: train_dense.cu, train_rows.cu, train_loss_optim.cu, attention_backward.cu.
 #pragma once
 
@@ -53,6 +54,26 @@ public:
                      const engine::TensorView& rows) override;
     void scatter_add_rows(const engine::TensorView& dst, const engine::TensorView& src,
                           const engine::TensorView& rows, const engine::TensorView& scale) override;
+
+    // ---- hyper-connections (hyper_connections.cu) ----
+    void hc_coeffs(const engine::TensorView& pre, const engine::TensorView& post, const engine::TensorView& mix,
+                   const engine::TensorView& m, const engine::TensorView& base, const engine::TensorView& scale,
+                   const engine::HcParams& p) override;
+    void hc_pre(const engine::TensorView& u, const engine::TensorView& X, const engine::TensorView& pre) override;
+    void hc_post_res(const engine::TensorView& Xout, const engine::TensorView& X, const engine::TensorView& y,
+                     const engine::TensorView& post, const engine::TensorView& mix) override;
+    void hc_coeffs_backward(const engine::TensorView& dm, const engine::TensorView& dbase,
+                            const engine::TensorView& dscale, const engine::TensorView& dpre,
+                            const engine::TensorView& dpost, const engine::TensorView& dmix,
+                            const engine::TensorView& m, const engine::TensorView& base,
+                            const engine::TensorView& scale, const engine::HcParams& p) override;
+    void hc_pre_backward(const engine::TensorView& dpre, const engine::TensorView& dX, const engine::TensorView& du,
+                         const engine::TensorView& X, const engine::TensorView& pre) override;
+    void hc_post_res_backward(const engine::TensorView& dy, const engine::TensorView& dpost,
+                              const engine::TensorView& dmix, const engine::TensorView& dX,
+                              const engine::TensorView& dXout, const engine::TensorView& X,
+                              const engine::TensorView& y, const engine::TensorView& post,
+                              const engine::TensorView& mix) override;
 
     // ---- training ops (train_dense.cu, train_rows.cu, train_loss_optim.cu, attention_backward.cu) ----
     void matmul_weight_grad(const engine::TensorView& dw, const engine::TensorView& dy, const engine::TensorView& x,

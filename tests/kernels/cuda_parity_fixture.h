@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <memory>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "engine/backend.h"
@@ -95,6 +96,23 @@ protected:
     }
     std::unique_ptr<Backend> gpu_, cpu_;
     std::mt19937 rng_{123};
+};
+
+// CudaParity whose cases also run with LATENT_PARITY_SELFTEST=1: a single-threaded CPU backend in the
+// GPU's place, so the test code itself (shapes, the CPU side's constraints, tolerances) is checked on
+// machines without a GPU (CI).
+class CudaParitySelftest : public CudaParity {
+protected:
+    void SetUp() override {
+        const char* self = std::getenv("LATENT_PARITY_SELFTEST");
+        if (self && std::string(self) == "1") {
+            gpu_ = make_cpu_backend(1);
+            cpu_ = make_cpu_backend(0);
+            return;
+        }
+        CudaParity::SetUp();
+    }
+    bool selftest() const { return gpu_->device() == Device::CPU; }
 };
 
 }  // namespace parity

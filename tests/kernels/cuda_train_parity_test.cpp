@@ -27,17 +27,8 @@ using namespace engine;
 
 namespace {
 
-class CudaTrainParity : public parity::CudaParity {
+class CudaTrainParity : public parity::CudaParitySelftest {
 protected:
-    void SetUp() override {
-        const char* self = std::getenv("LATENT_PARITY_SELFTEST");
-        if (self && std::string(self) == "1") {
-            gpu_ = make_cpu_backend(1);
-            cpu_ = make_cpu_backend(0);
-            return;
-        }
-        parity::CudaParity::SetUp();
-    }
     std::vector<int32_t> random_ids(int64_t n, int32_t lo, int32_t hi) {  // uniform in [lo, hi]
         std::uniform_int_distribution<int32_t> u(lo, hi);
         std::vector<int32_t> out(static_cast<size_t>(n));

@@ -50,6 +50,21 @@ struct SwigluExpert {
     float scale = 1.0f;
 };
 
+// Form of a hyper-connection's coefficients (mhc.md §3, §9; docs/model-family.md), from config.json.
+struct HcParams {
+    // kMHC: sigmoid pre/post + Sinkhorn mixing; kHC: plain tanh hyper-connections; kHead: the final
+    // hc_head collapse weights only (w = σ(m·scale[0] + base) + eps).
+    enum class Kind { kMHC, kHC, kHead };
+    Kind kind = Kind::kMHC;
+    int n = 4;                // streams (hc_mult)
+    int sinkhorn_iters = 20;  // hc_sinkhorn_iters (kMHC)
+    float eps = 1e-6f;        // hc_eps
+    bool paper_form = false;  // hc_paper_form (kMHC): the paper's Sinkhorn and pre without eps
+    // Logit columns: n² + 2n, or n for kHead; scale entries: 3, or 1 for kHead.
+    int64_t logits() const { return kind == Kind::kHead ? n : int64_t(n) * n + 2 * n; }
+    int64_t scales() const { return kind == Kind::kHead ? 1 : 3; }
+};
+
 struct DeviceMemoryInfo {
     int64_t free_bytes = 0;
     int64_t total_bytes = 0;
@@ -201,6 +216,29 @@ public:
         }
     }
 
+    // ======================= hyper-connections (mHC / HC) =======================
+    // The residual state of a token is X [n, D] (n streams); per sublayer (mhc.md §4):
+    //   m = (flatten(X)·fnᵀ)·rsqrt(mean(X²) + eps)    — rmsnorm + matmul, ordinary ops
+    //   pre, post, mix = hc_coeffs(m)                  — per-token coefficient algebra (Sinkhorn)
+    //   u = hc_pre(X, pre);  y = F(RMSNorm(u));  X' = hc_post_res(X, y, post, mix)
+    // All F32 and contiguous: X, Xout [T, n, D]; u, y [T, D]; pre, post [T, n] (any shape with T·n
+    // elements, e.g. [T, 1, n]); mix [T, n, n] in paper orientation (X'_a = Σ_b mix[a][b]·X_b).
+
+    // Coefficients from the logits m [T, p.logits()] and the weights base [p.logits()], scale [p.scales()]:
+    //   kMHC  pre = σ(m_i·s0 + b_i) (+ eps unless paper_form), post = 2σ(m·s1 + b),
+    //         mix = Sinkhorn(m·s2 + b) (V4 form: mix = Cᵀ; paper form: H_res)
+    //   kHC   pre = b + s0·tanh(m),  post = b + s1·tanh(m),  mix = b + s2·tanh(m)
+    //   kHead pre = σ(m·s0 + b) + eps  (post and mix are not written and may be empty)
+    // pre, post, mix are overwritten.
+    virtual void hc_coeffs(const TensorView& pre, const TensorView& post, const TensorView& mix,
+                           const TensorView& m, const TensorView& base, const TensorView& scale,
+                           const HcParams& p) = 0;
+    // u[t, :] = Σ_i pre[t, i]·X[t, i, :]   (the sublayer input; also the hc_head collapse)
+    virtual void hc_pre(const TensorView& u, const TensorView& X, const TensorView& pre) = 0;
+    // Xout[t, a, :] = post[t, a]·y[t, :] + Σ_b mix[t, a, b]·X[t, b, :]   (Xout must not alias X)
+    virtual void hc_post_res(const TensorView& Xout, const TensorView& X, const TensorView& y,
+                             const TensorView& post, const TensorView& mix) = 0;
+
     // ======================= training ops (train helper) =======================
     // Backward of each forward op, the loss and the optimizer. Gradients are F32 and live on this device.
     // Backends that do not train yet keep these defaults, which throw kUnsupported naming the op.
@@ -262,6 +300,25 @@ public:
     virtual void moe_router_backward(const TensorView& dlogits, const TensorView& dweights,
                                      const TensorView& logits, const TensorView& idx, const RouterParams& params) {
         training_op_unsupported("moe_router_backward", dlogits, dweights, logits, idx, params);
+    }
+    // Backward of hc_coeffs: dm [T, K] overwritten; dbase [K] and dscale [p.scales()] accumulate (summed
+    // over tokens). The Sinkhorn is recomputed from m (nothing is saved). kHead: dpost, dmix are ignored.
+    virtual void hc_coeffs_backward(const TensorView& dm, const TensorView& dbase, const TensorView& dscale,
+                                    const TensorView& dpre, const TensorView& dpost, const TensorView& dmix,
+                                    const TensorView& m, const TensorView& base, const TensorView& scale,
+                                    const HcParams& p) {
+        training_op_unsupported("hc_coeffs_backward", dm, dbase, dscale, dpre, dpost, dmix, m, base, scale, p);
+    }
+    // Backward of hc_pre: dpre [T, n] overwritten; dX [T, n, D] accumulates pre ⊗ du.
+    virtual void hc_pre_backward(const TensorView& dpre, const TensorView& dX, const TensorView& du,
+                                 const TensorView& X, const TensorView& pre) {
+        training_op_unsupported("hc_pre_backward", dpre, dX, du, X, pre);
+    }
+    // Backward of hc_post_res: dy [T, D], dpost [T, n], dmix [T, n, n], dX [T, n, D] overwritten.
+    virtual void hc_post_res_backward(const TensorView& dy, const TensorView& dpost, const TensorView& dmix,
+                                      const TensorView& dX, const TensorView& dXout, const TensorView& X,
+                                      const TensorView& y, const TensorView& post, const TensorView& mix) {
+        training_op_unsupported("hc_post_res_backward", dy, dpost, dmix, dX, dXout, X, y, post, mix);
     }
     // AdamW on fp32 master weights: m, v updated; p -= lr·(m̂/(√v̂ + eps) + weight_decay·p) with bias
     // correction for the 1-based `step`. All F32, same shape.

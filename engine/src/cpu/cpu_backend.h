@@ -59,6 +59,21 @@ public:
     int64_t moe_experts_work(int64_t pairs, int64_t max_rows, int64_t D, int64_t i_max) const override;
     void moe_experts(const TensorView& y, const TensorView& x, const SwigluExpert* experts, const int64_t* offsets,
                      int64_t n, const TensorView& rows, const TensorView& scale, const TensorView& work) override;
+    // Defined in hyper_connections.cpp (fp64 coefficient algebra; the reference for the CUDA kernels).
+    void hc_coeffs(const TensorView& pre, const TensorView& post, const TensorView& mix, const TensorView& m,
+                   const TensorView& base, const TensorView& scale, const HcParams& p) override;
+    void hc_pre(const TensorView& u, const TensorView& X, const TensorView& pre) override;
+    void hc_post_res(const TensorView& Xout, const TensorView& X, const TensorView& y, const TensorView& post,
+                     const TensorView& mix) override;
+    void hc_coeffs_backward(const TensorView& dm, const TensorView& dbase, const TensorView& dscale,
+                            const TensorView& dpre, const TensorView& dpost, const TensorView& dmix,
+                            const TensorView& m, const TensorView& base, const TensorView& scale,
+                            const HcParams& p) override;
+    void hc_pre_backward(const TensorView& dpre, const TensorView& dX, const TensorView& du, const TensorView& X,
+                         const TensorView& pre) override;
+    void hc_post_res_backward(const TensorView& dy, const TensorView& dpost, const TensorView& dmix,
+                              const TensorView& dX, const TensorView& dXout, const TensorView& X, const TensorView& y,
+                              const TensorView& post, const TensorView& mix) override;
 
     // ---- training ops (train helper) ----
     // Defined in train_ops.cpp (kernels: train_kernels.h, templated so the tests run them in fp64).

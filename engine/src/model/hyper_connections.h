@@ -8,11 +8,8 @@
 
 namespace engine::model {
 
-// Per token: from m (= (v·fnᵀ)·rsqrt(mean(v²)+eps), [n²+2n]) computes pre [n], post [n] and mix [n, n]
-// such that the update is X'_a = Σ_b mix[a][b]·X_b + post_a·y  (for the V4 form mix = combᵀ).
-// Host-side, a few hundred flops per token.
-void hc_coefficients(const ModelConfig& c, const HcWeights& w, const float* m, float* pre, float* post,
-                     float* mix);
+// The coefficient form of the model's hyper-connections (head: the hc_head collapse weights).
+HcParams hc_params(const ModelConfig& c, bool head);
 
 // u [T, D] = Σ_i pre_i X_i, and stores mix / post for hc_apply in the scratch.
 void hc_pre(ForwardContext& ctx, const HcWeights& w, const TensorView& X, const TensorView& u);

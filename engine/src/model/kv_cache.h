@@ -37,7 +37,7 @@ public:
 
     // Host staging, reused (no per-token heap churn once sized).
     std::vector<int32_t> host_ids, host_route_idx, host_rows;
-    std::vector<float> host_route_w, host_scale, host_hc_m, host_hc_pre, host_hc_post, host_hc_mix;
+    std::vector<float> host_route_w, host_scale;
     std::vector<int64_t> host_counts, host_offsets;
     std::vector<SwigluExpert> host_experts;  // decode MoE: the token's experts (views of the weights)
 

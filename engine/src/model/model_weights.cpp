@@ -84,23 +84,7 @@ public:
         return backend_.upload_weight(TensorView::contiguous(buf.data(), kvb.dtype, {H, r_kv, d_n}));
     }
 
-    // A small F32 vector kept on the host (hc base/scale).
-    std::vector<float> host_f32(const std::string& name, std::vector<int64_t> shape) {
-        TensorView v = host(name, std::move(shape));
-        count(v, false);
-        // Converted here with the reference scalar converters: a device backend's copy() is not for
-        // host-to-host transfers, and these vectors are tiny.
-        const int64_t n = v.numel();
-        std::vector<float> out(static_cast<size_t>(n));
-        for (int64_t i = 0; i < n; ++i) {
-            if (v.dtype == DType::F32) out[size_t(i)] = v.as<const float>()[i];
-            else if (v.dtype == DType::BF16) out[size_t(i)] = bf16_to_f32(v.as<const uint16_t>()[i]);
-            else out[size_t(i)] = f16_to_f32(v.as<const uint16_t>()[i]);
-        }
-        return out;
-    }
-
-    // A device F32 copy (e_score_correction_bias: the router op wants F32).
+    // A device F32 copy (e_score_correction_bias, hc base/scale: those ops want F32).
     Tensor device_f32(const std::string& name, std::vector<int64_t> shape) {
         TensorView v = host(name, std::move(shape));
         count(v, false);
@@ -123,8 +107,8 @@ public:
         const int64_t n = cfg_.hc_mult, D = cfg_.hidden_size;
         HcWeights h;
         h.fn = weight(prefix + "fn", {rows, n * D});
-        h.base = host_f32(prefix + "base", {rows});
-        h.scale = host_f32(prefix + "scale", {n_scale});
+        h.base = device_f32(prefix + "base", {rows});
+        h.scale = device_f32(prefix + "scale", {n_scale});
         return h;
     }
 

@@ -51,8 +51,8 @@ struct MoeWeights {
 // One hyper-connection mapping (attn_hc / ffn_hc / hc_head).
 struct HcWeights {
     Tensor fn;                // [n*n+2n, n*D] (hc_head: [n, n*D])
-    std::vector<float> base;  // [n*n+2n] (hc_head: [n]), host copy
-    std::vector<float> scale; // [3] (hc_head: [1]), host copy
+    Tensor base;              // F32 [n*n+2n] (hc_head: [n]), on the backend's device
+    Tensor scale;             // F32 [3] (hc_head: [1]), on the backend's device
 };
 
 struct LayerWeights {

@@ -1,23 +1,35 @@
-// test_hyper_connections.cpp — the per-token mHC / HC coefficients (model/hyper_connections.h) against
-// mhc.md §7: the paper-form Sinkhorn reference vector (fp64 values from the spec), doubly-stochastic
-// invariants of the V4 form, and the HC tanh parameterisation.
+// test_hyper_connections.cpp — the per-token mHC / HC coefficients (Backend::hc_coeffs on the CPU
+// reference backend, as the model calls it through model/hyper_connections.h) against mhc.md §7: the
+// paper-form Sinkhorn reference vector (fp64 values from the spec), doubly-stochastic invariants of the
+// V4 form, and the HC tanh parameterisation.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <vector>
 
+#include "engine/backend.h"
+#include "engine/config.h"
 #include "model/hyper_connections.h"
 
 namespace {
 
 using engine::ModelConfig;
-using engine::model::HcWeights;
+using engine::TensorView;
 
 constexpr int n = 4;
 const double kL[n * n] = {0.5, -0.3, 0.1, 0.0, 0.2, 0.8, -0.5, 0.3, -0.1, 0.0, 0.4, -0.2, 0.3, -0.6, 0.2, 0.9};
 
+struct HcWeights {
+    std::vector<float> base, scale;
+};
+
 struct Coeffs {
     float pre[n], post[n], mix[n * n];
 };
+
+TensorView view(const float* p, std::initializer_list<int64_t> shape) {
+    return TensorView::contiguous(const_cast<float*>(p), engine::DType::F32, shape);
+}
 
 Coeffs compute(engine::ResidualKind kind, bool paper, int iters, const float* m, const HcWeights& w) {
     ModelConfig c;
@@ -26,8 +38,11 @@ Coeffs compute(engine::ResidualKind kind, bool paper, int iters, const float* m,
     c.hc_paper_form = paper;
     c.hc_sinkhorn_iters = iters;
     c.hc_eps = 1e-6;
+    const engine::HcParams p = engine::model::hc_params(c, /*head=*/false);
     Coeffs out{};
-    engine::model::hc_coefficients(c, w, m, out.pre, out.post, out.mix);
+    auto be = engine::make_cpu_backend(1);
+    be->hc_coeffs(view(out.pre, {1, n}), view(out.post, {1, n}), view(out.mix, {1, n, n}),
+                  view(m, {1, n * n + 2 * n}), view(w.base.data(), {n * n + 2 * n}), view(w.scale.data(), {3}), p);
     return out;
 }
 
