@@ -1,14 +1,18 @@
 // attention.cu — causal scaled-dot-product attention, fp32 softmax, MHA (Hk == H) or MQA (Hk == 1,
 // e.g. the MLA latent cache with v = its first r_kv dims).
 //
-// Decode shapes (Hk == 1, T ≤ 4, dk ≤ 576, dv ≤ 512) go to the split-KV kernel of attention_decode.cu.
+// Decode shapes (Hk == 1, T ≤ 4, dk ≤ 576, dv ≤ 512) go to the split-KV kernel of attention_decode.cu,
+// prefill / training shapes (T ≥ 5, dk ≤ 256, dv ≤ 256) to the fused flash kernel of attention_flash.cu.
+// The rest (e.g. the absorbed MLA latent form with T ≥ 5: dk 576, dv 512) runs here, and so does every
+// shape when the backend was created with LATENT_CUDA_ATTENTION=reference in the environment (parity
+// tests compare the fast kernels against this one on the device).
 // This is the straightforward reference kernel: scores for a chunk of queries go to a workspace
-// [queries, H, S], one block per (query, head) does max/sum/normalise and the P·V product. The fused
-// flash-style prefill kernel and the paged split-KV MLA decode kernel (issue 5 item 2) replace it for
-// speed; this one stays as their on-device reference.
+// [queries, H, S], one block per (query, head) does max/sum/normalise and the P·V product; it stays as
+// the on-device reference of the fast kernels.
 #include <algorithm>
 
 #include "attention_decode.h"
+#include "attention_flash.h"
 #include "checks.h"
 #include "common.cuh"
 #include "cuda_backend.h"
@@ -97,8 +101,20 @@ void CudaBackend::attention(const TensorView& out, const TensorView& q, const Te
                  ", out ", out.shape_str(), " are inconsistent");
     ENGINE_CHECK(q_pos0 >= 0 && q_pos0 + T <= S, kInvalidArgument, "attention: queries at ", q_pos0, "..",
                  q_pos0 + T - 1, " need keys up to there, have ", S);
-    if (T == 0) return;
-    if (mla_decode_supported(T, Hk, dk, dv)) {  // decode over the latent cache: split-KV kernel
+    if (T == 0 || H == 0 || dv == 0) return;
+    if (!attention_reference_ && flash_attention_supported(T, H, Hk, dk, dv)) {
+        // prefill / training forward: the fused flash kernel, no score workspace
+        FlashAttnArgs a;
+        a.q = q.as<float>(), a.q_st = q.stride[0], a.q_sh = q.stride[1];          // [T, H, dk]
+        a.k = k.as<float>(), a.k_st = k.stride[0], a.k_sh = k.stride[1];          // [S, Hk, dk]
+        a.v = v.as<float>(), a.v_st = v.stride[0], a.v_sh = v.stride[1];          // [S, Hk, dv]
+        a.out = out.as<float>(), a.o_st = out.stride[0], a.o_sh = out.stride[1];  // [T, H, dv]
+        a.T = T, a.H = H, a.Hk = Hk, a.dk = dk, a.dv = dv, a.S = S, a.q_pos0 = q_pos0, a.scale = scale;
+        flash_attention(a, stream_);
+        return;
+    }
+    if (!attention_reference_ && mla_decode_supported(T, Hk, dk, dv)) {
+        // decode over the latent cache: split-KV kernel
         MlaDecodeArgs a;
         a.q = q.as<float>(), a.q_st = q.stride[0], a.q_sh = q.stride[1];                    // [T, H, dk]
         a.k = k.as<float>(), a.k_ld = k.stride[0], a.v = v.as<float>(), a.v_ld = v.stride[0];  // [S, 1, dk|dv]

@@ -1,6 +1,8 @@
 // cuda_backend.cu — device, stream, cuBLAS handle, memory, copies; and the dlopen entry point.
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "checks.h"
@@ -139,6 +141,8 @@ CudaBackend::CudaBackend(int device) : device_(device) {
                  "; the CUDA backend needs 8.0 or newer (Ampere, Ada, Hopper). Use the CPU backend.");
     name_ = std::string(prop.name);
     sm_count_ = prop.multiProcessorCount;  // sizes split-KV grids (attention_decode.cu)
+    const char* attn = std::getenv("LATENT_CUDA_ATTENTION");
+    attention_reference_ = attn != nullptr && std::string(attn) == "reference";
     CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     CUBLAS_CHECK(cublasCreate(&cublas_));
     CUBLAS_CHECK(cublasSetStream(cublas_, stream_));

@@ -4,8 +4,8 @@
 // dtype (bf16/f16/f32) on the device; activations are f32. GEMMs with bf16/f16 weights cast the
 // activation to the weight's dtype in the workspace and run cublasGemmEx with fp32 accumulation and
 // fp32 output (tensor cores); f32 weights use cublasSgemm.
-// Kernel files: matmul.cu, norm_rope.cu, attention.cu (+ attention_decode.cu), elementwise.cu, moe.cu,
-// hyper_connections.cu, cuda_backend.cu; the
+// Kernel files: matmul.cu, norm_rope.cu, attention.cu (+ attention_decode.cu, attention_flash.cu),
+// elementwise.cu, moe.cu, hyper_connections.cu, cuda_backend.cu; the
 // training ops: train_dense.cu, train_rows.cu, train_loss_optim.cu, attention_backward.cu.
 #pragma once
 
@@ -118,6 +118,9 @@ private:
 
     int device_ = 0;
     int sm_count_ = 1;  // streaming multiprocessors, read once at construction
+    // LATENT_CUDA_ATTENTION=reference at construction: attention() always runs the reference kernel
+    // (attention.cu), so that tests can compare the flash / split-KV kernels with it on the device.
+    bool attention_reference_ = false;
     std::string name_;
     cudaStream_t stream_ = nullptr;
     cublasHandle_t cublas_ = nullptr;

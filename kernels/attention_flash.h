@@ -1,0 +1,41 @@
+// attention_flash.h — the fused, flash-style causal attention forward for prefill / training shapes
+// (attention_flash.cu). Backend-internal: CudaBackend::attention calls it for the shapes of
+// flash_attention_supported(); decode shapes go to attention_decode.cu, the rest to the reference kernel.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace cuda_backend {
+
+constexpr int64_t kFlashMinT = 5;     // T ≤ 4 is decode: the split-KV kernel or the reference kernel
+constexpr int64_t kFlashMaxDk = 256;  // q·k head dim (DeepSeek MLA explicit form: 192)
+constexpr int64_t kFlashMaxDv = 256;  // v head dim (MLA: 128)
+
+// All pointers are device pointers; strides in elements; the last dim of every tensor is contiguous.
+struct FlashAttnArgs {
+    const float* q = nullptr;  // [T, H, dk]
+    int64_t q_st = 0, q_sh = 0;
+    const float* k = nullptr;  // [S, Hk, dk]
+    int64_t k_st = 0, k_sh = 0;
+    const float* v = nullptr;  // [S, Hk, dv]   (may alias k: the first dv columns of its rows)
+    int64_t v_st = 0, v_sh = 0;
+    float* out = nullptr;  // [T, H, dv]
+    int64_t o_st = 0, o_sh = 0;
+    int64_t T = 0, H = 0, Hk = 1, dk = 0, dv = 0, S = 0;
+    int64_t q_pos0 = 0;  // query t sees keys s ≤ q_pos0 + t (and s < S)
+    float scale = 1.0f;
+};
+
+// Whether flash_attention handles this shape (else the caller runs another kernel).
+inline bool flash_attention_supported(int64_t T, int64_t H, int64_t Hk, int64_t dk, int64_t dv) {
+    return T >= kFlashMinT && H >= 1 && H <= 65535 && (Hk == H || Hk == 1) && dk >= 1 && dk <= kFlashMaxDk &&
+           dv >= 1 && dv <= kFlashMaxDv;
+}
+
+// Enqueues the kernel on `stream` (no workspace). Throws engine::Error: kInvalidArgument for an
+// unsupported shape, kBackend for a launch error.
+void flash_attention(const FlashAttnArgs& a, cudaStream_t stream);
+
+}  // namespace cuda_backend
