@@ -56,6 +56,11 @@ public:
                           const engine::TensorView& rows, const engine::TensorView& scale) override;
 
     // ---- hyper-connections (hyper_connections.cu) ----
+    void hc_logits(const engine::TensorView& m, const engine::TensorView& rho, const engine::TensorView& X,
+                   const engine::TensorView& fn, float eps) override;
+    void hc_logits_backward(const engine::TensorView& dX, const engine::TensorView& dfn, const engine::TensorView& dm,
+                            const engine::TensorView& X, const engine::TensorView& fn, const engine::TensorView& m,
+                            const engine::TensorView& rho) override;
     void hc_coeffs(const engine::TensorView& pre, const engine::TensorView& post, const engine::TensorView& mix,
                    const engine::TensorView& m, const engine::TensorView& base, const engine::TensorView& scale,
                    const engine::HcParams& p) override;

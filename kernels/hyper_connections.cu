@@ -1,5 +1,5 @@
 // hyper_connections.cu — the hyper-connection ops (backend.h "hyper-connections"), fused per token
-// (mhc.md §4 "Kernel fusion"): the coefficient algebra with the whole Sinkhorn of a token in one thread,
+// (mhc.md §4 "Kernel fusion"): the RMS-scaled coefficient logits (cuBLAS + one row kernel), the coefficient algebra with the whole Sinkhorn of a token in one thread,
 // the stream aggregation, and the post + residual merge that reads each X[t, :, d] once.
 //
 // Semantics are the CPU reference's (engine/src/cpu/hyper_connections.cpp), which computes the
@@ -323,6 +323,34 @@ __global__ void hc_post_res_backward_kernel(float* dy, float* dpost, float* dmix
     else if (j < n + nn) dmix[t * nn + (j - n)] = tot[j];
 }
 
+// Block t: rho[t] = rsqrt(mean(v_t²) + eps), m[t, :] *= rho[t]    v: [T, nD]; m: [T, K] (= v·fnᵀ on entry)
+__global__ void hc_rho_scale_kernel(float* m, float* rho, const float* v, int64_t nD, int K, float eps) {
+    __shared__ double sh[32];
+    const int64_t t = blockIdx.x;
+    double ss = 0.0;
+    for (int64_t i = threadIdx.x; i < nD; i += blockDim.x) ss += double(v[t * nD + i]) * v[t * nD + i];
+    ss = block_sum(ss, sh);
+    const float r = float(1.0 / sqrt(ss / double(nD) + double(eps)));
+    if (threadIdx.x == 0) rho[t] = r;
+    for (int k = int(threadIdx.x); k < K; k += int(blockDim.x)) m[t * K + k] *= r;
+}
+
+// Block t: da[t, k] = dm·ρ; dv[t, :] −= (Σ_k dm·m)·ρ²·v / nD   (the ρ(v) path; the GEMMs follow)
+__global__ void hc_logits_grad_kernel(float* dv, float* da, const float* dm, const float* m, const float* rho,
+                                      const float* v, int64_t nD, int K) {
+    __shared__ float sh[32];
+    const int64_t t = blockIdx.x;
+    const float r = rho[t];
+    float s = 0.0f;
+    for (int k = int(threadIdx.x); k < K; k += int(blockDim.x)) {
+        s += dm[t * K + k] * m[t * K + k];
+        da[t * K + k] = dm[t * K + k] * r;
+    }
+    s = block_sum(s, sh);
+    const float c = s * r * r / float(nD);
+    for (int64_t i = threadIdx.x; i < nD; i += blockDim.x) dv[t * nD + i] -= c * v[t * nD + i];
+}
+
 constexpr int kThreads = 256;
 
 struct Named {
@@ -339,6 +367,39 @@ void check_n(int64_t n, const char* op) {
 }
 
 }  // namespace
+
+void CudaBackend::hc_logits(const TensorView& m, const TensorView& rho, const TensorView& X, const TensorView& fn,
+                            float eps) {
+    const char* op = "hc_logits";
+    const engine::hc::Dims d = engine::hc::check_logits(op, m, rho, X, fn);
+    on_gpu(op, {{&m, "m"}, {&rho, "rho"}, {&X, "X"}, {&fn, "fn"}});
+    if (d.T == 0) return;
+    const int64_t nD = d.n * d.D;
+    matmul(m, X.reshape({d.T, nD}), fn, /*w_transposed=*/true, /*accumulate=*/false);  // v·fnᵀ (any weight dtype)
+    hc_rho_scale_kernel<<<d.T, kThreads, 0, stream_>>>(m.as<float>(), rho.as<float>(), X.as<const float>(), nD,
+                                                        int(fn.dim(0)), eps);
+    CUDA_CHECK_LAUNCH();
+}
+
+void CudaBackend::hc_logits_backward(const TensorView& dX, const TensorView& dfn, const TensorView& dm,
+                                     const TensorView& X, const TensorView& fn, const TensorView& m,
+                                     const TensorView& rho) {
+    const char* op = "hc_logits_backward";
+    const engine::hc::Dims d = engine::hc::check_logits_backward(op, dX, dfn, dm, X, fn, m, rho);
+    on_gpu(op, {{&dX, "dX"}, {&dm, "dm"}, {&X, "X"}, {&fn, "fn"}, {&m, "m"}, {&rho, "rho"}});
+    if (dfn.data) check_device(dfn, op, "dfn");
+    if (d.T == 0) return;
+    const int64_t nD = d.n * d.D, K = fn.dim(0);
+    // da [T, K] in its own allocation (stream-ordered): matmul may use the shared workspace.
+    engine::Tensor da = engine::Backend::alloc(engine::DType::F32, {d.T, K});
+    hc_logits_grad_kernel<<<d.T, kThreads, 0, stream_>>>(dX.as<float>(), da.as<float>(), dm.as<const float>(),
+                                                          m.as<const float>(), rho.as<const float>(),
+                                                          X.as<const float>(), nD, int(K));
+    CUDA_CHECK_LAUNCH();
+    const TensorView X2 = X.reshape({d.T, nD}), dX2 = dX.reshape({d.T, nD});
+    matmul(dX2, da.view(), fn, /*w_transposed=*/false, /*accumulate=*/true);  // dX += da·fn
+    if (dfn.data) matmul_weight_grad(dfn, da.view(), X2, /*accumulate=*/true);  // dfn += daᵀ·X
+}
 
 void CudaBackend::hc_coeffs(const TensorView& pre, const TensorView& post, const TensorView& mix, const TensorView& m,
                             const TensorView& base, const TensorView& scale, const HcParams& p) {

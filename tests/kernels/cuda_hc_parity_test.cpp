@@ -121,6 +121,36 @@ TEST_F(CudaHcStreams, PreAndPostResForwardAndBackward) {
     }
 }
 
+// hc_logits (cuBLAS + the ρ row kernel) and its backward, for an F32 and a BF16 fn; the backward
+// with and without dfn (frozen weight). GEMM summation orders differ: ≤ 1e-5 (bf16 weights: the GPU
+// casts the activations to bf16 for the GEMM, ≤ 1e-2 against the CPU's fp32 activations).
+TEST_F(CudaHcStreams, LogitsForwardAndBackward) {
+    const int64_t T = 37, n = 4, D = 72, nD = n * D, K = n * n + 2 * n;
+    for (const DType dt : {DType::F32, DType::BF16}) {
+        SCOPED_TRACE(dt == DType::F32 ? "F32 fn" : "BF16 fn");
+        const double tol = dt == DType::F32 ? 1e-5 : 1e-2;
+        Tensor X = host(DType::F32, {T, n, D}), fn = host(dt, {K, nD}, 0.2f);
+        Tensor m = host(DType::F32, {T, K}), rho = host(DType::F32, {T});
+        Tensor gX = to_gpu(X), gm = to_gpu(m), grho = to_gpu(rho);
+        Tensor gfn = gpu_->upload_weight(fn.view());
+        cpu_->hc_logits(m.view(), rho.view(), X.view(), fn.view(), 1e-6f);
+        gpu_->hc_logits(gm.view(), grho.view(), gX.view(), gfn.view(), 1e-6f);
+        expect_close(to_host(grho.view()), rho.as<float>(), 1e-5, "rho");
+        expect_close(to_host(gm.view()), m.as<float>(), tol, "m");
+        if (dt != DType::F32) continue;  // training weights are F32
+        Tensor dm = host(DType::F32, {T, K}), dX = host(DType::F32, {T, n, D}), dfn = host(DType::F32, {K, nD});
+        Tensor gdm = to_gpu(dm), gdX = to_gpu(dX), gdfn = to_gpu(dfn), gdX2 = to_gpu(dX);
+        Tensor dX2 = host(DType::F32, {T, n, D});
+        cpu_->copy(dX2.view(), dX.view());
+        cpu_->hc_logits_backward(dX.view(), dfn.view(), dm.view(), X.view(), fn.view(), m.view(), rho.view());
+        gpu_->hc_logits_backward(gdX.view(), gdfn.view(), gdm.view(), gX.view(), gfn.view(), gm.view(), grho.view());
+        expect_close(to_host(gdX.view()), dX.as<float>(), 1e-5, "dX");
+        expect_close(to_host(gdfn.view()), dfn.as<float>(), 1e-5, "dfn");
+        gpu_->hc_logits_backward(gdX2.view(), TensorView{}, gdm.view(), gX.view(), gfn.view(), gm.view(), grho.view());
+        expect_close(to_host(gdX2.view()), dX.as<float>(), 1e-5, "dX (frozen fn)");
+    }
+}
+
 // The GPU kernels hold n² values per thread: hc_mult above 8 is refused with kUnsupported naming the
 // limit (the CPU backend runs any n).
 TEST_F(CudaHcStreams, TooManyStreamsIsAnErrorOnTheGpu) {

@@ -218,12 +218,16 @@ public:
 
     // ======================= hyper-connections (mHC / HC) =======================
     // The residual state of a token is X [n, D] (n streams); per sublayer (mhc.md §4):
-    //   m = (flatten(X)·fnᵀ)·rsqrt(mean(X²) + eps)    — rmsnorm + matmul, ordinary ops
+    //   m = hc_logits(X; fn) = (flatten(X)·fnᵀ)·rsqrt(mean(X²) + eps)
     //   pre, post, mix = hc_coeffs(m)                  — per-token coefficient algebra (Sinkhorn)
     //   u = hc_pre(X, pre);  y = F(RMSNorm(u));  X' = hc_post_res(X, y, post, mix)
     // All F32 and contiguous: X, Xout [T, n, D]; u, y [T, D]; pre, post [T, n] (any shape with T·n
     // elements, e.g. [T, 1, n]); mix [T, n, n] in paper orientation (X'_a = Σ_b mix[a][b]·X_b).
 
+    // The coefficient logits m [T, K] = (v·fnᵀ)·ρ, v = flatten(X[t]) [n·D], ρ = rsqrt(mean(v²) + eps), with
+    // fn [K, n·D] a weight of any float dtype; rho [T] receives ρ (the backward needs it).
+    virtual void hc_logits(const TensorView& m, const TensorView& rho, const TensorView& X, const TensorView& fn,
+                           float eps) = 0;
     // Coefficients from the logits m [T, p.logits()] and the weights base [p.logits()], scale [p.scales()]:
     //   kMHC  pre = σ(m_i·s0 + b_i) (+ eps unless paper_form), post = 2σ(m·s1 + b),
     //         mix = Sinkhorn(m·s2 + b) (V4 form: mix = Cᵀ; paper form: H_res)
@@ -300,6 +304,13 @@ public:
     virtual void moe_router_backward(const TensorView& dlogits, const TensorView& dweights,
                                      const TensorView& logits, const TensorView& idx, const RouterParams& params) {
         training_op_unsupported("moe_router_backward", dlogits, dweights, logits, idx, params);
+    }
+    // Backward of hc_logits from dm [T, K], given the forward's m and rho: dX [T, n, D] accumulates; dfn
+    // [K, n·D] (F32) accumulates, or is skipped when dfn.data == nullptr (a frozen weight).
+    virtual void hc_logits_backward(const TensorView& dX, const TensorView& dfn, const TensorView& dm,
+                                    const TensorView& X, const TensorView& fn, const TensorView& m,
+                                    const TensorView& rho) {
+        training_op_unsupported("hc_logits_backward", dX, dfn, dm, X, fn, m, rho);
     }
     // Backward of hc_coeffs: dm [T, K] overwritten; dbase [K] and dscale [p.scales()] accumulate (summed
     // over tokens). The Sinkhorn is recomputed from m (nothing is saved). kHead: dpost, dmix are ignored.

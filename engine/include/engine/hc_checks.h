@@ -26,4 +26,10 @@ Dims check_pre(const char* op, const TensorView& u, const TensorView& X, const T
 Dims check_post_res(const char* op, const TensorView& Xout, const TensorView& X, const TensorView& y,
                     const TensorView& post, const TensorView& mix);
 
+// X [T, n, D]; fn [K, n·D] (any float dtype, rows contiguous); m [T, K]; rho [T].
+Dims check_logits(const char* op, const TensorView& m, const TensorView& rho, const TensorView& X, const TensorView& fn);
+// As check_logits, plus dm like m, dX like X, dfn [K, n·D] F32 when given.
+Dims check_logits_backward(const char* op, const TensorView& dX, const TensorView& dfn, const TensorView& dm,
+                           const TensorView& X, const TensorView& fn, const TensorView& m, const TensorView& rho);
+
 }  // namespace engine::hc

@@ -88,4 +88,29 @@ Dims check_post_res(const char* op, const TensorView& Xout, const TensorView& X,
     return d;
 }
 
+Dims check_logits(const char* op, const TensorView& m, const TensorView& rho, const TensorView& X, const TensorView& fn) {
+    const Dims d = streams(op, "X", X);
+    ENGINE_CHECK(fn.ndim == 2 && fn.dim(1) == d.n * d.D && fn.is_contiguous(), kInvalidArgument, op, ": fn ",
+                 fn.shape_str(), " must be a contiguous [K, n·D] = [K, ", d.n * d.D, "] weight");
+    f32(op, "m", m);
+    ENGINE_CHECK(m.ndim == 2 && m.dim(0) == d.T && m.dim(1) == fn.dim(0), kInvalidArgument, op, ": m ", m.shape_str(),
+                 " must be [T, K] = [", d.T, ", ", fn.dim(0), "]");
+    count(op, "rho", rho, d.T, "T");
+    return d;
+}
+
+Dims check_logits_backward(const char* op, const TensorView& dX, const TensorView& dfn, const TensorView& dm,
+                           const TensorView& X, const TensorView& fn, const TensorView& m, const TensorView& rho) {
+    const Dims d = check_logits(op, m, rho, X, fn);
+    f32(op, "dX", dX);
+    same(op, "dX", dX, X, "X");
+    f32(op, "dm", dm);
+    same(op, "dm", dm, m, "m");
+    if (dfn.data) {
+        f32(op, "dfn", dfn);
+        same(op, "dfn", dfn, fn, "fn");
+    }
+    return d;
+}
+
 }  // namespace engine::hc

@@ -60,6 +60,10 @@ public:
     void moe_experts(const TensorView& y, const TensorView& x, const SwigluExpert* experts, const int64_t* offsets,
                      int64_t n, const TensorView& rows, const TensorView& scale, const TensorView& work) override;
     // Defined in hyper_connections.cpp (fp64 coefficient algebra; the reference for the CUDA kernels).
+    void hc_logits(const TensorView& m, const TensorView& rho, const TensorView& X, const TensorView& fn,
+                   float eps) override;
+    void hc_logits_backward(const TensorView& dX, const TensorView& dfn, const TensorView& dm, const TensorView& X,
+                            const TensorView& fn, const TensorView& m, const TensorView& rho) override;
     void hc_coeffs(const TensorView& pre, const TensorView& post, const TensorView& mix, const TensorView& m,
                    const TensorView& base, const TensorView& scale, const HcParams& p) override;
     void hc_pre(const TensorView& u, const TensorView& X, const TensorView& pre) override;

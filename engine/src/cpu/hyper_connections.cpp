@@ -35,6 +35,59 @@ inline int group_of(int64_t k, int64_t n) { return k < n ? 0 : k < 2 * n ? 1 : 2
 
 }  // namespace
 
+void CpuBackend::hc_logits(const TensorView& m, const TensorView& rho, const TensorView& X, const TensorView& fn,
+                           float eps) {
+    const hc::Dims d = hc::check_logits("hc_logits", m, rho, X, fn);
+    const int64_t T = d.T, nD = d.n * d.D, K = fn.dim(0);
+    if (T == 0) return;
+    matmul(m, X.reshape({T, nD}), fn);  // a[t, k] = v_t · fn_k
+    float* M = m.as<float>();           // [T, K]
+    float* RHO = rho.as<float>();       // [T]
+    const float* V = X.as<const float>();  // [T, nD]
+#pragma omp parallel for num_threads(threads_) schedule(static) if (T * nD >= kParallelWork)
+    for (int64_t t = 0; t < T; ++t) {
+        const float* v = V + t * nD;
+        double ss = 0;
+#pragma omp simd reduction(+ : ss)
+        for (int64_t i = 0; i < nD; ++i) ss += double(v[i]) * v[i];
+        const float r = float(1.0 / std::sqrt(ss / double(nD) + double(eps)));
+        RHO[t] = r;
+        for (int64_t k = 0; k < K; ++k) M[t * K + k] *= r;
+    }
+}
+
+void CpuBackend::hc_logits_backward(const TensorView& dX, const TensorView& dfn, const TensorView& dm,
+                                    const TensorView& X, const TensorView& fn, const TensorView& m,
+                                    const TensorView& rho) {
+    const hc::Dims d = hc::check_logits_backward("hc_logits_backward", dX, dfn, dm, X, fn, m, rho);
+    const int64_t T = d.T, nD = d.n * d.D, K = fn.dim(0);
+    if (T == 0) return;
+    // m_k = a_k·ρ: da = dm·ρ, and through ρ(v): dv −= (Σ_k dm_k·m_k)·ρ²·v / (n·D).
+    std::vector<float> da(size_t(T * K));  // [T, K]
+    float* DX = dX.as<float>();
+    const float* V = X.as<const float>();
+    const float* DM = dm.as<const float>();
+    const float* M = m.as<const float>();
+    const float* RHO = rho.as<const float>();
+#pragma omp parallel for num_threads(threads_) schedule(static) if (T * nD >= kParallelWork)
+    for (int64_t t = 0; t < T; ++t) {
+        const float r = RHO[t];
+        double s = 0;
+        for (int64_t k = 0; k < K; ++k) {
+            s += double(DM[t * K + k]) * M[t * K + k];
+            da[size_t(t * K + k)] = DM[t * K + k] * r;
+        }
+        const float c = float(s * double(r) * r / double(nD));
+        const float* v = V + t * nD;
+        float* dv = DX + t * nD;
+#pragma omp simd
+        for (int64_t i = 0; i < nD; ++i) dv[i] -= c * v[i];
+    }
+    const TensorView dav = TensorView::contiguous(da.data(), DType::F32, {T, K});
+    matmul(dX.reshape({T, nD}), dav, fn, /*w_transposed=*/false, /*accumulate=*/true);  // dX += da·fn
+    if (dfn.data) matmul_weight_grad(dfn, dav, X.reshape({T, nD}), /*accumulate=*/true);  // dfn += daᵀ·X
+}
+
 void CpuBackend::hc_coeffs(const TensorView& pre, const TensorView& post, const TensorView& mix, const TensorView& m,
                            const TensorView& base, const TensorView& scale, const HcParams& p) {
     const hc::Dims d = hc::check_coeffs("hc_coeffs", pre, post, mix, m, base, scale, p);

@@ -1,6 +1,6 @@
 // hyper_connections.cpp — the mHC / HC stream mixing around each sublayer, against engine::Backend.
-// Everything runs on the backend's device: the RMS of the flattened streams and the [n²+2n, nD]
-// projection (rmsnorm + matmul), the per-token coefficients (hc_coeffs: sigmoid / tanh / Sinkhorn), the
+// Everything runs on the backend's device: the RMS-scaled [n²+2n, nD] projection of the flattened
+// streams (hc_logits), the per-token coefficients (hc_coeffs: sigmoid / tanh / Sinkhorn), the
 // aggregation (hc_pre) and the post + residual merge (hc_post_res). No host round trip per sublayer.
 #include "model/hyper_connections.h"
 
@@ -9,14 +9,12 @@
 namespace engine::model {
 namespace {
 
-// m [R, rows] = rmsnorm(flatten(X)) · fnᵀ, on the device (scratch kHcMix).
+// m [R, rows] = (flatten(X)·fnᵀ)·rsqrt(mean(X²) + eps), on the device (scratch kHcMix; ρ in kHcNormed).
 TensorView project_streams(ForwardContext& ctx, const TensorView& fn, const TensorView& X, int64_t rows) {
-    const int64_t R = X.dim(0), n = ctx.cfg.hc_mult, D = ctx.cfg.hidden_size;
-    TensorView v = X.reshape({R, n * D});
-    TensorView vn = ctx.ws.f32(kHcNormed, {R, n * D});
-    ctx.be.rmsnorm(vn, v, ctx.w.hc_ones, float(ctx.cfg.rms_norm_eps));
+    const int64_t R = X.dim(0);
     TensorView m = ctx.ws.f32(kHcMix, {R, rows});
-    ctx.be.matmul(m, vn, fn);
+    TensorView rho = ctx.ws.f32(kHcNormed, {R});
+    ctx.be.hc_logits(m, rho, X, fn, float(ctx.cfg.rms_norm_eps));
     return m;
 }
 

@@ -145,11 +145,7 @@ ModelWeights load_model_weights(const ModelConfig& c, const WeightStore& store, 
     w.final_norm = ld.weight("model.norm.weight", {D});
     w.tied = c.tie_word_embeddings && !store.has("lm_head.weight");
     if (!w.tied) w.lm_head = ld.weight("lm_head.weight", {V, D});
-    if (hc) {
-        w.hc_head = ld.hc("model.hc_head.", n, 1);
-        w.hc_ones = backend.alloc(DType::F32, {n * D});
-        backend.fill(w.hc_ones.view(), 1.0f);
-    }
+    if (hc) w.hc_head = ld.hc("model.hc_head.", n, 1);
     std::vector<float> inv = c.rope_inv_freq();
     w.inv_freq = backend.alloc(DType::F32, {int64_t(inv.size())});
     backend.copy(w.inv_freq.view(), TensorView::contiguous(inv.data(), DType::F32, {int64_t(inv.size())}));

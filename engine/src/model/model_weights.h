@@ -72,7 +72,6 @@ struct ModelWeights {
     bool tied = false;
     std::vector<LayerWeights> layers;
     HcWeights hc_head;
-    Tensor hc_ones;     // F32 [n*D] of ones: RMSNorm weight for the hyper-connection inputs
     Tensor inv_freq;    // F32 [d_r/2]
     Tensor empty_bias;  // unset (data == nullptr)
     std::vector<std::vector<uint8_t>> host_buffers;  // derived weights made on the host (upload_weight may alias them)

@@ -59,6 +59,16 @@ TrainModel::TrainModel(ModelConfig config, Backend& backend, LoraOptions lora)
     im.hc_opts.rms_eps = c.rms_norm_eps;
     im.hc_opts.paper_form = c.hc_paper_form;
     if (const auto* cpu = dynamic_cast<const CpuBackend*>(&be_)) im.hc_opts.threads = cpu->threads();
+    if (im.hc) {
+        HcParams& hp = im.hc_par;
+        hp.kind = c.residual_kind == ResidualKind::kHC ? HcParams::Kind::kHC : HcParams::Kind::kMHC;
+        hp.n = int(n);
+        hp.sinkhorn_iters = int(c.hc_sinkhorn_iters);
+        hp.eps = float(c.hc_eps);
+        hp.paper_form = c.hc_paper_form;
+        im.hc_head_par = hp;
+        im.hc_head_par.kind = HcParams::Kind::kHead;
+    }
     im.inv_freq = c.rope_inv_freq();
     im.softmax_scale = float(c.softmax_scale());
     im.rope_factor = c.rope_attention_factor();

@@ -88,7 +88,9 @@ struct SubAct {
     Buf state_in;                  // residual: h [R, D]; HC: X [R, n, D]
     Buf u;                         // [R, D] the sublayer input before its RMSNorm
     Buf y;                         // [R, D] the sublayer output
-    mhc::Coeffs<float> coeffs;     // HC only
+    // HC only: coefficient logits m [R, n²+2n] and their RMS scale rho [R] (Backend::hc_logits), and the
+    // coefficients pre, post [R, n], mix [R, n, n] (Backend::hc_coeffs; the backward recomputes the Sinkhorn).
+    Buf m, rho, pre, post, mix;
 };
 
 struct LayerAct {
@@ -105,6 +107,7 @@ struct Scratch {
     Buf kpe, kv, d_o, dq, dk, dv, dkv, dckv, dc, dqa_n, dqa;   // attention
     Buf da, dg, dup;                                           // SwiGLU backward
     Buf h, dhn, dh, demb;                                      // embedding and head
+    Buf dm, dbase, dscale;                                     // HC coefficient path (hc_glue.cpp)
 };
 
 struct Workspace {
@@ -114,7 +117,7 @@ struct Workspace {
     std::vector<LayerAct> layers;
     Buf state_final;            // residual: h [R, D]; HC: X [R, n, D]
     Buf h_collapsed;            // [R, D] (HC) — input of the final norm
-    mhc::HeadSaved<float> head;
+    Buf head_m, head_rho, head_w;  // HC: hc_head logits [R, n], their RMS scale [R], collapse weights [R, n]
     Buf hn;                     // [R, D] after the final norm
     Buf logits;                 // [R, V]
     Buf dlogits;                // [R, V]
@@ -128,7 +131,8 @@ struct TrainModel::Impl {
     train::P embed, final_norm, lm_head;
     train::HcP hc_head;
     bool hc = false;  // residual_kind is HC or mHC
-    mhc::Options hc_opts;
+    mhc::Options hc_opts;         // init and diagnostics
+    HcParams hc_par, hc_head_par; // the backend's hc_* ops: sublayers, hc_head
     std::vector<float> inv_freq;
     float softmax_scale = 1.0f, rope_factor = 1.0f;
     RouterParams router;

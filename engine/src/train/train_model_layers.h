@@ -40,4 +40,21 @@ void ffn_forward(Ctx& c, int64_t layer, const LayerP& L, LayerAct& a, const Buf&
                  double* aux_loss, std::vector<int64_t>* load);
 void ffn_backward(Ctx& c, const LayerP& L, LayerAct& a, const Buf& dout, Buf& dx, float aux_grad_scale);
 
+// ---- hyper-connections (hc_glue.cpp): the sublayer wrapping and the hc_head collapse through the
+// Backend's hc_* ops. X: the stream state [R, n, D]. ----
+// Forward of one sublayer's coefficients and aggregation: fills sa.m / pre / post / mix and sa.u [R, D].
+void hc_sublayer_pre(Ctx& c, const HcP& hp, SubAct& sa, const Buf& X);
+// X_out [R, n, D] = post ⊗ y + mix · X_in   (sa.state_in = X_in)
+void hc_sublayer_post(Ctx& c, const SubAct& sa, Buf& X_out);
+// Backward of hc_sublayer_post: dy [R, D], dX_in (the residual-mix part) from dX_out; keeps dpost, dmix in
+// the scratch for hc_sublayer_pre_backward.
+void hc_sublayer_post_backward(Ctx& c, const SubAct& sa, const Buf& dX_out, Buf& dy, Buf& dX_in);
+// Backward of hc_sublayer_pre from du (the gradient of sa.u): dX_in += the pre and coefficient paths;
+// fn / base / scale gradients accumulate (frozen ones are skipped).
+void hc_sublayer_pre_backward(Ctx& c, const HcP& hp, const SubAct& sa, const Buf& du, Buf& dX_in);
+// hc_head: h [R, D] = Σ_i w_i X_i, saving the logits and weights in the workspace.
+void hc_head_forward(Ctx& c, const Buf& X, Buf& h);
+// dX [R, n, D] overwritten from dh.
+void hc_head_backward(Ctx& c, const Buf& X, const Buf& dh, Buf& dX);
+
 }  // namespace engine::train

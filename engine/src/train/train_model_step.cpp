@@ -13,14 +13,6 @@ using namespace train;
 
 namespace {
 
-// Gradient pointer of p, or a zeroed scratch buffer when p is frozen (LoRA): the mHC backward always
-// writes its parameter gradients.
-float* grad_or_scratch(const P& p, Buf& scratch) {
-    if (p.g.data) return p.gp();
-    scratch.assign(size_t(p.w.numel()), 0.0f);
-    return scratch.data();
-}
-
 // Runs one sublayer s (0 attention, 1 FFN) of layer l: state (h [R, D] or X [R, n, D]) in place.
 void sublayer_forward(Ctx& c, int64_t l, int s, Buf& state, float aux_alpha, ForwardStats& st) {
     TrainModel::Impl& im = c.im;
@@ -30,14 +22,11 @@ void sublayer_forward(Ctx& c, int64_t l, int s, Buf& state, float aux_alpha, For
     const int64_t R = c.R, D = c.cfg.hidden_size;
     if (im.hc) {
         sa.state_in = state;  // the residual path needs only u (= the input) for the norm backward
-        const HcP& hp = s == 0 ? L.attn_hc : L.ffn_hc;
-        mhc::coeffs_forward(sa.coeffs, state.data(), R, D, hp.fn.wp(), hp.base.wp(), hp.scale.wp(), im.hc_opts);
-        sized(sa.u, R * D);  // overwritten
-        mhc::pre_forward(sa.u.data(), state.data(), sa.coeffs, D, im.hc_opts);
-        const int n = im.hc_opts.n;
-        std::vector<double> mean(size_t(n * n), 0.0);
+        hc_sublayer_pre(c, s == 0 ? L.attn_hc : L.ffn_hc, sa, state);
+        const int n = im.hc_par.n;
+        std::vector<double> mean(size_t(n * n), 0.0);  // token-averaged mixing matrix (stability charts)
         for (int64_t t = 0; t < R; ++t)
-            for (int k = 0; k < n * n; ++k) mean[size_t(k)] += sa.coeffs.A[size_t(t * n * n + k)] / double(R);
+            for (int k = 0; k < n * n; ++k) mean[size_t(k)] += sa.mix[size_t(t * n * n + k)] / double(R);
         st.hc_mix.push_back(std::move(mean));
     } else {
         sa.u = state;
@@ -52,7 +41,7 @@ void sublayer_forward(Ctx& c, int64_t l, int s, Buf& state, float aux_alpha, For
         st.expert_load[size_t(l)] = std::move(load);
     }
     if (im.hc) {
-        mhc::post_res_forward(state.data(), sa.state_in.data(), sa.y.data(), sa.coeffs, D, im.hc_opts);
+        hc_sublayer_post(c, sa, state);
     } else {
         for (size_t i = 0; i < state.size(); ++i) state[i] += sa.y[i];
     }
@@ -65,17 +54,9 @@ void sublayer_backward(Ctx& c, int64_t l, int s, Buf& dstate, float aux_grad_sca
     LayerAct& la = im.ws.layers[size_t(l)];
     SubAct& sa = s == 0 ? la.attn_sub : la.ffn_sub;
     const int64_t R = c.R, D = c.cfg.hidden_size;
-    const int n = im.hc_opts.n;
     Scratch& tmp = im.ws.tmp;
-    Buf &dpost = tmp.dpost, &dA = tmp.dA, &dX_in = tmp.dX_in;
-    if (im.hc) {
-        sized(tmp.dy, R * D);
-        sized(dpost, R * n);
-        sized(dA, R * n * n);
-        sized(dX_in, int64_t(dstate.size()));
-        mhc::post_res_backward(tmp.dy.data(), dpost.data(), dA.data(), dX_in.data(), dstate.data(),
-                               sa.state_in.data(), sa.y.data(), sa.coeffs, D, im.hc_opts);
-    }
+    Buf& dX_in = tmp.dX_in;
+    if (im.hc) hc_sublayer_post_backward(c, sa, dstate, tmp.dy, dX_in);
     const Buf& dy = im.hc ? tmp.dy : dstate;  // residual: the sublayer output's grad is the state's
     Buf& dx = tmp.dx;
     if (s == 0)
@@ -87,14 +68,7 @@ void sublayer_backward(Ctx& c, int64_t l, int s, Buf& dstate, float aux_grad_sca
     c.be.rmsnorm_backward(tv(du, {R, D}), norm.g, tv(dx, {R, D}), tv(sa.u, {R, D}), norm.w,
                           float(c.cfg.rms_norm_eps));
     if (im.hc) {
-        const HcP& hp = s == 0 ? L.attn_hc : L.ffn_hc;
-        Buf& dpre = sized(tmp.dpre, R * n);
-        mhc::pre_backward(dpre.data(), dX_in.data(), du.data(), sa.state_in.data(), sa.coeffs, D, im.hc_opts);
-        Buf s_fn, s_base, s_scale;
-        mhc::coeffs_backward(dX_in.data(), grad_or_scratch(hp.fn, s_fn), grad_or_scratch(hp.base, s_base),
-                             grad_or_scratch(hp.scale, s_scale), dpre.data(), dpost.data(),
-                             dA.data(), sa.state_in.data(), D, hp.fn.wp(), hp.base.wp(), hp.scale.wp(), sa.coeffs,
-                             im.hc_opts);
+        hc_sublayer_pre_backward(c, s == 0 ? L.attn_hc : L.ffn_hc, sa, du, dX_in);
         std::swap(dstate, dX_in);  // both stay allocated for the next sublayer
     } else {
         for (size_t i = 0; i < dstate.size(); ++i) dstate[i] += du[i];
@@ -122,7 +96,7 @@ static ForwardStats run(TrainModel& model, TrainModel::Impl& im, const int32_t* 
     if (backward) ++im.dropout_calls;
     ForwardStats st;
     st.expert_load.resize(size_t(cf.num_hidden_layers));
-    const int64_t n = im.hc ? im.hc_opts.n : 1;
+    const int64_t n = im.hc ? im.hc_par.n : 1;
 
     // Embedding (ids are range-checked by the op).
     Buf& h = sized(ws.tmp.h, R * D);
@@ -141,9 +115,7 @@ static ForwardStats run(TrainModel& model, TrainModel::Impl& im, const int32_t* 
     ws.state_final = state;
     Buf hin;
     if (im.hc) {
-        hin.resize(size_t(R * D));
-        mhc::head_forward(hin.data(), ws.head, state.data(), R, D, im.hc_head.fn.wp(), im.hc_head.base.wp(),
-                          im.hc_head.scale.wp(), im.hc_opts);
+        hc_head_forward(c, state, hin);
         ws.h_collapsed = hin;
     } else {
         hin = state;
@@ -170,11 +142,7 @@ static ForwardStats run(TrainModel& model, TrainModel::Impl& im, const int32_t* 
                         {R, D}), im.final_norm.w, float(cf.rms_norm_eps));
     Buf dstate;
     if (im.hc) {
-        dstate.resize(size_t(R * n * D));
-        Buf s_fn, s_base, s_scale;
-        mhc::head_backward(dstate.data(), grad_or_scratch(im.hc_head.fn, s_fn), grad_or_scratch(im.hc_head.base, s_base),
-                           grad_or_scratch(im.hc_head.scale, s_scale), dh.data(),
-                           ws.state_final.data(), D, im.hc_head.fn.wp(), im.hc_head.scale.wp(), ws.head, im.hc_opts);
+        hc_head_backward(c, ws.state_final, dh, dstate);
     } else {
         dstate = dh;
     }

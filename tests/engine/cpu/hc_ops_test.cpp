@@ -1,7 +1,8 @@
 // hc_ops_test.cpp — the CPU backend's hyper-connection ops (backend.h "hyper-connections"):
 // hc_coeffs_backward against central finite differences of hc_coeffs for every form (mHC V4 / paper,
-// HC, head) and a non-power-of-two n; hc_pre / hc_post_res and their backward against fp64 scalar
-// references; bad shapes and aliasing rejected with a named error.
+// HC, head) and a non-power-of-two n; hc_logits against an fp64 reference and its backward against
+// central differences; hc_pre / hc_post_res and their backward against fp64 scalar references; bad
+// shapes and aliasing rejected with a named error.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -149,6 +150,63 @@ TEST(HcOps, PreAndPostResMatchScalarReferences) {
             }
         }
     }
+}
+
+// m = (v·fnᵀ)·rsqrt(mean(v²) + eps) against an fp64 scalar reference; the backward (dX accumulates, dfn
+// accumulates) against central differences of L = Σ w·m.
+TEST(HcOps, LogitsForwardAndBackward) {
+    const int64_t T = 4, n = 3, D = 11, nD = n * D, K = n * n + 2 * n;
+    const float eps = 1e-6f;
+    std::mt19937 rng(11);
+    std::vector<float> X = randn(rng, size_t(T * nD), 1.0f), fn = randn(rng, size_t(K * nD), 0.3f),
+                       w = randn(rng, size_t(T * K), 1.0f);
+    auto be = make_cpu_backend(2);
+    auto forward = [&](std::vector<float>& m, std::vector<float>& rho) {
+        m.assign(size_t(T * K), 0.0f);
+        rho.assign(size_t(T), 0.0f);
+        be->hc_logits(v(m, {T, K}), v(rho, {T}), v(X, {T, n, D}), v(fn, {K, nD}), eps);
+    };
+    std::vector<float> m, rho;
+    forward(m, rho);
+    for (int64_t t = 0; t < T; ++t) {
+        double ss = 0;
+        for (int64_t i = 0; i < nD; ++i) ss += double(X[size_t(t * nD + i)]) * X[size_t(t * nD + i)];
+        const double r = 1.0 / std::sqrt(ss / double(nD) + eps);
+        EXPECT_NEAR(rho[size_t(t)], r, 1e-6 * r);
+        for (int64_t k = 0; k < K; ++k) {
+            double a = 0;
+            for (int64_t i = 0; i < nD; ++i) a += double(X[size_t(t * nD + i)]) * fn[size_t(k * nD + i)];
+            EXPECT_NEAR(m[size_t(t * K + k)], a * r, 1e-5) << "t=" << t << " k=" << k;
+        }
+    }
+    std::vector<float> dX(size_t(T * nD), 0.25f), dfn(size_t(K * nD), -0.5f);  // both accumulate
+    be->hc_logits_backward(v(dX, {T, n, D}), v(dfn, {K, nD}), v(w, {T, K}), v(X, {T, n, D}), v(fn, {K, nD}), v(m, {T, K}),
+                           v(rho, {T}));
+    auto loss = [&]() {
+        std::vector<float> mm, rr;
+        forward(mm, rr);
+        double L = 0;
+        for (size_t i = 0; i < mm.size(); ++i) L += double(w[i]) * mm[i];
+        return L;
+    };
+    auto fd = [&](float& x) {
+        const float h = 1e-2f, x0 = x;
+        x = x0 + h;
+        const double up = loss();
+        x = x0 - h;
+        const double dn = loss();
+        x = x0;
+        return (up - dn) / (double(x0 + h) - double(x0 - h));
+    };
+    for (size_t i = 0; i < X.size(); ++i)
+        EXPECT_NEAR(dX[i] - 0.25f, fd(X[i]), 2e-3 + 2e-3 * std::abs(dX[i])) << "dX " << i;
+    for (size_t i = 0; i < fn.size(); i += 7)
+        EXPECT_NEAR(dfn[i] + 0.5f, fd(fn[i]), 2e-3 + 2e-3 * std::abs(dfn[i])) << "dfn " << i;
+    // A frozen fn (dfn empty) still gives dX.
+    std::vector<float> dX2(size_t(T * nD), 0.25f);
+    be->hc_logits_backward(v(dX2, {T, n, D}), TensorView{}, v(w, {T, K}), v(X, {T, n, D}), v(fn, {K, nD}), v(m, {T, K}),
+                           v(rho, {T}));
+    for (size_t i = 0; i < dX.size(); ++i) EXPECT_EQ(dX2[i], dX[i]);
 }
 
 TEST(HcOps, BadShapesAndAliasingAreNamedErrors) {
