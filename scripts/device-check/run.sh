@@ -12,7 +12,8 @@
 # Steps:
 #   1. environment: GPU, driver, nvcc, torch, transformers
 #   2. transformers fixtures (issue #2): tests/parity/make_hf_fixtures.py
-#   3. CUDA-vs-CPU parity, forward and training ops (issue #5): test_kernels, test_kernels_train (a skip fails)
+#   3. CUDA-vs-CPU parity, forward and training ops and the whole model (issue #5): test_kernels,
+#      test_kernels_train, test_kernels_model (a skip fails)
 #   4. exported models load in transformers with our logits (issue #7): tests/parity/check_export_transformers.py
 #   5. whole model on the GPU (issue #5): `latent generate --device cuda` logits vs the CPU's on an
 #      exported model; `latent bench --device cuda|cpu` on the synthetic 303M bf16 checkpoint
@@ -67,8 +68,8 @@ step "2. transformers parity fixtures (tests/parity/make_hf_fixtures.py)"
 check fixtures timeout 240 python3 tests/parity/make_hf_fixtures.py --out "$W/parity"
 [ -d "$W/parity" ] && tar -C "$W/parity" -czf "$OUT/parity.tar.gz" . && ls -la "$W"/parity/*
 
-step "3. CUDA-vs-CPU parity (forward ops, training ops)"
-for t in test_kernels test_kernels_train; do
+step "3. CUDA-vs-CPU parity (forward ops, training ops, whole model)"
+for t in test_kernels test_kernels_train test_kernels_model; do
     check "$t" timeout 240 env -u LATENT_PARITY_SELFTEST LD_LIBRARY_PATH="$LIBS" "$B/$t" --gtest_brief=1 \
         --gtest_output="xml:$W/results/$t.xml"
     # On the device every case must RUN: a skip there means the GPU backend did not start.
@@ -136,7 +137,7 @@ for dev in cuda cpu; do
 done
 
 step "6. compute-sanitizer memcheck (last: the slowest)"
-for t in test_kernels test_kernels_train; do
+for t in test_kernels test_kernels_train test_kernels_model; do
     check "memcheck-$t" timeout 300 env LD_LIBRARY_PATH="$LIBS" compute-sanitizer --tool memcheck --leak-check full \
         --error-exitcode 3 --log-file "$W/results/memcheck-$t.txt" "$B/$t" --gtest_brief=1 \
         --gtest_filter=-*Chunked*  # the 3-chunk attention case takes minutes under the sanitizer
