@@ -5,8 +5,10 @@
 //   P = softmax(scale·q·kᵀ) over those keys, dP = dO·vᵀ, dS = P ⊙ (dP − Σ_s P⊙dP)·scale,
 //   dq = dS·k,  dk = Σ_heads dSᵀ·q,  dv = Σ_heads Pᵀ·dO      (dq, dk, dv overwritten).
 //
-// The straightforward on-device reference (no tensor cores, no flash tiling), in two kernels per chunk
-// of queries, with P and dS for the chunk in the workspace [chunk, H, S] each:
+// Shapes of the flash forward (T ≥ 5, Dk ≤ 256, Dv ≤ 256) go to the flash-style backward of
+// attention_flash_backward.cu (unless the backend was created with LATENT_CUDA_ATTENTION=reference).
+// The rest runs here: the straightforward on-device reference (no tensor cores, no flash tiling), in
+// two kernels per chunk of queries, with P and dS for the chunk in the workspace [chunk, H, S] each:
 //   1. rows:  one block per (query, head): P, dS rows and dq (a block owns its dq row);
 //   2. keys:  one block per (key, K/V head): dk, dv rows, summing over the chunk's queries and the
 //             heads that share the K/V head, in a fixed order (no atomics: deterministic).
@@ -16,6 +18,7 @@
 #include <algorithm>
 #include <climits>
 
+#include "attention_flash.h"
 #include "checks.h"
 #include "common.cuh"
 #include "cuda_backend.h"
@@ -145,6 +148,19 @@ void CudaBackend::attention_backward(const TensorView& dq, const TensorView& dk,
                     dq.as<float>(), dq.stride[0], dq.stride[1], dk.as<float>(), dk.stride[0], dk.stride[1],
                     dv.as<float>(), dv.stride[0], dv.stride[1], nullptr, nullptr,
                     T, S, H, Hk, Dk, Dv, q_pos0, 0, 0, scale};
+    if (!attention_reference_ && flash_attention_supported(T, H, Hk, Dk, Dv)) {
+        FlashAttnBwdArgs a;
+        a.q = q.as<float>(), a.q_st = q.stride[0], a.q_sh = q.stride[1];                // [T, H, Dk]
+        a.k = k.as<float>(), a.k_st = k.stride[0], a.k_sh = k.stride[1];                // [S, Hk, Dk]
+        a.v = v.as<float>(), a.v_st = v.stride[0], a.v_sh = v.stride[1];                // [S, Hk, Dv]
+        a.dout = dout.as<float>(), a.do_st = dout.stride[0], a.do_sh = dout.stride[1];  // [T, H, Dv]
+        a.dq = dq.as<float>(), a.dq_st = dq.stride[0], a.dq_sh = dq.stride[1];
+        a.dk = dk.as<float>(), a.dk_st = dk.stride[0], a.dk_sh = dk.stride[1];
+        a.dv = dv.as<float>(), a.dv_st = dv.stride[0], a.dv_sh = dv.stride[1];
+        a.T = T, a.H = H, a.Hk = Hk, a.Dk = Dk, a.Dv = Dv, a.S = S, a.q_pos0 = q_pos0, a.scale = scale;
+        flash_attention_backward(a, workspace(flash_attention_backward_workspace_bytes(T, H)), stream_);
+        return;
+    }
     const bool has_keys = S > 0 && Hk > 0;
     if (T == 0 || H == 0) {  // no query: dk = dv = 0 (one key pass over an empty chunk writes the zeros)
         if (has_keys) {

@@ -16,6 +16,7 @@
 //   The end writes o / l. Query tiles run latest first (they have the most keys) to shorten the tail.
 //   The causal rule is the CPU's: query t (position q_pos0 + t) sees keys s ≤ q_pos0 + t and s < S.
 //   Key 0 is seen by every query, so the running max is finite after the first tile (no −inf − −inf).
+//   The backward (attention_flash_backward.cu) runs the same kernel with kStats for its lse and delta.
 // Shared memory (static, no opt-in needed on sm_80..sm_90): q tile 32 × 257 floats (row padded by one
 // so the 4 rows a warp reads at once hit different banks) + one buffer for the k chunk 32 × 65 / the v
 // chunk 8 × 256 + P 32 × 33 = 11360 floats = 45,440 bytes per CTA → up to 5 CTAs per SM by shared
@@ -61,8 +62,11 @@ __device__ __forceinline__ float warp_sum(float v) {
     return v;
 }
 
-// grid (ceil(T / kBQ), H), kThreads threads.
-__global__ void __launch_bounds__(kThreads) flash_attention_kernel(FlashAttnArgs a) {
+// grid (ceil(T / kBQ), H), kThreads threads. kStats (the backward's first pass): instead of out, writes
+// per (t, h) the log-sum-exp of the scaled scores, st.lse[t·H + h] = m + log l, and
+// st.delta[t·H + h] = Σ_d dout[t, h, d]·out[t, h, d].
+template <bool kStats>
+__global__ void __launch_bounds__(kThreads) flash_attention_kernel(FlashAttnArgs a, FlashStatsArgs st) {
     __shared__ float qs[kBQ * kQStride];   // [kBQ, dk] the q tile
     __shared__ float buf[kBufFloats];      // [kBK, kDkChunk] k chunk, or [kVKeys, dv] v chunk
     __shared__ float ps[kBQ * kPStride];   // [kBQ, kBK] scores, then probabilities
@@ -168,26 +172,49 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(FlashAttnArgs
 #pragma unroll
     for (int i = 0; i < kRows; ++i) {
         const int64_t t = t0 + warp + kWarps * i;
-        if (t >= a.T) continue;
+        if (t >= a.T) continue;  // the same for the whole warp: the shuffles below stay full-warp
         const float inv = 1.0f / l[i];
-        float* o = a.out + t * a.o_st + h * a.o_sh;
+        if constexpr (kStats) {
+            const float* go = st.dout + t * st.do_st + h * st.do_sh;
+            float part = 0.0f;
 #pragma unroll
-        for (int c = 0; c < kVc; ++c) {
-            const int d = lane + 32 * c;
-            if (d < dv) o[d] = acc[i][c] * inv;
+            for (int c = 0; c < kVc; ++c) {
+                const int d = lane + 32 * c;
+                if (d < dv) part += acc[i][c] * go[d];
+            }
+            part = warp_sum(part);
+            if (lane == 0) st.lse[t * a.H + h] = m[i] + logf(l[i]), st.delta[t * a.H + h] = part * inv;
+        } else {
+            float* o = a.out + t * a.o_st + h * a.o_sh;
+#pragma unroll
+            for (int c = 0; c < kVc; ++c) {
+                const int d = lane + 32 * c;
+                if (d < dv) o[d] = acc[i][c] * inv;
+            }
         }
     }
+}
+
+void check_shape(const FlashAttnArgs& a, const char* op) {
+    ENGINE_CHECK(flash_attention_supported(a.T, a.H, a.Hk, a.dk, a.dv) && a.q_pos0 >= 0 && a.S >= 1 &&
+                     ceil_div(a.T, kBQ) <= INT32_MAX,
+                 kInvalidArgument, op, ": unsupported shape T ", a.T, " H ", a.H, " Hk ", a.Hk, " dk ", a.dk, " dv ",
+                 a.dv, " S ", a.S, " q_pos0 ", a.q_pos0);
 }
 
 }  // namespace
 
 void flash_attention(const FlashAttnArgs& a, cudaStream_t stream) {
-    ENGINE_CHECK(flash_attention_supported(a.T, a.H, a.Hk, a.dk, a.dv) && a.q_pos0 >= 0 && a.S >= 1 &&
-                     ceil_div(a.T, kBQ) <= INT32_MAX,
-                 kInvalidArgument, "flash_attention: unsupported shape T ", a.T, " H ", a.H, " Hk ", a.Hk, " dk ",
-                 a.dk, " dv ", a.dv, " S ", a.S, " q_pos0 ", a.q_pos0);
+    check_shape(a, "flash_attention");
     const dim3 grid(unsigned(ceil_div(a.T, kBQ)), unsigned(a.H));
-    flash_attention_kernel<<<grid, kThreads, 0, stream>>>(a);
+    flash_attention_kernel<false><<<grid, kThreads, 0, stream>>>(a, FlashStatsArgs{});
+    CUDA_CHECK_LAUNCH();
+}
+
+void flash_attention_stats(const FlashAttnArgs& a, const FlashStatsArgs& st, cudaStream_t stream) {
+    check_shape(a, "flash_attention_stats");
+    const dim3 grid(unsigned(ceil_div(a.T, kBQ)), unsigned(a.H));
+    flash_attention_kernel<true><<<grid, kThreads, 0, stream>>>(a, st);
     CUDA_CHECK_LAUNCH();
 }
 

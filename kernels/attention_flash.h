@@ -5,6 +5,7 @@
 
 #include <cuda_runtime.h>
 
+#include <cstddef>
 #include <cstdint>
 
 namespace cuda_backend {
@@ -37,5 +38,44 @@ inline bool flash_attention_supported(int64_t T, int64_t H, int64_t Hk, int64_t 
 // Enqueues the kernel on `stream` (no workspace). Throws engine::Error: kInvalidArgument for an
 // unsupported shape, kBackend for a launch error.
 void flash_attention(const FlashAttnArgs& a, cudaStream_t stream);
+
+// ---- backward (attention_flash_backward.cu) ----
+
+// What the forward kernel writes instead of out in the backward's first pass.
+struct FlashStatsArgs {
+    const float* dout = nullptr;  // [T, H, dv]
+    int64_t do_st = 0, do_sh = 0;
+    float* lse = nullptr;    // [T, H] log Σ_s e^(scale·q·k_s) over the keys query t sees
+    float* delta = nullptr;  // [T, H] Σ_d dout·out (= Σ_s P·dP)
+};
+// The forward over a's shape (a.out unused) writing st.lse and st.delta.
+void flash_attention_stats(const FlashAttnArgs& a, const FlashStatsArgs& st, cudaStream_t stream);
+
+struct FlashAttnBwdArgs {
+    const float* q = nullptr;  // [T, H, Dk]
+    int64_t q_st = 0, q_sh = 0;
+    const float* k = nullptr;  // [S, Hk, Dk]
+    int64_t k_st = 0, k_sh = 0;
+    const float* v = nullptr;  // [S, Hk, Dv]
+    int64_t v_st = 0, v_sh = 0;
+    const float* dout = nullptr;  // [T, H, Dv]
+    int64_t do_st = 0, do_sh = 0;
+    float* dq = nullptr;  // [T, H, Dk]   overwritten
+    int64_t dq_st = 0, dq_sh = 0;
+    float* dk = nullptr;  // [S, Hk, Dk]  overwritten (must not overlap dv)
+    int64_t dk_st = 0, dk_sh = 0;
+    float* dv = nullptr;  // [S, Hk, Dv]  overwritten
+    int64_t dv_st = 0, dv_sh = 0;
+    int64_t T = 0, H = 0, Hk = 1, Dk = 0, Dv = 0, S = 0;
+    int64_t q_pos0 = 0;  // query t sees keys s ≤ min(S − 1, q_pos0 + t)
+    float scale = 1.0f;
+};
+
+// Workspace of flash_attention_backward: lse and delta, [T, H] floats each.
+inline size_t flash_attention_backward_workspace_bytes(int64_t T, int64_t H) {
+    return size_t(2 * T * H) * sizeof(float);
+}
+// Enqueues the three passes (stats, dq, dk/dv) on `stream`. Shapes as flash_attention_supported.
+void flash_attention_backward(const FlashAttnBwdArgs& a, void* workspace, cudaStream_t stream);
 
 }  // namespace cuda_backend

@@ -6,7 +6,8 @@
 // fp32 output (tensor cores); f32 weights use cublasSgemm.
 // Kernel files: matmul.cu, norm_rope.cu, attention.cu (+ attention_decode.cu, attention_flash.cu),
 // elementwise.cu, moe.cu, hyper_connections.cu, cuda_backend.cu; the
-// training ops: train_dense.cu, train_rows.cu, train_loss_optim.cu, attention_backward.cu.
+// training ops: train_dense.cu, train_rows.cu, train_loss_optim.cu, attention_backward.cu (+
+// attention_flash_backward.cu).
 #pragma once
 
 #include <cublas_v2.h>

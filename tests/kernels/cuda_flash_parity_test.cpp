@@ -1,8 +1,11 @@
 // cuda_flash_parity_test.cpp — the fused flash attention forward (kernels/attention_flash.cu, taken by
-// CudaBackend::attention for T ≥ 5, dk ≤ 256, dv ≤ 256) against the CPU backend, and against the
-// reference CUDA kernel (a second CUDA backend created with LATENT_CUDA_ATTENTION=reference).
+// CudaBackend::attention for T ≥ 5, dk ≤ 256, dv ≤ 256) and the flash backward
+// (kernels/attention_flash_backward.cu, same shapes) against the CPU backend, and against the reference
+// CUDA kernels (a second CUDA backend created with LATENT_CUDA_ATTENTION=reference).
 // Tolerance: max |gpu − cpu| / max |cpu| ≤ 1e-5 (fp32, different summation order).
+#include <array>
 #include <cstdlib>
+#include <string>
 
 #include "cuda_parity_fixture.h"
 
@@ -121,6 +124,115 @@ TEST_F(CudaFlashAttention, FlashPathIsTaken) {
     size_t differ = 0;
     for (size_t i = 0; i < flash.size(); ++i) differ += flash[i] != reference[i];
     EXPECT_GT(differ, 0u) << "flash and reference outputs are bit-identical: the flash kernel did not run";
+}
+
+// ---- backward ----
+
+// A [rows, heads, d] view at `offset` floats into buf's storage, token stride ld, heads packed (the
+// layout the CPU backend's attention_backward takes: any token stride, heads packed inside a row).
+TensorView rows_view(const Tensor& buf, int64_t offset, int64_t rows, int64_t heads, int64_t d, int64_t ld) {
+    TensorView v = buf.view();
+    v.data = buf.as<float>() + offset;
+    v.ndim = 3;
+    v.shape = {rows, heads, d, 0};
+    v.stride = {ld, d, 1, 0};
+    return v;
+}
+
+class CudaFlashAttentionBackward : public CudaFlashAttention {
+protected:
+    struct Grads {
+        std::vector<float> dq, dk, dv;
+    };
+    // One case on `gpu` (default gpu_) and the CPU. Layout: q/dq/dout rows padded by `pad` floats; k and
+    // v side by side in one [S, Hk·(dk + dv) + pad] buffer (dk/dv alike in their own), or, with alias_v,
+    // v = the first dv dims of k and dv a view of the same width in its own [S, Hk, dk] buffer.
+    Grads run_bwd(const Case& c, const char* what, bool alias_v = false, int64_t pad = 0, Backend* gpu = nullptr,
+                  double tol = kTol) {
+        if (gpu == nullptr) gpu = gpu_.get();
+        const float scale = 1.0f / std::sqrt(float(c.dk));
+        const int64_t ldq = c.H * c.dk + pad, ldo = c.H * c.dv + pad;
+        const int64_t ldkv = alias_v ? c.Hk * c.dk : c.Hk * (c.dk + c.dv) + pad;
+        const int64_t v_off = alias_v ? 0 : c.Hk * c.dk;
+        Tensor q = host(DType::F32, {c.T, ldq}), kv = host(DType::F32, {c.S, ldkv}), go = host(DType::F32, {c.T, ldo});
+        Tensor dq = host(DType::F32, {c.T, ldq}), dkv = host(DType::F32, {c.S, ldkv});
+        Tensor dvb = host(DType::F32, {c.S, ldkv});  // dv's own buffer when v aliases k
+        auto views = [&](const Tensor& tq, const Tensor& tkv, const Tensor& tgo, const Tensor& tdq, const Tensor& tdkv,
+                         const Tensor& tdvb, Backend* be) {
+            const TensorView vq = rows_view(tq, 0, c.T, c.H, c.dk, ldq), vk = rows_view(tkv, 0, c.S, c.Hk, c.dk, ldkv);
+            const TensorView vv = rows_view(tkv, v_off, c.S, c.Hk, c.dv, ldkv);
+            const TensorView vo = rows_view(tgo, 0, c.T, c.H, c.dv, ldo), vdq = rows_view(tdq, 0, c.T, c.H, c.dk, ldq);
+            const TensorView vdk = rows_view(tdkv, 0, c.S, c.Hk, c.dk, ldkv);
+            const TensorView vdv = alias_v ? rows_view(tdvb, 0, c.S, c.Hk, c.dv, ldkv)
+                                           : rows_view(tdkv, v_off, c.S, c.Hk, c.dv, ldkv);
+            be->attention_backward(vdq, vdk, vdv, vo, vq, vk, vv, scale, c.q_pos0);
+            return std::array<TensorView, 3>{vdq, vdk, vdv};
+        };
+        Tensor gq = gpu_to(gpu, q), gkv = gpu_to(gpu, kv), ggo = gpu_to(gpu, go), gdq = gpu_to(gpu, dq);
+        Tensor gdkv = gpu_to(gpu, dkv), gdvb = gpu_to(gpu, dvb);
+        const auto want = views(q, kv, go, dq, dkv, dvb, cpu_.get());
+        const auto got = views(gq, gkv, ggo, gdq, gdkv, gdvb, gpu);
+        Grads g;
+        std::vector<float>* out[3] = {&g.dq, &g.dk, &g.dv};
+        const char* names[3] = {"dq", "dk", "dv"};
+        for (int i = 0; i < 3; ++i) {
+            Tensor back = Tensor::cpu(DType::F32, got[i].shape.data(), 3);
+            gpu->copy(back.view(), got[i]);
+            *out[i] = std::vector<float>(back.as<float>(), back.as<float>() + back.view().numel());
+            expect_close(*out[i], values(want[i]), tol, (std::string(what) + ": " + names[i]).c_str());
+        }
+        return g;
+    }
+};
+
+// DeepSeek MLA explicit form, T = 21 (not a multiple of the 16-row or 32-column tiles).
+TEST_F(CudaFlashAttentionBackward, MlaExplicitDims192x128) { run_bwd({21, 2, 2, 192, 128, 0, 21}, "mha 192/128"); }
+
+// Cached prefix with S = q_pos0 + T, keys past the last query (dk = dv = 0 there), and S < q_pos0 + T
+// (allowed by attention_backward: query t sees keys ≤ min(S − 1, q_pos0 + t)).
+TEST_F(CudaFlashAttentionBackward, CachedPrefixAndKeyRange) {
+    run_bwd({9, 2, 2, 64, 48, 30, 39}, "q_pos0 30, S = q_pos0 + T");
+    run_bwd({9, 2, 2, 64, 48, 30, 60}, "q_pos0 30, S > q_pos0 + T");
+    run_bwd({8, 2, 2, 32, 32, 10, 12}, "q_pos0 10, S < q_pos0 + T");
+}
+
+// One shared K/V head: dk/dv sum over every head; and the latent aliasing (v = first dv dims of k).
+TEST_F(CudaFlashAttentionBackward, SharedKvHead) {
+    run_bwd({11, 3, 1, 40, 24, 2, 13}, "mqa");
+    run_bwd({11, 3, 1, 40, 24, 2, 13}, "mqa, v aliases k", true);
+}
+
+// Odd head dims and padded token rows (token strides ≠ H·d, k and v side by side in one buffer).
+TEST_F(CudaFlashAttentionBackward, OddDimsAndStridedRows) {
+    run_bwd({33, 2, 2, 48, 40, 0, 33}, "dk 48 / dv 40");
+    run_bwd({13, 3, 3, 40, 24, 4, 17}, "padded rows", false, 7);
+}
+
+// The flash path is taken (close to the reference kernels' result, not bit-identical) and
+// deterministic (the same bits twice).
+TEST_F(CudaFlashAttentionBackward, FlashPathIsTakenAndDeterministic) {
+    ASSERT_TRUE(std::getenv("LATENT_CUDA_ATTENTION") == nullptr) << "unset LATENT_CUDA_ATTENTION to run this test";
+    ::setenv("LATENT_CUDA_ATTENTION", "reference", 1);
+    std::unique_ptr<Backend> ref;
+    try {
+        ref = make_cuda_backend(0);
+    } catch (...) {
+        ::unsetenv("LATENT_CUDA_ATTENTION");
+        throw;
+    }
+    ::unsetenv("LATENT_CUDA_ATTENTION");
+    const Case c{40, 2, 2, 72, 40, 3, 45};
+    rng_.seed(11);
+    const Grads flash = run_bwd(c, "flash");
+    rng_.seed(11);
+    const Grads again = run_bwd(c, "flash again");
+    rng_.seed(11);
+    const Grads reference = run_bwd(c, "reference", false, 0, ref.get(), 1e-4);
+    EXPECT_TRUE(flash.dq == again.dq && flash.dk == again.dk && flash.dv == again.dv) << "not deterministic";
+    size_t differ = 0;
+    for (size_t i = 0; i < flash.dq.size(); ++i) differ += flash.dq[i] != reference.dq[i];
+    for (size_t i = 0; i < flash.dk.size(); ++i) differ += flash.dk[i] != reference.dk[i];
+    EXPECT_GT(differ, 0u) << "flash and reference gradients are bit-identical: the flash backward did not run";
 }
 
 }  // namespace
