@@ -5,12 +5,19 @@
 // the split partials are not counted), GB/s, and that as a fraction of the device-to-device cudaMemcpy
 // bandwidth measured in the same run (copy bandwidth counted as read + write = 2·bytes/time).
 // Checks a few (sequence, head) outputs against a double-precision CPU recompute; exits 1 on mismatch.
+// Then a prefill case (kernels/attention_flash.cu): T = S = --prefill tokens (default 4096), H 16,
+// DeepSeek MLA explicit dims 192 / 128, causal; prints time, TFLOP/s (causal FLOPs: 2·H·(dk + dv)·T(T+1)/2)
+// and that as a fraction of an fp32 cuBLAS SGEMM (n = T, 2n³ FLOPs, default math: no TF32) of the same
+// run; checks 3 queries x 2 heads against a double-precision recompute.
 // Not a test, not installed. Usage: latent_cuda_attention_bench [--batch 64] [--context 4096] [--iters 20]
-// [--heads 16|128 (default both)]. Without a GPU its logic (incl. the paged path) runs in the emulator:
-//   E=tests/kernels/emu; python3 $E/rewrite_launches.py bench/cuda_attention_bench.cu /tmp/b.cpp &&
-//   python3 $E/rewrite_launches.py kernels/attention_decode.cu /tmp/d.cpp && g++ -std=c++20 -O2 -pthread -w
-//   -I$E -Ikernels -Iengine/include /tmp/b.cpp /tmp/d.cpp BUILD/engine/liblatent_core.a -o /tmp/bench_emu &&
-//   /tmp/bench_emu --batch 3 --context 640 --iters 1 --heads 16
+// [--heads 16|128 (default both)] [--prefill 4096 (0: skip)]. Without a GPU its logic (incl. the paged
+// path) runs in the emulator:
+//   E=tests/kernels/emu; for f in bench/cuda_attention_bench kernels/attention_decode kernels/attention_flash;
+//   do python3 $E/rewrite_launches.py $f.cu /tmp/$(basename $f).cpp; done && g++ -std=c++20 -O2 -pthread -w
+//   -I$E -Ikernels -Iengine/include /tmp/cuda_attention_bench.cpp /tmp/attention_decode.cpp
+//   /tmp/attention_flash.cpp BUILD/engine/liblatent_core.a -o /tmp/bench_emu &&
+//   /tmp/bench_emu --batch 3 --context 640 --iters 1 --heads 16 --prefill 70
+#include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -24,6 +31,7 @@
 #include <vector>
 
 #include "attention_decode.h"
+#include "attention_flash.h"
 #include "common.cuh"
 
 using namespace cuda_backend;
@@ -52,6 +60,7 @@ struct Opts {
     int64_t batch = 64, context = 4096;
     int iters = 20;
     int64_t heads = 0;  // 0: both 16 and 128
+    int64_t prefill = 4096;  // T = S of the prefill case; 0: skip it
 };
 
 // Seconds per call of f (after 3 warm-up calls), by CUDA events on the default stream.
@@ -148,6 +157,90 @@ bool run_case(const Opts& o, int64_t H, bool paged, float* cache, const int32_t*
     return ok;
 }
 
+// The prefill case: causal flash attention over T = S = o.prefill tokens, H 16, dk 192, dv 128, against
+// an fp32 SGEMM of n = T measured in the same run. Returns false on a mismatch.
+bool run_prefill(const Opts& o) {
+    constexpr int64_t H = 16, dk = 192, dv = 128;
+    const int64_t T = o.prefill;
+    float *q = nullptr, *k = nullptr, *v = nullptr, *out = nullptr;
+    CUDA_CHECK(cudaMalloc(&q, size_t(T * H * dk) * 4));    // [T, H, 192]
+    CUDA_CHECK(cudaMalloc(&k, size_t(T * H * dk) * 4));    // [S, H, 192]
+    CUDA_CHECK(cudaMalloc(&v, size_t(T * H * dv) * 4));    // [S, H, 128]
+    CUDA_CHECK(cudaMalloc(&out, size_t(T * H * dv) * 4));  // [T, H, 128]
+    fill(q, T * H * dk, 11), fill(k, T * H * dk, 12), fill(v, T * H * dv, 13);
+    // Peak reference: C = A·B, n × n × n fp32 (column-major, all leading dims n), cuBLAS default math.
+    const int n = int(T);
+    float *A = nullptr, *B = nullptr, *C = nullptr;
+    CUDA_CHECK(cudaMalloc(&A, size_t(n) * n * 4));
+    CUDA_CHECK(cudaMalloc(&B, size_t(n) * n * 4));
+    CUDA_CHECK(cudaMalloc(&C, size_t(n) * n * 4));
+    fill(A, int64_t(n) * n, 21), fill(B, int64_t(n) * n, 22);
+    cublasHandle_t handle = nullptr;
+    CUBLAS_CHECK(cublasCreate(&handle));
+    const float one = 1.0f, zero = 0.0f;
+    const double gemm_sec = time_it(o.iters, [&] {
+        CUBLAS_CHECK(cublasGemmEx(handle, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, A, CUDA_R_32F, n, B, CUDA_R_32F, n,
+                                  &zero, C, CUDA_R_32F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    });
+    CUBLAS_CHECK(cublasDestroy(handle));
+    CUDA_CHECK(cudaFree(A));
+    CUDA_CHECK(cudaFree(B));
+    CUDA_CHECK(cudaFree(C));
+    const double gemm_tflops = 2.0 * double(n) * n * n / gemm_sec * 1e-12;
+    std::printf("fp32 cuBLAS SGEMM %d^3: %.1f us, %.2f TFLOP/s (the peak reference below)\n", n, gemm_sec * 1e6,
+                gemm_tflops);
+    FlashAttnArgs a;
+    a.q = q, a.q_st = H * dk, a.q_sh = dk, a.k = k, a.k_st = H * dk, a.k_sh = dk;
+    a.v = v, a.v_st = H * dv, a.v_sh = dv, a.out = out, a.o_st = H * dv, a.o_sh = dv;
+    a.T = T, a.H = H, a.Hk = H, a.dk = dk, a.dv = dv, a.S = T, a.q_pos0 = 0, a.scale = 1.0f / std::sqrt(192.0f);
+    const double sec = time_it(o.iters, [&] { flash_attention(a, nullptr); });
+    CUDA_CHECK(cudaDeviceSynchronize());
+    const double flops = 2.0 * double(H) * double(dk + dv) * double(T) * double(T + 1) / 2.0;
+    const double tflops = flops / sec * 1e-12;
+    std::printf("flash prefill T=S=%lld H=%lld dk=%lld dv=%lld causal: %9.1f us  %.2f TFLOP/s  %5.1f%% of SGEMM\n",
+                (long long)T, (long long)H, (long long)dk, (long long)dv, sec * 1e6, tflops,
+                100.0 * tflops / gemm_tflops);
+    // Check queries 0, T/2 + 1, T − 1 at heads 0 and H − 1 against a double-precision recompute.
+    std::vector<float> hq(size_t(T * H * dk)), hk(hq.size()), hv(size_t(T * H * dv)), ho(hv.size());
+    CUDA_CHECK(cudaMemcpy(hq.data(), q, hq.size() * 4, cudaMemcpyDeviceToHost));
+    CUDA_CHECK(cudaMemcpy(hk.data(), k, hk.size() * 4, cudaMemcpyDeviceToHost));
+    CUDA_CHECK(cudaMemcpy(hv.data(), v, hv.size() * 4, cudaMemcpyDeviceToHost));
+    CUDA_CHECK(cudaMemcpy(ho.data(), out, ho.size() * 4, cudaMemcpyDeviceToHost));
+    bool ok = true;
+    for (int64_t t : {int64_t(0), std::min(T - 1, T / 2 + 1), T - 1})
+        for (int64_t h : {int64_t(0), H - 1}) {
+            std::vector<double> sc(size_t(t + 1));
+            double mx = -INFINITY, l = 0, max_ref = 1e-6, max_err = 0;
+            for (int64_t s = 0; s <= t; ++s) {
+                double d = 0;
+                for (int64_t i = 0; i < dk; ++i)
+                    d += double(hq[size_t((t * H + h) * dk + i)]) * hk[size_t((s * H + h) * dk + i)];
+                sc[size_t(s)] = d * a.scale;
+                mx = std::max(mx, sc[size_t(s)]);
+            }
+            for (auto& e : sc) l += (e = std::exp(e - mx));
+            for (int64_t d = 0; d < dv; ++d) {
+                double acc = 0;
+                for (int64_t s = 0; s <= t; ++s) acc += sc[size_t(s)] * hv[size_t((s * H + h) * dv + d)];
+                acc /= l;
+                const double got = ho[size_t((t * H + h) * dv + d)];
+                max_ref = std::max(max_ref, std::fabs(acc));
+                max_err = std::isfinite(got) ? std::max(max_err, std::fabs(got - acc)) : INFINITY;
+            }
+            if (!(max_err / max_ref <= 1e-4)) {
+                std::printf("  MISMATCH prefill query %lld head %lld: max rel err %.3g (limit 1e-4)\n", (long long)t,
+                            (long long)h, max_err / max_ref);
+                ok = false;
+            }
+        }
+    CUDA_CHECK(cudaFree(q));
+    CUDA_CHECK(cudaFree(k));
+    CUDA_CHECK(cudaFree(v));
+    CUDA_CHECK(cudaFree(out));
+    std::printf("%s: prefill outputs vs double-precision CPU recompute (3 queries x 2 heads)\n", ok ? "PASS" : "FAIL");
+    return ok;
+}
+
 int run(const Opts& o) {
     int dev = 0, sms = 0;
     CUDA_CHECK(cudaGetDevice(&dev));
@@ -201,6 +294,7 @@ int run(const Opts& o) {
     CUDA_CHECK(cudaFree(cache));
     std::printf("%s: outputs vs double-precision CPU recompute (3 sequences x 3 heads per case)\n",
                 ok ? "PASS" : "FAIL");
+    if (o.prefill > 0) ok = run_prefill(o) && ok;
     return ok ? 0 : 1;
 }
 
@@ -215,8 +309,11 @@ int main(int argc, char** argv) {
         else if (arg == "--context" && has) o.context = std::atoll(argv[++i]);
         else if (arg == "--iters" && has) o.iters = std::atoi(argv[++i]);
         else if (arg == "--heads" && has) o.heads = std::atoll(argv[++i]);
+        else if (arg == "--prefill" && has) o.prefill = std::atoll(argv[++i]);
         else {
-            std::fprintf(stderr, "usage: %s [--batch 64] [--context 4096] [--iters 20] [--heads 16|128]\n", argv[0]);
+            std::fprintf(stderr,
+                         "usage: %s [--batch 64] [--context 4096] [--iters 20] [--heads 16|128] [--prefill 4096]\n",
+                         argv[0]);
             return 2;
         }
     }
