@@ -62,6 +62,7 @@ TEST_F(CudaFlashAttention, MlaExplicitDims192x128) { run_case({37, 3, 3, 192, 12
 TEST_F(CudaFlashAttention, CachedPrefix) {
     run_case({21, 2, 2, 64, 64, 45, 66}, false, "q_pos0 45, S = q_pos0 + T");
     run_case({9, 2, 2, 64, 32, 40, 70}, false, "q_pos0 40, S > q_pos0 + T");
+    run_case({40, 1, 1, 16, 8, 260, 300}, false, "long prefix: 10 key tiles");
 }
 
 // One shared K/V head (MQA), v separate and v = the first dv dims of k (the latent-cache aliasing).
@@ -194,6 +195,7 @@ TEST_F(CudaFlashAttentionBackward, CachedPrefixAndKeyRange) {
     run_bwd({9, 2, 2, 64, 48, 30, 39}, "q_pos0 30, S = q_pos0 + T");
     run_bwd({9, 2, 2, 64, 48, 30, 60}, "q_pos0 30, S > q_pos0 + T");
     run_bwd({8, 2, 2, 32, 32, 10, 12}, "q_pos0 10, S < q_pos0 + T");
+    run_bwd({40, 1, 1, 16, 8, 260, 300}, "long prefix: 10 key tiles, 19 key CTAs");
 }
 
 // One shared K/V head: dk/dv sum over every head; and the latent aliasing (v = first dv dims of k).
