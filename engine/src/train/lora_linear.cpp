@@ -27,20 +27,25 @@ void linear_forward(Ctx& c, const P& p, const TensorView& y, const TensorView& x
                  " / y ", y.shape_str(), " must be contiguous 2-D");
     const int64_t n = x.shape[0], in = x.shape[1], r = l->r;
     l->n = n;
-    const float* xp = x.as<float>();
-    l->xd.assign(xp, xp + n * in);  // [n, in]
+    sized(c, l->xd, n * in);  // [n, in]
+    c.be.copy(tv(l->xd, {n, in}), x);
     l->keep.clear();
     if (c.im.training && l->dropout > 0) {
+        // The mask is drawn on the host (a seeded stream, the same on every backend) and applied in
+        // place, so this needs host-addressable buffers.
+        ENGINE_CHECK(c.be.device() == Device::CPU, kUnsupported, "LoRA dropout is not implemented on the GPU "
+                     "backend yet; train with lora dropout 0 there, or on the CPU");
         std::mt19937_64 rng(mix(mix(c.im.lora_seed ^ mix(c.im.dropout_calls)) ^ mix(l->id + 1)));
         std::bernoulli_distribution keep(1.0 - double(l->dropout));
         const float inv = 1.0f / (1.0f - l->dropout);
         l->keep.resize(size_t(n * in));
+        float* xd = l->xd.data();
         for (int64_t i = 0; i < n * in; ++i) {
             l->keep[size_t(i)] = keep(rng) ? inv : 0.0f;
-            l->xd[size_t(i)] *= l->keep[size_t(i)];
+            xd[i] *= l->keep[size_t(i)];
         }
     }
-    l->xs.assign(size_t(n * r), 0.0f);
+    sized(c, l->xs, n * r);  // overwritten by the matmul
     c.be.matmul(tv(l->xs, {n, r}), tv(l->xd, {n, in}), l->A.w);     // [n, r] = xd·Aᵀ
     c.be.scale(tv(l->xs, {n, r}), l->scale);
     c.be.matmul(y, tv(l->xs, {n, r}), l->B.w, true, /*accumulate=*/true);  // y += xs·Bᵀ
@@ -53,7 +58,7 @@ void linear_weight_grad(Ctx& c, const P& p, const TensorView& dy, const TensorVi
     const int64_t n = l->n, in = x.shape[x.ndim - 1], r = l->r;
     ENGINE_CHECK(dy.shape[0] == n, kInternal, "LoRA linear: backward rows ", dy.shape[0], " != forward rows ", n);
     c.be.matmul_weight_grad(l->B.g, dy, tv(l->xs, {n, r}));  // dB [out, r] += dyᵀ·xs
-    l->gs.assign(size_t(n * r), 0.0f);
+    sized(c, l->gs, n * r);  // overwritten by the matmul
     c.be.matmul(tv(l->gs, {n, r}), dy, l->B.w, /*w_transposed=*/false);  // [n, r] = dy·B
     c.be.scale(tv(l->gs, {n, r}), l->scale);
     c.be.matmul_weight_grad(l->A.g, tv(l->gs, {n, r}), tv(l->xd, {n, in}));  // dA [r, in] += gsᵀ·xd
@@ -64,12 +69,15 @@ void linear_input_grad(Ctx& c, const P& p, const TensorView& dx, const TensorVie
     Lora* l = p.lora;
     if (!l) return;
     const int64_t n = l->n, in = dx.shape[1], r = l->r;
-    ENGINE_CHECK(dx.ndim == 2 && dx.is_contiguous() && size_t(n * r) == l->gs.size(), kInternal,
+    ENGINE_CHECK(dx.ndim == 2 && dx.is_contiguous() && n * r == l->gs.size(), kInternal,
                  "LoRA linear: input grad before weight grad, or dx ", dx.shape_str(), " not contiguous 2-D");
-    Buf t(size_t(n * in));
+    Buf t;
+    sized(c, t, n * in);
     c.be.matmul(tv(t, {n, in}), tv(l->gs, {n, r}), l->A.w, false);  // [n, in] = gs·A
-    if (!l->keep.empty())
-        for (size_t i = 0; i < t.size(); ++i) t[i] *= l->keep[i];
+    if (!l->keep.empty()) {  // CPU only (see linear_forward)
+        float* tp = t.data();
+        for (int64_t i = 0; i < n * in; ++i) tp[i] *= l->keep[size_t(i)];
+    }
     c.be.axpy(dx, tv(t, {n, in}), 1.0f);
 }
 

@@ -43,8 +43,6 @@ TrainModel::TrainModel(ModelConfig config, Backend& backend, LoraOptions lora)
     // Inference permutes q/k rope rows on load when rope_interleave is false; training keeps stored rows.
     ENGINE_CHECK(cfg_.rope_interleave, kUnsupported, "training a checkpoint with rope_interleave = false is not "
                  "supported (its rope rows are pre-permuted); convert it to the interleaved layout first");
-    ENGINE_CHECK(be_.device() == Device::CPU, kUnsupported, "training runs on the CPU backend; got '", be_.name(),
-                 "'");
     const ModelConfig& c = cfg_;
     const int64_t D = c.hidden_size, V = c.vocab_size, H = c.num_attention_heads;
     const int64_t d_n = c.qk_nope_head_dim, d_r = c.qk_rope_head_dim, d_v = c.v_head_dim, d_qk = d_n + d_r;
@@ -70,6 +68,9 @@ TrainModel::TrainModel(ModelConfig config, Backend& backend, LoraOptions lora)
         im.hc_head_par.kind = HcParams::Kind::kHead;
     }
     im.inv_freq = c.rope_inv_freq();
+    im.inv_freq_dev = be_.alloc(DType::F32, {int64_t(im.inv_freq.size())});
+    be_.copy(im.inv_freq_dev.view(),
+             TensorView::contiguous(im.inv_freq.data(), DType::F32, {int64_t(im.inv_freq.size())}));
     im.softmax_scale = float(c.softmax_scale());
     im.rope_factor = c.rope_attention_factor();
     im.router = c.router_params();
@@ -260,9 +261,14 @@ void TrainModel::init(uint64_t seed, float init_std) {
     std::mt19937_64 rng(seed);
     std::normal_distribution<float> normal(0.0f, init_std);
     const bool hc = impl_->hc;
+    // Values are made on the host and copied to the parameter (which may live on a GPU).
+    auto put = [&](const TensorView& dst, const std::vector<float>& v) {
+        be_.copy(dst, TensorView::contiguous(const_cast<float*>(v.data()), DType::F32, dst.shape.data(), dst.ndim));
+    };
     for (TrainParam& p : params_) {
-        float* w = p.value.as<float>();
         const int64_t n = p.value.view().numel();
+        std::vector<float> host(static_cast<size_t>(n));
+        float* w = host.data();
         const std::string& name = p.name;
         auto ends_with = [&](const char* suf) {
             const std::string s(suf);
@@ -281,12 +287,18 @@ void TrainModel::init(uint64_t seed, float init_std) {
         } else {
             for (int64_t i = 0; i < n; ++i) w[i] = normal(rng);
         }
+        put(p.value.view(), host);
     }
     if (hc) {
         for (size_t l = 0; l < impl_->layers.size(); ++l) {
             const train::LayerP& L = impl_->layers[l];
-            mhc::init_sublayer(L.attn_hc.base.wp(), L.attn_hc.scale.wp(), int64_t(2 * l), impl_->hc_opts);
-            mhc::init_sublayer(L.ffn_hc.base.wp(), L.ffn_hc.scale.wp(), int64_t(2 * l + 1), impl_->hc_opts);
+            for (int s = 0; s < 2; ++s) {
+                const train::HcP& hp = s == 0 ? L.attn_hc : L.ffn_hc;
+                std::vector<float> base(size_t(hp.base.w.numel())), scale(size_t(hp.scale.w.numel()));
+                mhc::init_sublayer(base.data(), scale.data(), int64_t(2 * l + s), impl_->hc_opts);
+                put(hp.base.w, base);
+                put(hp.scale.w, scale);
+            }
         }
     }
     if (lora_.enabled()) init_lora();

@@ -1,11 +1,12 @@
 // train_model_impl.h — internals of TrainModel: parameter handles per layer and the per-step workspace
-// of saved activations (host F32, CPU backend).
+// of saved activations, held on the model's backend (host memory on the CPU, device memory on a GPU).
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <vector>
 
+#include "engine/backend.h"
 #include "engine/train/mhc.h"
 #include "engine/train/train_model.h"
 
@@ -23,7 +24,44 @@ struct P {
     float* gp() const { return g.as<float>(); }
 };
 
-using Buf = std::vector<float>;
+// An F32 buffer of the training workspace on the model's backend: host memory on the CPU backend,
+// device memory on a GPU. Its size changes only through ensure() / zeros() (after a change it holds
+// zeros); copies go through the backend. Host code never indexes it: data() is a device pointer on a
+// GPU; read it with to_host() and fill it with from_host().
+class Buf {
+public:
+    Buf() = default;
+    Buf(const Buf& o) { *this = o; }
+    Buf& operator=(const Buf& o);  // same size and contents, through o's backend
+    Buf(Buf&&) noexcept = default;
+    Buf& operator=(Buf&&) noexcept = default;
+
+    int64_t size() const { return n_; }
+    bool empty() const { return n_ == 0; }
+    float* data() const { return n_ ? t_.as<float>() : nullptr; }
+    Device device() const { return be_ ? be_->device() : Device::CPU; }
+    // Size n on `be` (reallocated, and zero, when the size or backend changes; kept otherwise).
+    void ensure(Backend& be, int64_t n);
+    // Size n on `be`, all zeros.
+    void zeros(Backend& be, int64_t n);
+    void clear() { *this = Buf(); }
+    std::vector<float> to_host() const;
+    void from_host(Backend& be, const float* p, int64_t n);
+
+private:
+    Backend* be_ = nullptr;
+    Tensor t_;
+    int64_t n_ = 0;
+};
+
+// An I32 index vector on the model's backend, uploaded from a host vector (token ids, targets,
+// positions, MoE rows); reallocated only when the size changes.
+struct IdxBuf {
+    Tensor t;
+    int64_t n = 0;
+    void upload(Backend& be, const std::vector<int32_t>& host);
+    TensorView view(int64_t offset, int64_t count) const;  // I32 [count] from element `offset`
+};
 
 // One LoRA adapter and what its last training forward saved (each Linear runs once per forward).
 struct Lora {
@@ -33,7 +71,7 @@ struct Lora {
     float dropout = 0.0f;
     uint64_t id = 0;      // index among adapters (dropout stream)
     int64_t n = 0;        // rows of the last call
-    Buf keep;             // [n, in] dropout multipliers (0 or 1/(1-p)); empty: no dropout
+    std::vector<float> keep;  // [n, in] dropout multipliers (0 or 1/(1-p)); empty: no dropout (CPU only)
     Buf xd;               // [n, in] dropout(x)
     Buf xs;               // [n, r] scale · dropout(x)·Aᵀ
     Buf gs;               // [n, r] scale · dy·B (backward, between weight and input grads)
@@ -71,12 +109,14 @@ struct AttnAct {
 struct MoeAct {
     Buf x;                         // [R, D] normed input
     Buf logits;                    // [R, E]
-    std::vector<int32_t> idx;      // [R, K]
+    Tensor idx_dev;                // I32 [R, K] moe_route's choice (on the backend)
+    std::vector<int32_t> idx;      // [R, K] its host copy (the sort below runs on the host)
     Buf weights;                   // [R, K]
     std::vector<int64_t> offsets;  // [E + 1] into the expert-sorted (token, k) list
     std::vector<int32_t> rows;     // [R*K] token row of each sorted entry
+    IdxBuf rows_dev;               // rows on the backend
     std::vector<int32_t> slot;     // [R*K] flat (t*K + k) of each sorted entry
-    Buf scale;                     // [R*K]
+    Buf scale;                     // [R*K] combine weight of each sorted entry
     std::vector<MlpAct> experts;   // per expert
     std::vector<Buf> expert_out;   // per expert [cnt, D]
     Buf aux_dlogits;               // [R, E] d(aux loss)/d logits (empty when disabled)
@@ -114,6 +154,7 @@ struct Workspace {
     int64_t B = 0, T = 0;
     Scratch tmp;
     std::vector<int32_t> tokens, targets, positions;
+    IdxBuf tokens_dev, targets_dev, positions_dev;
     std::vector<LayerAct> layers;
     Buf state_final;            // residual: h [R, D]; HC: X [R, n, D]
     Buf h_collapsed;            // [R, D] (HC) — input of the final norm
@@ -134,6 +175,7 @@ struct TrainModel::Impl {
     mhc::Options hc_opts;         // init and diagnostics
     HcParams hc_par, hc_head_par; // the backend's hc_* ops: sublayers, hc_head
     std::vector<float> inv_freq;
+    Tensor inv_freq_dev;          // F32 [d_r / 2] on the backend
     float softmax_scale = 1.0f, rope_factor = 1.0f;
     RouterParams router;
     train::Workspace ws;

@@ -1,7 +1,8 @@
 // train_model_layers.cpp — attention (MLA explicit K/V, or MHA) and FFN (SwiGLU, DeepSeekMoE with
 // routed + shared experts and the optional sequence-wise balance loss) forward and backward.
 // GEMMs, norms, RoPE, attention, SwiGLU and the MoE combine go through the Backend; the small glue
-// (assembling K from k_nope and the shared k_pe, sorting tokens by expert) is host bookkeeping.
+// (assembling K from k_nope and the shared k_pe) uses strided copies; sorting tokens by expert and the
+// balance loss run on the host over small read-backs (R·K choices, R·E router logits).
 #include "train/train_model_layers.h"
 #include "train/lora_linear.h"
 
@@ -12,8 +13,8 @@
 namespace engine::train {
 
 TensorView tv(Buf& b, std::initializer_list<int64_t> shape) {
-    TensorView v = TensorView::contiguous(b.data(), DType::F32, shape);
-    ENGINE_CHECK(size_t(v.numel()) <= b.size(), kInternal, "workspace buffer of ", b.size(), " floats is too small for ",
+    TensorView v = TensorView::contiguous(b.data(), DType::F32, shape, b.device());
+    ENGINE_CHECK(v.numel() <= b.size(), kInternal, "workspace buffer of ", b.size(), " floats is too small for ",
                  v.shape_str());
     return v;
 }
@@ -22,8 +23,9 @@ TensorView tv(const Buf& b, std::initializer_list<int64_t> shape) { return tv(co
 TensorView sview(const Buf& base, int64_t offset, std::initializer_list<int64_t> shape,
                  std::initializer_list<int64_t> strides) {
     TensorView v;
-    v.data = const_cast<float*>(base.data()) + offset;
+    v.data = base.data() + offset;
     v.dtype = DType::F32;
+    v.device = base.device();
     v.ndim = int(shape.size());
     int i = 0;
     for (int64_t s : shape) v.shape[size_t(i++)] = s;
@@ -34,15 +36,12 @@ TensorView sview(const Buf& base, int64_t offset, std::initializer_list<int64_t>
 
 namespace {
 
-TensorView ptr_view(const float* p, int64_t rows, int64_t cols) {
-    return TensorView::contiguous(const_cast<float*>(p), DType::F32, {rows, cols});
-}
-
-void resize(Buf& b, int64_t n) { b.assign(size_t(n), 0.0f); }
-
 TensorView positions_view(Ctx& c, int64_t rows) {
-    return TensorView::contiguous(const_cast<int32_t*>(c.positions), DType::I32, {rows});
+    ENGINE_CHECK(c.positions.numel() == rows, kInternal, "positions hold ", c.positions.numel(), " rows, not ", rows);
+    return c.positions;
 }
+
+TensorView inv_freq_view(Ctx& c) { return c.im.inv_freq_dev.view(); }
 
 }  // namespace
 
@@ -55,50 +54,44 @@ void attention_forward(Ctx& c, const LayerP& L, AttnAct& a, const Buf& x, Buf& o
     const int64_t d_n = cf.qk_nope_head_dim, d_r = cf.qk_rope_head_dim, d_v = cf.v_head_dim, d_qk = d_n + d_r;
     const float scale = c.im.softmax_scale;
     a.x = x;
-    sized(a.q, R * H * d_qk);  // all four are fully written below
-    sized(a.k, R * H * d_qk);
-    sized(a.v, R * H * d_v);
-    sized(a.o, R * H * d_v);
+    sized(c, a.q, R * H * d_qk);  // all four are fully written below
+    sized(c, a.k, R * H * d_qk);
+    sized(c, a.v, R * H * d_v);
+    sized(c, a.o, R * H * d_v);
     TensorView pos = positions_view(c, R);
     const bool mha = cf.attention_kind == AttentionKind::kMHA;
     if (mha || cf.q_lora_rank == 0) {
         linear_forward(c, L.q_proj, tv(a.q, {R, H * d_qk}), tv(a.x, {R, D}));
     } else {
         const int64_t rq = cf.q_lora_rank;
-        sized(a.qa, R * rq);
-        sized(a.qa_n, R * rq);
+        sized(c, a.qa, R * rq);
+        sized(c, a.qa_n, R * rq);
         linear_forward(c, L.q_a_proj, tv(a.qa, {R, rq}), tv(a.x, {R, D}));
         be.rmsnorm(tv(a.qa_n, {R, rq}), tv(a.qa, {R, rq}), L.q_a_norm.w, 1e-6f);  // HF: latent norms use 1e-6
         linear_forward(c, L.q_b_proj, tv(a.q, {R, H * d_qk}), tv(a.qa_n, {R, rq}));
     }
-    be.rope(sview(a.q, d_n, {R, H, d_r}, {H * d_qk, d_qk, 1}), pos, TensorView::contiguous(
-                c.im.inv_freq.data(), DType::F32, {int64_t(c.im.inv_freq.size())}), c.im.rope_factor);
-    TensorView inv = TensorView::contiguous(c.im.inv_freq.data(), DType::F32, {int64_t(c.im.inv_freq.size())});
+    const TensorView inv = inv_freq_view(c);
+    be.rope(sview(a.q, d_n, {R, H, d_r}, {H * d_qk, d_qk, 1}), pos, inv, c.im.rope_factor);
     if (mha) {
         linear_forward(c, L.k_proj, tv(a.k, {R, H * d_qk}), tv(a.x, {R, D}));
         linear_forward(c, L.v_proj, tv(a.v, {R, H * d_v}), tv(a.x, {R, D}));
         be.rope(sview(a.k, d_n, {R, H, d_r}, {H * d_qk, d_qk, 1}), pos, inv, c.im.rope_factor);
     } else {
         const int64_t r_kv = cf.kv_lora_rank, W = r_kv + d_r, d_kv = d_n + d_v;
-        sized(a.ckv, R * W);
-        sized(a.c, R * r_kv);
+        sized(c, a.ckv, R * W);
+        sized(c, a.c, R * r_kv);
         linear_forward(c, L.kv_a_proj, tv(a.ckv, {R, W}), tv(a.x, {R, D}));
         be.rmsnorm(tv(a.c, {R, r_kv}), sview(a.ckv, 0, {R, r_kv}, {W, 1}), L.kv_a_norm.w, 1e-6f);
-        Buf& kpe = sized(c.im.ws.tmp.kpe, R * d_r);
-        for (int64_t r = 0; r < R; ++r)
-            for (int64_t i = 0; i < d_r; ++i) kpe[size_t(r * d_r + i)] = a.ckv[size_t(r * W + r_kv + i)];
+        Buf& kpe = sized(c, c.im.ws.tmp.kpe, R * d_r);  // [R, d_r] the shared k_pe, then RoPE
+        be.copy(tv(kpe, {R, d_r}), sview(a.ckv, r_kv, {R, d_r}, {W, 1}));
         be.rope(tv(kpe, {R, 1, d_r}), pos, inv, c.im.rope_factor);
-        Buf& kv = sized(c.im.ws.tmp.kv, R * H * d_kv);
+        Buf& kv = sized(c, c.im.ws.tmp.kv, R * H * d_kv);  // [R, H, d_n + d_v]
         linear_forward(c, L.kv_b_proj, tv(kv, {R, H * d_kv}), tv(a.c, {R, r_kv}));
-        for (int64_t r = 0; r < R; ++r)
-            for (int64_t h = 0; h < H; ++h) {
-                const float* src = kv.data() + (r * H + h) * d_kv;
-                float* kk = a.k.data() + (r * H + h) * d_qk;
-                float* vv = a.v.data() + (r * H + h) * d_v;
-                for (int64_t i = 0; i < d_n; ++i) kk[i] = src[i];
-                for (int64_t i = 0; i < d_r; ++i) kk[d_n + i] = kpe[size_t(r * d_r + i)];
-                for (int64_t i = 0; i < d_v; ++i) vv[i] = src[d_n + i];
-            }
+        // k [R, H, d_n | d_r] = (k_nope of kv | k_pe broadcast over heads); v [R, H, d_v] = the rest of kv
+        be.copy(sview(a.k, 0, {R, H, d_n}, {H * d_qk, d_qk, 1}), sview(kv, 0, {R, H, d_n}, {H * d_kv, d_kv, 1}));
+        for (int64_t h = 0; h < H; ++h)
+            be.copy(sview(a.k, h * d_qk + d_n, {R, d_r}, {H * d_qk, 1}), tv(kpe, {R, d_r}));
+        be.copy(tv(a.v, {R, H, d_v}), sview(kv, d_n, {R, H, d_v}, {H * d_kv, d_kv, 1}));
     }
     for (int64_t b = 0; b < c.B; ++b) {
         const int64_t r0 = b * T;
@@ -107,7 +100,7 @@ void attention_forward(Ctx& c, const LayerP& L, AttnAct& a, const Buf& x, Buf& o
                      sview(a.k, r0 * H * d_qk, {T, H, d_qk}, {H * d_qk, d_qk, 1}),
                      sview(a.v, r0 * H * d_v, {T, H, d_v}, {H * d_v, d_v, 1}), scale, 0);
     }
-    sized(out, R * D);
+    sized(c, out, R * D);
     linear_forward(c, L.o_proj, tv(out, {R, D}), tv(a.o, {R, H * d_v}));
 }
 
@@ -117,14 +110,14 @@ void attention_backward(Ctx& c, const LayerP& L, const AttnAct& a, const Buf& do
     const int64_t R = c.R, T = c.T, D = cf.hidden_size, H = cf.num_attention_heads;
     const int64_t d_n = cf.qk_nope_head_dim, d_r = cf.qk_rope_head_dim, d_v = cf.v_head_dim, d_qk = d_n + d_r;
     TensorView pos = positions_view(c, R);
-    TensorView inv = TensorView::contiguous(c.im.inv_freq.data(), DType::F32, {int64_t(c.im.inv_freq.size())});
+    const TensorView inv = inv_freq_view(c);
     // o_proj
     linear_weight_grad(c, L.o_proj, tv(dout, {R, D}), tv(a.o, {R, H * d_v}));
     Scratch& s = c.im.ws.tmp;
-    Buf& d_o = sized(s.d_o, R * H * d_v);
+    Buf& d_o = sized(c, s.d_o, R * H * d_v);
     linear_input_grad(c, L.o_proj, tv(d_o, {R, H * d_v}), tv(dout, {R, D}));
     // attention, per sequence
-    Buf &dq = sized(s.dq, R * H * d_qk), &dk = sized(s.dk, R * H * d_qk), &dv = sized(s.dv, R * H * d_v);
+    Buf &dq = sized(c, s.dq, R * H * d_qk), &dk = sized(c, s.dk, R * H * d_qk), &dv = sized(c, s.dv, R * H * d_v);
     for (int64_t b = 0; b < c.B; ++b) {
         const int64_t r0 = b * T;
         auto qk = [&](const Buf& buf) { return sview(buf, r0 * H * d_qk, {T, H, d_qk}, {H * d_qk, d_qk, 1}); };
@@ -132,7 +125,7 @@ void attention_backward(Ctx& c, const LayerP& L, const AttnAct& a, const Buf& do
         be.attention_backward(qk(dq), qk(dk), vv(dv), vv(d_o), qk(a.q), qk(a.k), vv(a.v), c.im.softmax_scale, 0);
     }
     be.rope_backward(sview(dq, d_n, {R, H, d_r}, {H * d_qk, d_qk, 1}), pos, inv, c.im.rope_factor);
-    sized(dx, R * D);  // the first input grad below overwrites it
+    sized(c, dx, R * D);  // the first input grad below overwrites it
     if (cf.attention_kind == AttentionKind::kMHA) {
         be.rope_backward(sview(dk, d_n, {R, H, d_r}, {H * d_qk, d_qk, 1}), pos, inv, c.im.rope_factor);
         linear_weight_grad(c, L.k_proj, tv(dk, {R, H * d_qk}), tv(a.x, {R, D}));
@@ -141,21 +134,16 @@ void attention_backward(Ctx& c, const LayerP& L, const AttnAct& a, const Buf& do
         linear_input_grad(c, L.v_proj, tv(dx, {R, D}), tv(dv, {R, H * d_v}), true);
     } else {
         const int64_t r_kv = cf.kv_lora_rank, W = r_kv + d_r, d_kv = d_n + d_v;
-        Buf& dkv = sized(s.dkv, R * H * d_kv);
+        Buf& dkv = sized(c, s.dkv, R * H * d_kv);
         Buf& dckv = s.dckv;
-        dckv.assign(size_t(R * W), 0.0f);  // the k_pe columns accumulate over heads
-        for (int64_t r = 0; r < R; ++r)
-            for (int64_t h = 0; h < H; ++h) {
-                float* dst = dkv.data() + (r * H + h) * d_kv;
-                const float* gk = dk.data() + (r * H + h) * d_qk;
-                const float* gv = dv.data() + (r * H + h) * d_v;
-                for (int64_t i = 0; i < d_n; ++i) dst[i] = gk[i];
-                for (int64_t i = 0; i < d_v; ++i) dst[d_n + i] = gv[i];
-                for (int64_t i = 0; i < d_r; ++i) dckv[size_t(r * W + r_kv + i)] += gk[d_n + i];  // k_pe is shared
-            }
+        dckv.zeros(c.be, R * W);  // the k_pe columns accumulate over heads (in head order)
+        be.copy(sview(dkv, 0, {R, H, d_n}, {H * d_kv, d_kv, 1}), sview(dk, 0, {R, H, d_n}, {H * d_qk, d_qk, 1}));
+        be.copy(sview(dkv, d_n, {R, H, d_v}, {H * d_kv, d_kv, 1}), tv(dv, {R, H, d_v}));
+        const TensorView dkpe = sview(dckv, r_kv, {R, d_r}, {W, 1});
+        for (int64_t h = 0; h < H; ++h) be.add(dkpe, dkpe, sview(dk, h * d_qk + d_n, {R, d_r}, {H * d_qk, 1}));
         be.rope_backward(sview(dckv, r_kv, {R, 1, d_r}, {W, d_r, 1}), pos, inv, c.im.rope_factor);
         linear_weight_grad(c, L.kv_b_proj, tv(dkv, {R, H * d_kv}), tv(a.c, {R, r_kv}));
-        Buf& dc = sized(s.dc, R * r_kv);
+        Buf& dc = sized(c, s.dc, R * r_kv);
         linear_input_grad(c, L.kv_b_proj, tv(dc, {R, r_kv}), tv(dkv, {R, H * d_kv}));
         be.rmsnorm_backward(sview(dckv, 0, {R, r_kv}, {W, 1}), L.kv_a_norm.g, tv(dc, {R, r_kv}),
                             sview(a.ckv, 0, {R, r_kv}, {W, 1}), L.kv_a_norm.w, 1e-6f);
@@ -168,7 +156,7 @@ void attention_backward(Ctx& c, const LayerP& L, const AttnAct& a, const Buf& do
     } else {
         const int64_t rq = cf.q_lora_rank;
         linear_weight_grad(c, L.q_b_proj, tv(dq, {R, H * d_qk}), tv(a.qa_n, {R, rq}));
-        Buf &dqa_n = sized(s.dqa_n, R * rq), &dqa = sized(s.dqa, R * rq);
+        Buf &dqa_n = sized(c, s.dqa_n, R * rq), &dqa = sized(c, s.dqa, R * rq);
         linear_input_grad(c, L.q_b_proj, tv(dqa_n, {R, rq}), tv(dq, {R, H * d_qk}));
         be.rmsnorm_backward(tv(dqa, {R, rq}), L.q_a_norm.g, tv(dqa_n, {R, rq}), tv(a.qa, {R, rq}), L.q_a_norm.w, 1e-6f);
         linear_weight_grad(c, L.q_a_proj, tv(dqa, {R, rq}), tv(a.x, {R, D}));
@@ -178,31 +166,32 @@ void attention_backward(Ctx& c, const LayerP& L, const AttnAct& a, const Buf& do
 
 // ============================== FFN ==============================
 
-void mlp_forward(Ctx& c, const MlpP& m, MlpAct& a, const float* x, int64_t n, Buf& out) {
-    const int64_t D = c.cfg.hidden_size, I = m.width;
+void mlp_forward(Ctx& c, const MlpP& m, MlpAct& a, const TensorView& x, Buf& out) {
+    const int64_t D = c.cfg.hidden_size, I = m.width, n = x.rows();
     a.n = n;
-    a.x.assign(x, x + n * D);
-    sized(a.g, n * I);  // fully written below
-    sized(a.u, n * I);
-    sized(a.a, n * I);
+    sized(c, a.x, n * D);
+    c.be.copy(tv(a.x, {n, D}), x);
+    sized(c, a.g, n * I);  // fully written below
+    sized(c, a.u, n * I);
+    sized(c, a.a, n * I);
     linear_forward(c, m.gate, tv(a.g, {n, I}), tv(a.x, {n, D}));
     linear_forward(c, m.up, tv(a.u, {n, I}), tv(a.x, {n, D}));
     c.be.silu_mul(tv(a.a, {n, I}), tv(a.g, {n, I}), tv(a.u, {n, I}));
-    sized(out, n * D);
+    sized(c, out, n * D);
     linear_forward(c, m.down, tv(out, {n, D}), tv(a.a, {n, I}));
 }
 
-void mlp_backward(Ctx& c, const MlpP& m, const MlpAct& a, const float* dout, Buf& dx) {
+void mlp_backward(Ctx& c, const MlpP& m, const MlpAct& a, const TensorView& dout, Buf& dx) {
     const int64_t D = c.cfg.hidden_size, I = m.width, n = a.n;
-    TensorView dy = ptr_view(dout, n, D);
+    const TensorView& dy = dout;  // [n, D]
     linear_weight_grad(c, m.down, dy, tv(a.a, {n, I}));
     Scratch& s = c.im.ws.tmp;
-    Buf &da = sized(s.da, n * I), &dg = sized(s.dg, n * I), &du = sized(s.dup, n * I);
+    Buf &da = sized(c, s.da, n * I), &dg = sized(c, s.dg, n * I), &du = sized(c, s.dup, n * I);
     linear_input_grad(c, m.down, tv(da, {n, I}), dy);
     c.be.silu_mul_backward(tv(dg, {n, I}), tv(du, {n, I}), tv(da, {n, I}), tv(a.g, {n, I}), tv(a.u, {n, I}));
     linear_weight_grad(c, m.gate, tv(dg, {n, I}), tv(a.x, {n, D}));
     linear_weight_grad(c, m.up, tv(du, {n, I}), tv(a.x, {n, D}));
-    sized(dx, n * D);  // overwritten by the first input grad
+    sized(c, dx, n * D);  // overwritten by the first input grad
     linear_input_grad(c, m.gate, tv(dx, {n, D}), tv(dg, {n, I}));
     linear_input_grad(c, m.up, tv(dx, {n, D}), tv(du, {n, I}), true);
 }
@@ -214,7 +203,8 @@ namespace {
 double seq_aux_loss(Ctx& c, MoeAct& m, float alpha) {
     const int64_t T = c.T, E = c.im.router.n_routed_experts, K = c.im.router.top_k;
     const bool softmax = c.im.router.scoring == RouterParams::Scoring::kSoftmax;
-    resize(m.aux_dlogits, c.R * E);
+    const std::vector<float> logits = m.logits.to_host();  // [R, E]
+    std::vector<float> aux_dl(size_t(c.R * E), 0.0f);     // [R, E], uploaded at the end
     double total = 0;
     std::vector<double> s(static_cast<size_t>(E)), sn(static_cast<size_t>(E)), f(static_cast<size_t>(E)), P(static_cast<size_t>(E));
     for (int64_t b = 0; b < c.B; ++b) {
@@ -224,7 +214,7 @@ double seq_aux_loss(Ctx& c, MoeAct& m, float alpha) {
             for (int64_t k = 0; k < K; ++k) f[size_t(m.idx[size_t(t * K + k)])] += double(E) / double(K * T);
         for (int pass = 0; pass < 2; ++pass)
             for (int64_t t = b * T; t < (b + 1) * T; ++t) {
-                const float* l = m.logits.data() + t * E;
+                const float* l = logits.data() + t * E;
                 double mx = l[0], z = 0;
                 for (int64_t e = 1; e < E; ++e) mx = std::max(mx, double(l[e]));
                 for (int64_t e = 0; e < E; ++e) {
@@ -245,7 +235,7 @@ double seq_aux_loss(Ctx& c, MoeAct& m, float alpha) {
                 for (int64_t e = 0; e < E; ++e) dot += alpha * f[size_t(e)] / double(T * c.B) * sn[size_t(e)];
                 std::vector<double> ds(static_cast<size_t>(E));
                 for (int64_t e = 0; e < E; ++e) ds[size_t(e)] = (alpha * f[size_t(e)] / double(T * c.B) - dot) / z;
-                float* dl = m.aux_dlogits.data() + t * E;
+                float* dl = aux_dl.data() + t * E;
                 if (softmax) {
                     double d2 = 0;
                     for (int64_t e = 0; e < E; ++e) d2 += ds[size_t(e)] * s[size_t(e)];
@@ -258,6 +248,7 @@ double seq_aux_loss(Ctx& c, MoeAct& m, float alpha) {
         for (int64_t e = 0; e < E; ++e) Lb += f[size_t(e)] * P[size_t(e)];
         total += alpha * Lb / double(c.B);
     }
+    m.aux_dlogits.from_host(c.be, aux_dl.data(), c.R * E);
     return total;
 }
 
@@ -266,12 +257,16 @@ void moe_forward(Ctx& c, const LayerP& L, MoeAct& m, const Buf& x, Buf& out, flo
     Backend& be = c.be;
     const int64_t R = c.R, D = c.cfg.hidden_size, E = c.im.router.n_routed_experts, K = c.im.router.top_k;
     m.x = x;
-    resize(m.logits, R * E);
+    sized(c, m.logits, R * E);  // overwritten by the router matmul
     be.matmul(tv(m.logits, {R, E}), tv(m.x, {R, D}), L.router.w);
-    m.idx.assign(size_t(R * K), 0);
-    resize(m.weights, R * K);
-    be.moe_route(TensorView::contiguous(m.idx.data(), DType::I32, {R, K}), tv(m.weights, {R, K}),
-                 tv(m.logits, {R, E}), L.router_bias.empty() ? TensorView{} : L.router_bias.w, c.im.router);
+    if (m.idx_dev.empty() || m.idx_dev.view().numel() != R * K) m.idx_dev = be.alloc(DType::I32, {R, K});
+    sized(c, m.weights, R * K);
+    be.moe_route(m.idx_dev.view(), tv(m.weights, {R, K}), tv(m.logits, {R, E}),
+                 L.router_bias.empty() ? TensorView{} : L.router_bias.w, c.im.router);
+    // The sort runs on the host: the choices and weights come back (R·K values each).
+    m.idx.resize(size_t(R * K));
+    be.copy(TensorView::contiguous(m.idx.data(), DType::I32, {R, K}), m.idx_dev.view());
+    const std::vector<float> weights = m.weights.to_host();
     // Counting sort of the R·K (token, slot) pairs by expert.
     m.offsets.assign(size_t(E + 1), 0);
     for (int32_t e : m.idx) {
@@ -282,31 +277,34 @@ void moe_forward(Ctx& c, const LayerP& L, MoeAct& m, const Buf& x, Buf& out, flo
     std::vector<int64_t> cur(m.offsets.begin(), m.offsets.end() - 1);
     m.rows.assign(size_t(R * K), 0);
     m.slot.assign(size_t(R * K), 0);
-    resize(m.scale, R * K);
+    std::vector<float> scale(size_t(R * K));
     for (int64_t i = 0; i < R * K; ++i) {
         const int64_t at = cur[size_t(m.idx[size_t(i)])]++;
         m.rows[size_t(at)] = int32_t(i / K);
         m.slot[size_t(at)] = int32_t(i);
-        m.scale[size_t(at)] = m.weights[size_t(i)];
+        scale[size_t(at)] = weights[size_t(i)];
     }
+    m.rows_dev.upload(be, m.rows);
+    m.scale.from_host(be, scale.data(), R * K);
     if (load) load->assign(size_t(E), 0);
-    resize(out, R * D);
+    out.zeros(be, R * D);
     m.experts.resize(size_t(E));
     m.expert_out.resize(size_t(E));
     for (int64_t e = 0; e < E; ++e) {
         const int64_t b = m.offsets[size_t(e)], cnt = m.offsets[size_t(e + 1)] - b;
         if (load) (*load)[size_t(e)] = cnt;
         if (cnt == 0) continue;
-        TensorView rows = TensorView::contiguous(m.rows.data() + b, DType::I32, {cnt});
-        Buf xe(size_t(cnt * D));
+        const TensorView rows = m.rows_dev.view(b, cnt);
+        Buf xe;
+        sized(c, xe, cnt * D);
         be.gather_rows(tv(xe, {cnt, D}), tv(m.x, {R, D}), rows);
-        mlp_forward(c, L.experts[size_t(e)], m.experts[size_t(e)], xe.data(), cnt, m.expert_out[size_t(e)]);
+        mlp_forward(c, L.experts[size_t(e)], m.experts[size_t(e)], tv(xe, {cnt, D}), m.expert_out[size_t(e)]);
         be.scatter_add_rows(tv(out, {R, D}), tv(m.expert_out[size_t(e)], {cnt, D}), rows,
-                            TensorView::contiguous(m.scale.data() + b, DType::F32, {cnt}));
+                            sview(m.scale, b, {cnt}, {1}));
     }
     if (L.shared.width > 0) {
         Buf sh;
-        mlp_forward(c, L.shared, m.shared, m.x.data(), R, sh);
+        mlp_forward(c, L.shared, m.shared, tv(m.x, {R, D}), sh);
         be.add(tv(out, {R, D}), tv(out, {R, D}), tv(sh, {R, D}));
     }
     m.aux_dlogits.clear();
@@ -316,24 +314,30 @@ void moe_forward(Ctx& c, const LayerP& L, MoeAct& m, const Buf& x, Buf& out, flo
 void moe_backward(Ctx& c, const LayerP& L, MoeAct& m, const Buf& dout, Buf& dx, float grad_scale) {
     Backend& be = c.be;
     const int64_t R = c.R, D = c.cfg.hidden_size, E = c.im.router.n_routed_experts, K = c.im.router.top_k;
-    resize(dx, R * D);
-    if (L.shared.width > 0) mlp_backward(c, L.shared, m.shared, dout.data(), dx);
-    Buf dweights(size_t(R * K), 0.0f);
+    dx.zeros(be, R * D);
+    if (L.shared.width > 0) mlp_backward(c, L.shared, m.shared, tv(dout, {R, D}), dx);
+    std::vector<float> dweights_host(size_t(R * K), 0.0f);  // [R, K], filled on the host from the sorted order
     for (int64_t e = 0; e < E; ++e) {
         const int64_t b = m.offsets[size_t(e)], cnt = m.offsets[size_t(e + 1)] - b;
         if (cnt == 0) continue;
-        TensorView rows = TensorView::contiguous(m.rows.data() + b, DType::I32, {cnt});
-        Buf dye(static_cast<size_t>(cnt * D)), dscale(static_cast<size_t>(cnt)), dxe, ones(static_cast<size_t>(cnt), 1.0f);
+        const TensorView rows = m.rows_dev.view(b, cnt);
+        Buf dye, dscale, dxe, ones;
+        sized(c, dye, cnt * D);
+        sized(c, dscale, cnt);
+        sized(c, ones, cnt);
+        be.fill(tv(ones, {cnt}), 1.0f);
         be.scatter_add_rows_backward(tv(dye, {cnt, D}), tv(dscale, {cnt}), tv(dout, {R, D}),
-                                     tv(m.expert_out[size_t(e)], {cnt, D}), rows,
-                                     TensorView::contiguous(m.scale.data() + b, DType::F32, {cnt}));
-        for (int64_t i = 0; i < cnt; ++i) dweights[size_t(m.slot[size_t(b + i)])] = dscale[size_t(i)];
-        mlp_backward(c, L.experts[size_t(e)], m.experts[size_t(e)], dye.data(), dxe);
+                                     tv(m.expert_out[size_t(e)], {cnt, D}), rows, sview(m.scale, b, {cnt}, {1}));
+        const std::vector<float> ds = dscale.to_host();
+        for (int64_t i = 0; i < cnt; ++i) dweights_host[size_t(m.slot[size_t(b + i)])] = ds[size_t(i)];
+        mlp_backward(c, L.experts[size_t(e)], m.experts[size_t(e)], tv(dye, {cnt, D}), dxe);
         be.scatter_add_rows(tv(dx, {R, D}), tv(dxe, {cnt, D}), rows, tv(ones, {cnt}));
     }
-    Buf dlogits(size_t(R * E));
-    be.moe_router_backward(tv(dlogits, {R, E}), tv(dweights, {R, K}), tv(m.logits, {R, E}),
-                           TensorView::contiguous(m.idx.data(), DType::I32, {R, K}), c.im.router);
+    Buf dweights, dlogits;
+    dweights.from_host(be, dweights_host.data(), R * K);
+    sized(c, dlogits, R * E);
+    be.moe_router_backward(tv(dlogits, {R, E}), tv(dweights, {R, K}), tv(m.logits, {R, E}), m.idx_dev.view(),
+                           c.im.router);
     if (!m.aux_dlogits.empty()) be.axpy(tv(dlogits, {R, E}), tv(m.aux_dlogits, {R, E}), grad_scale);
     if (L.router.g.data) be.matmul_weight_grad(L.router.g, tv(dlogits, {R, E}), tv(m.x, {R, D}));
     be.matmul(tv(dx, {R, D}), tv(dlogits, {R, E}), L.router.w, false, true);
@@ -346,14 +350,14 @@ void ffn_forward(Ctx& c, int64_t /*layer*/, const LayerP& L, LayerAct& a, const 
     if (L.is_moe)
         moe_forward(c, L, a.moe, x, out, aux_alpha, aux_loss, load);
     else
-        mlp_forward(c, L.mlp, a.mlp, x.data(), c.R, out);
+        mlp_forward(c, L.mlp, a.mlp, tv(x, {c.R, c.cfg.hidden_size}), out);
 }
 
 void ffn_backward(Ctx& c, const LayerP& L, LayerAct& a, const Buf& dout, Buf& dx, float grad_scale) {
     if (L.is_moe)
         moe_backward(c, L, a.moe, dout, dx, grad_scale);
     else
-        mlp_backward(c, L.mlp, a.mlp, dout.data(), dx);
+        mlp_backward(c, L.mlp, a.mlp, tv(dout, {c.R, c.cfg.hidden_size}), dx);
 }
 
 }  // namespace engine::train

@@ -1,5 +1,5 @@
 // train_model_layers.h — forward/backward of the two sublayer functions F (attention, FFN) of the
-// trainable model, on host F32 buffers through the Backend's ops.
+// trainable model, on workspace buffers (Buf) through the Backend's ops.
 #pragma once
 
 #include "train/train_model_impl.h"
@@ -11,12 +11,13 @@ struct Ctx {
     Backend& be;
     TrainModel::Impl& im;
     int64_t B, T, R;  // sequences, tokens per sequence, rows = B*T
-    const int32_t* positions;  // [R]: r % T
+    TensorView positions;  // I32 [R] on the backend: r % T
 };
 
-// b with exactly n elements; reallocates only when the size changes, never clears (callers overwrite).
-inline Buf& sized(Buf& b, int64_t n) {
-    if (b.size() != size_t(n)) b.resize(size_t(n));
+// b with exactly n elements on the model's backend; reallocates only when the size changes, never
+// clears (callers overwrite).
+inline Buf& sized(Ctx& c, Buf& b, int64_t n) {
+    b.ensure(c.be, n);
     return b;
 }
 
@@ -32,8 +33,8 @@ void attention_forward(Ctx& c, const LayerP& L, AttnAct& a, const Buf& x, Buf& o
 void attention_backward(Ctx& c, const LayerP& L, const AttnAct& a, const Buf& dout, Buf& dx);
 
 // SwiGLU on n rows.
-void mlp_forward(Ctx& c, const MlpP& m, MlpAct& a, const float* x, int64_t n, Buf& out);
-void mlp_backward(Ctx& c, const MlpP& m, const MlpAct& a, const float* dout, Buf& dx);
+void mlp_forward(Ctx& c, const MlpP& m, MlpAct& a, const TensorView& x, Buf& out);   // x [n, D]
+void mlp_backward(Ctx& c, const MlpP& m, const MlpAct& a, const TensorView& dout, Buf& dx);  // dout [n, D]
 
 // Dense or MoE FFN: out [R, D]. load (optional) gets per-expert token counts.
 void ffn_forward(Ctx& c, int64_t layer, const LayerP& L, LayerAct& a, const Buf& x, Buf& out, float aux_alpha,

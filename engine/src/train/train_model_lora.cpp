@@ -34,10 +34,12 @@ void TrainModel::init_lora() {
     std::normal_distribution<float> normal(0.0f, 1.0f / float(lora_.rank));
     for (TrainParam& p : params_) {
         if (!p.adapter) continue;
-        float* w = p.value.as<float>();
-        const int64_t n = p.value.view().numel();
+        const TensorView& v = p.value.view();
+        const int64_t n = v.numel();
         const bool is_a = ends_with(p.name, kA);
-        for (int64_t i = 0; i < n; ++i) w[i] = is_a ? normal(rng) : 0.0f;
+        std::vector<float> w(static_cast<size_t>(n));
+        for (int64_t i = 0; i < n; ++i) w[size_t(i)] = is_a ? normal(rng) : 0.0f;
+        be_.copy(v, TensorView::contiguous(w.data(), DType::F32, v.shape.data(), v.ndim));
     }
 }
 
@@ -53,6 +55,13 @@ void TrainModel::load_matching(const WeightStore& store, const std::vector<std::
                      ", expected ", dst.shape_str(), " (LoRA rank or targets changed?)");
         be_.copy(dst, src);
     }
+}
+
+TensorView TrainModel::host_view(const TensorView& v, std::deque<Tensor>& keep) const {
+    if (v.device == Device::CPU) return v;
+    keep.push_back(Tensor::cpu(v.dtype, v.shape.data(), v.ndim));
+    be_.copy(keep.back().view(), v);
+    return keep.back().view();
 }
 
 std::vector<std::string> TrainModel::checkpoint_names() const {
@@ -71,9 +80,11 @@ void TrainModel::save(const std::filesystem::path& dir) const {
     ENGINE_CHECK(!ec, kIo, "cannot create the model folder '", dir.string(), "': ", ec.message());
     std::vector<std::pair<std::string, TensorView>> tensors;
     std::deque<std::vector<float>> merged;  // storage of merged weights (deque: stable addresses)
+    std::deque<Tensor> staged;               // host copies of device parameters
+    auto cpu = make_cpu_backend(1);          // the merge GEMM runs on the host copies
     for (const TrainParam& p : params_) {
         if (p.adapter) continue;
-        const TensorView& w = p.value.view();
+        const TensorView w = host_view(p.value.view(), staged);
         auto it = index_.end();
         if (lora_.enabled() && ends_with(p.name, ".weight"))
             it = index_.find(p.name.substr(0, p.name.size() - 7) + kA);
@@ -82,15 +93,15 @@ void TrainModel::save(const std::filesystem::path& dir) const {
             continue;
         }
         // W' [out, in] = W + (alpha/r)·B [out, r]·A [r, in]
-        const TensorView& A = params_[it->second].value.view();
-        const TensorView& B = params_[index_.at(p.name.substr(0, p.name.size() - 7) + kB)].value.view();
+        const TensorView A = host_view(params_[it->second].value.view(), staged);
+        const TensorView B = host_view(params_[index_.at(p.name.substr(0, p.name.size() - 7) + kB)].value.view(), staged);
         const int64_t out = w.shape[0], in = w.shape[1], r = A.shape[0];
         std::vector<float> bs(B.as<float>(), B.as<float>() + out * r);
         for (float& x : bs) x *= lora_.alpha / float(lora_.rank);
         merged.emplace_back(w.as<float>(), w.as<float>() + out * in);
         TensorView mv = TensorView::contiguous(merged.back().data(), DType::F32, {out, in});
-        be_.matmul(mv, TensorView::contiguous(bs.data(), DType::F32, {out, r}), A, /*w_transposed=*/false,
-                   /*accumulate=*/true);
+        cpu->matmul(mv, TensorView::contiguous(bs.data(), DType::F32, {out, r}), A, /*w_transposed=*/false,
+                    /*accumulate=*/true);
         tensors.emplace_back(p.name, mv);
     }
     save_safetensors(dir / "model.safetensors", tensors, {{"format", "pt"}});
@@ -103,8 +114,9 @@ void TrainModel::save_adapters(const std::filesystem::path& dir, const std::stri
     std::filesystem::create_directories(dir, ec);
     ENGINE_CHECK(!ec, kIo, "cannot create the adapter folder '", dir.string(), "': ", ec.message());
     std::vector<std::pair<std::string, TensorView>> tensors;
+    std::deque<Tensor> staged;
     for (const TrainParam& p : params_)
-        if (p.adapter) tensors.emplace_back("base_model.model." + p.name, p.value.view());
+        if (p.adapter) tensors.emplace_back("base_model.model." + p.name, host_view(p.value.view(), staged));
     save_safetensors(dir / "adapter_model.safetensors", tensors, {{"format", "pt"}});
     nlohmann::json j = {{"peft_type", "LORA"},
                         {"task_type", "CAUSAL_LM"},

@@ -1,6 +1,7 @@
 // train_model_step.cpp — TrainModel::forward / forward_backward: embedding → layers (each sublayer
 // wrapped as a plain pre-norm residual, or as HC / mHC over n streams) → [hc_head] → final norm →
-// lm_head → cross-entropy, then the reverse pass. Activations live in the per-step workspace.
+// lm_head → cross-entropy, then the reverse pass. Activations live in the per-step workspace, on the
+// model's backend.
 #include <cmath>
 
 #include "engine/error.h"
@@ -12,6 +13,11 @@ namespace engine {
 using namespace train;
 
 namespace {
+
+// a += b, same sizes, on the backend.
+void be_add(Ctx& c, Buf& a, const Buf& b) {
+    c.be.add(tv(a, {a.size()}), tv(a, {a.size()}), tv(b, {b.size()}));
+}
 
 // Runs one sublayer s (0 attention, 1 FFN) of layer l: state (h [R, D] or X [R, n, D]) in place.
 void sublayer_forward(Ctx& c, int64_t l, int s, Buf& state, float aux_alpha, ForwardStats& st) {
@@ -25,13 +31,14 @@ void sublayer_forward(Ctx& c, int64_t l, int s, Buf& state, float aux_alpha, For
         hc_sublayer_pre(c, s == 0 ? L.attn_hc : L.ffn_hc, sa, state);
         const int n = im.hc_par.n;
         std::vector<double> mean(size_t(n * n), 0.0);  // token-averaged mixing matrix (stability charts)
+        const std::vector<float> mix = sa.mix.to_host();  // R·n² values
         for (int64_t t = 0; t < R; ++t)
-            for (int k = 0; k < n * n; ++k) mean[size_t(k)] += sa.mix[size_t(t * n * n + k)] / double(R);
+            for (int k = 0; k < n * n; ++k) mean[size_t(k)] += mix[size_t(t * n * n + k)] / double(R);
         st.hc_mix.push_back(std::move(mean));
     } else {
         sa.u = state;
     }
-    Buf& x = sized(im.ws.tmp.x, R * D);
+    Buf& x = sized(c, im.ws.tmp.x, R * D);
     c.be.rmsnorm(tv(x, {R, D}), tv(sa.u, {R, D}), s == 0 ? L.in_norm.w : L.post_norm.w, float(c.cfg.rms_norm_eps));
     if (s == 0) {
         attention_forward(c, L, la.attn, x, sa.y);
@@ -43,7 +50,7 @@ void sublayer_forward(Ctx& c, int64_t l, int s, Buf& state, float aux_alpha, For
     if (im.hc) {
         hc_sublayer_post(c, sa, state);
     } else {
-        for (size_t i = 0; i < state.size(); ++i) state[i] += sa.y[i];
+        be_add(c, state, sa.y);
     }
 }
 
@@ -63,7 +70,7 @@ void sublayer_backward(Ctx& c, int64_t l, int s, Buf& dstate, float aux_grad_sca
         attention_backward(c, L, la.attn, dy, dx);
     else
         ffn_backward(c, L, la, dy, dx, aux_grad_scale);
-    Buf& du = sized(tmp.du, R * D);
+    Buf& du = sized(c, tmp.du, R * D);
     const P& norm = s == 0 ? L.in_norm : L.post_norm;
     c.be.rmsnorm_backward(tv(du, {R, D}), norm.g, tv(dx, {R, D}), tv(sa.u, {R, D}), norm.w,
                           float(c.cfg.rms_norm_eps));
@@ -71,7 +78,7 @@ void sublayer_backward(Ctx& c, int64_t l, int s, Buf& dstate, float aux_grad_sca
         hc_sublayer_pre_backward(c, s == 0 ? L.attn_hc : L.ffn_hc, sa, du, dX_in);
         std::swap(dstate, dX_in);  // both stay allocated for the next sublayer
     } else {
-        for (size_t i = 0; i < dstate.size(); ++i) dstate[i] += du[i];
+        be_add(c, dstate, du);
     }
 }
 
@@ -90,8 +97,10 @@ static ForwardStats run(TrainModel& model, TrainModel::Impl& im, const int32_t* 
     ws.tokens.assign(tokens, tokens + R);
     ws.positions.resize(size_t(R));
     for (int64_t r = 0; r < R; ++r) ws.positions[size_t(r)] = int32_t(r % T);
+    ws.tokens_dev.upload(be, ws.tokens);
+    ws.positions_dev.upload(be, ws.positions);
     ws.layers.resize(size_t(cf.num_hidden_layers));
-    Ctx c{cf, be, im, B, T, R, ws.positions.data()};
+    Ctx c{cf, be, im, B, T, R, ws.positions_dev.view(0, R)};
     im.training = backward;  // LoRA dropout only in training forwards
     if (backward) ++im.dropout_calls;
     ForwardStats st;
@@ -99,14 +108,12 @@ static ForwardStats run(TrainModel& model, TrainModel::Impl& im, const int32_t* 
     const int64_t n = im.hc ? im.hc_par.n : 1;
 
     // Embedding (ids are range-checked by the op).
-    Buf& h = sized(ws.tmp.h, R * D);
-    be.embedding(tv(h, {R, D}), im.embed.w, TensorView::contiguous(ws.tokens.data(), DType::I32, {R}));
+    Buf& h = sized(c, ws.tmp.h, R * D);
+    be.embedding(tv(h, {R, D}), im.embed.w, ws.tokens_dev.view(0, R));
     Buf state;
-    if (im.hc) {
-        state.resize(size_t(R * n * D));
-        for (int64_t r = 0; r < R; ++r)
-            for (int64_t i = 0; i < n; ++i)
-                std::copy(h.begin() + r * D, h.begin() + (r + 1) * D, state.begin() + (r * n + i) * D);
+    if (im.hc) {  // every stream starts as the embedding: X[r, i, :] = h[r, :]
+        sized(c, state, R * n * D);
+        for (int64_t i = 0; i < n; ++i) be.copy(sview(state, i * D, {R, D}, {n * D, 1}), tv(h, {R, D}));
     } else {
         state = h;
     }
@@ -120,23 +127,24 @@ static ForwardStats run(TrainModel& model, TrainModel::Impl& im, const int32_t* 
     } else {
         hin = state;
     }
-    ws.hn.assign(size_t(R * D), 0.0f);
+    sized(c, ws.hn, R * D);  // overwritten by the norm
     be.rmsnorm(tv(ws.hn, {R, D}), tv(hin, {R, D}), im.final_norm.w, float(cf.rms_norm_eps));
-    ws.logits.resize(size_t(R * V));  // fully overwritten by the matmul
+    sized(c, ws.logits, R * V);  // fully overwritten by the matmul
     be.matmul(tv(ws.logits, {R, V}), tv(ws.hn, {R, D}), im.lm_head.w);
-    if (logits_out) *logits_out = ws.logits;
+    if (logits_out) *logits_out = ws.logits.to_host();
     if (!targets) return st;
     ws.targets.assign(targets, targets + R);
-    TensorView tg = TensorView::contiguous(ws.targets.data(), DType::I32, {R});
+    ws.targets_dev.upload(be, ws.targets);
+    const TensorView tg = ws.targets_dev.view(0, R);
     Buf& dlogits = ws.dlogits;  // kept across steps: [R, V] is the largest buffer (no re-mmap per step)
-    if (backward) dlogits.resize(size_t(R * V));
+    if (backward) sized(c, dlogits, R * V);
     st.loss = be.cross_entropy(backward ? tv(dlogits, {R, V}) : TensorView{}, tv(ws.logits, {R, V}), tg, -100,
                                grad_scale, &st.tokens);
     if (!backward) return st;
 
     // ---- backward ----
     if (im.lm_head.g.data) be.matmul_weight_grad(im.lm_head.g, tv(dlogits, {R, V}), tv(ws.hn, {R, D}));
-    Buf &dhn = sized(ws.tmp.dhn, R * D), &dh = sized(ws.tmp.dh, R * D);
+    Buf &dhn = sized(c, ws.tmp.dhn, R * D), &dh = sized(c, ws.tmp.dh, R * D);
     be.matmul(tv(dhn, {R, D}), tv(dlogits, {R, V}), im.lm_head.w, false);
     be.rmsnorm_backward(tv(dh, {R, D}), im.final_norm.g, tv(dhn, {R, D}), tv(im.hc ? ws.h_collapsed : ws.state_final,
                         {R, D}), im.final_norm.w, float(cf.rms_norm_eps));
@@ -148,12 +156,10 @@ static ForwardStats run(TrainModel& model, TrainModel::Impl& im, const int32_t* 
     }
     for (int64_t l = cf.num_hidden_layers - 1; l >= 0; --l)
         for (int s = 1; s >= 0; --s) sublayer_backward(c, l, s, dstate, aux_grad_scale);
-    Buf& demb = ws.tmp.demb;
-    demb.assign(size_t(R * D), 0.0f);
-    for (int64_t r = 0; r < R; ++r)
-        for (int64_t i = 0; i < n; ++i)
-            for (int64_t d = 0; d < D; ++d) demb[size_t(r * D + d)] += dstate[size_t((r * n + i) * D + d)];
-    if (im.embed.g.data) be.embedding_backward(im.embed.g, tv(demb, {R, D}), TensorView::contiguous(ws.tokens.data(), DType::I32, {R}));
+    Buf& demb = ws.tmp.demb;  // Σ over streams, in stream order
+    demb.zeros(be, R * D);
+    for (int64_t i = 0; i < n; ++i) be.add(tv(demb, {R, D}), tv(demb, {R, D}), sview(dstate, i * D, {R, D}, {n * D, 1}));
+    if (im.embed.g.data) be.embedding_backward(im.embed.g, tv(demb, {R, D}), ws.tokens_dev.view(0, R));
     return st;
 }
 

@@ -113,18 +113,25 @@ StepStats Trainer::step(const std::vector<Batch>& micro) {
                 if (!bias || load.empty()) continue;
                 double mean = 0;
                 for (int64_t x : load) mean += double(x) / double(load.size());
-                float* b = bias->value.as<float>();
+                const TensorView& bv = bias->value.view();  // [E], may live on a GPU: updated on the host
+                std::vector<float> b(size_t(bv.numel()));
+                be.copy(TensorView::contiguous(b.data(), DType::F32, {bv.numel()}), bv);
                 for (size_t e = 0; e < load.size(); ++e) {
                     const double d = mean - double(load[e]);
                     b[e] += cfg_.bias_update_rate * float((d > 0) - (d < 0));
                 }
+                be.copy(bv, TensorView::contiguous(b.data(), DType::F32, {bv.numel()}));
             }
         }
     }
     for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
         TrainParam* bias = model_.find("model.layers." + std::to_string(l) + ".mlp.gate.e_score_correction_bias");
         st.router_bias.emplace_back();
-        if (bias) st.router_bias.back().assign(bias->value.as<float>(), bias->value.as<float>() + bias->value.view().numel());
+        if (bias) {
+            st.router_bias.back().resize(size_t(bias->value.view().numel()));
+            be.copy(TensorView::contiguous(st.router_bias.back().data(), DType::F32, {bias->value.view().numel()}),
+                    bias->value.view());
+        }
     }
     st.skipped_total = skipped_;
     st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <deque>
 #include <fstream>
 #include <sstream>
 
@@ -182,10 +183,12 @@ TrainingSummary run_training(const TrainingRunConfig& cfg, Backend& backend,
     auto save_checkpoint = [&](int64_t step) {
         CheckpointWrite w;
         w.step = step;
-        for (const std::string& name : model.checkpoint_names()) w.model.emplace_back(name, model.find(name)->value.view());
+        std::deque<Tensor> staged;  // host copies when training runs on a GPU
+        for (const std::string& name : model.checkpoint_names())
+            w.model.emplace_back(name, model.host_view(model.find(name)->value.view(), staged));
         for (auto& slot : trainer.optimizer().slots()) {
-            w.optimizer.emplace_back("m." + slot.name, slot.m.view());
-            w.optimizer.emplace_back("v." + slot.name, slot.v.view());
+            w.optimizer.emplace_back("m." + slot.name, model.host_view(slot.m.view(), staged));
+            w.optimizer.emplace_back("v." + slot.name, model.host_view(slot.v.view(), staged));
         }
         const auto pos = batches.position();
         w.state = {{"adamw_steps", trainer.optimizer().steps_taken()},

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -94,6 +95,9 @@ public:
     // Names of the tensors a checkpoint must hold: every parameter without LoRA; with LoRA the
     // adapters plus the router correction biases (updated by the balancing rule).
     std::vector<std::string> checkpoint_names() const;
+    // `v` (a parameter, gradient or optimizer tensor of this model) as a host view: itself on the CPU
+    // backend, else a host copy appended to `keep` (which must outlive the view).
+    TensorView host_view(const TensorView& v, std::deque<Tensor>& keep) const;
     // Dropout masks are a function of (seed, this counter, adapter): the counter counts
     // forward_backward calls; checkpoints save and restore it.
     uint64_t dropout_calls() const;
