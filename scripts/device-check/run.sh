@@ -16,8 +16,9 @@
 #      test_kernels_train, test_kernels_model (a skip fails)
 #   4. exported models load in transformers with our logits (issue #7): tests/parity/check_export_transformers.py
 #   5. whole model on the GPU (issue #5): `latent generate --device cuda` logits vs the CPU's on an
-#      exported model; `latent bench --device cuda|cpu` on the synthetic 303M bf16 checkpoint
-#   6. compute-sanitizer memcheck on both suites (issue #5), last because it is the slowest
+#      exported model; `latent bench --device cuda|cpu` on the synthetic 303M bf16 checkpoint; the
+#      attention benchmarks (decode and flash prefill); 20 training steps with --device cuda, then cpu
+#   6. compute-sanitizer memcheck on the three suites (issue #5), last because it is the slowest
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -135,6 +136,15 @@ check cuda-attention-bench timeout 120 env LD_LIBRARY_PATH="$LIBS" "$B/latent_cu
 for dev in cuda cpu; do
     check "bench-$dev" timeout 180 env LD_LIBRARY_PATH="$LIBS" "$B/latent" bench "$W/ckpt" --device "$dev" -p 512 -n 128
 done
+# Training on the GPU (first run): 20 steps of the demo data on the step-4 base model, GPU then CPU; the
+# per-step tokens/s are in the log.
+if [ -d "$E/base" ]; then
+    for dev in cuda cpu; do
+        check "train-$dev" timeout 150 env LD_LIBRARY_PATH="$LIBS" "$B/latent" train "$W/results/train-$dev" \
+            --base "$E/base" --data resources/demo/train.jsonl --steps 20 --seq-len 128 --batch 4 --lr 1e-3 \
+            --device "$dev"
+    done
+fi
 
 step "6. compute-sanitizer memcheck (last: the slowest)"
 for t in test_kernels test_kernels_train test_kernels_model; do
