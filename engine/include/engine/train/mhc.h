@@ -1,5 +1,11 @@
-// mhc.h — hyper-connections for training: mHC (Sinkhorn-constrained, V4 or paper form) and plain HC
-// (tanh), forward and exact backward, per docs/model-family.md (the contract shared with inference).
+// mhc.h — hyper-connections: mHC (Sinkhorn-constrained, V4 or paper form) and plain HC (tanh), forward
+// and exact backward, per docs/model-family.md (the contract shared with inference), on host arrays.
+//
+// Who uses what: the Sinkhorn (sinkhorn_*) runs inside the CPU backend's hc_* ops; the model and the
+// trainable model call those ops (Backend::hc_logits / hc_coeffs / hc_pre / hc_post_res), so they run
+// on any backend. The per-sublayer templates below (coeffs_*, pre_*, post_res_*, head_*) are the
+// host-array form of the same math, kept as the fp64 reference of the gradient-check tests (mhc_test);
+// init_sublayer and the diagnostics are used by training.
 //
 // The residual state of a token is X [n, D] (n streams). Per sublayer, with v = flatten(X) [n·D]:
 //   m = (v·fnᵀ)·ρ,  ρ = rsqrt(mean(v²) + rms_eps)                               m: [n² + 2n]
