@@ -29,6 +29,19 @@ std::vector<float> randn(std::mt19937& rng, size_t count, float scale) {
     return out;
 }
 
+// ∂loss/∂x by central differences: loss() evaluated with x moved by ±h (x restored afterwards), divided by
+// the float distance actually stepped.
+template <typename Loss>
+double central_difference(float& x, float h, Loss&& loss) {
+    const float x0 = x;
+    x = x0 + h;
+    const double up = loss();
+    x = x0 - h;
+    const double dn = loss();
+    x = x0;
+    return (up - dn) / (double(x0 + h) - double(x0 - h));
+}
+
 struct CoeffCase {
     const char* name;
     Kind kind;
@@ -73,15 +86,7 @@ TEST_P(HcCoeffsGrad, BackwardMatchesFiniteDifferences) {
     be->hc_coeffs_backward(v(dm, {T, K}), v(dbase, {K}), v(dscale, {S}), v(gp, {T, n}),
                            head ? TensorView{} : v(gq, {T, n}), head ? TensorView{} : v(ga, {T, n, n}), v(m, {T, K}),
                            v(base, {K}), v(scale, {S}), p);
-    auto fd = [&](float& x) {
-        const float h = 1e-3f, x0 = x;
-        x = x0 + h;
-        const double up = loss();
-        x = x0 - h;
-        const double dn = loss();
-        x = x0;
-        return (up - dn) / (double(x0 + h) - double(x0 - h));
-    };
+    auto fd = [&](float& x) { return central_difference(x, 1e-3f, loss); };
     for (size_t i = 0; i < m.size(); ++i) EXPECT_NEAR(dm[i], fd(m[i]), 2e-3 + 2e-3 * std::abs(dm[i])) << "dm " << i;
     for (size_t k = 0; k < base.size(); ++k)
         EXPECT_NEAR(dbase[k] - 0.25f, fd(base[k]), 2e-3 + 2e-3 * std::abs(dbase[k])) << "dbase " << k;
@@ -189,15 +194,7 @@ TEST(HcOps, LogitsForwardAndBackward) {
         for (size_t i = 0; i < mm.size(); ++i) L += double(w[i]) * mm[i];
         return L;
     };
-    auto fd = [&](float& x) {
-        const float h = 1e-2f, x0 = x;
-        x = x0 + h;
-        const double up = loss();
-        x = x0 - h;
-        const double dn = loss();
-        x = x0;
-        return (up - dn) / (double(x0 + h) - double(x0 - h));
-    };
+    auto fd = [&](float& x) { return central_difference(x, 1e-2f, loss); };
     for (size_t i = 0; i < X.size(); ++i)
         EXPECT_NEAR(dX[i] - 0.25f, fd(X[i]), 2e-3 + 2e-3 * std::abs(dX[i])) << "dX " << i;
     for (size_t i = 0; i < fn.size(); i += 7)
