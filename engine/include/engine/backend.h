@@ -169,6 +169,44 @@ public:
         }
     }
 
+    // Decode-time MoE of ONE token with the routing left where moe_route wrote it (on this device):
+    //   y[1, D] = Σ_k wts[k]·E_{idx[k]}(x) + Σ_s shared[s].scale·S_s(x),   E_e(x) = down_e(silu(x·gate_eᵀ) ⊙ x·up_eᵀ)
+    // idx: I32 [1, K], wts: F32 [1, K] (moe_route's outputs); routed: the layer's E routed experts
+    // (their .scale is not used); shared: n_shared experts (may be 0). work: F32 scratch on this device
+    // with >= moe_decode_work(...) elements. Overwrites y. Ids outside [0, E) throw kInternal.
+    // This default reads idx/wts back to the host and calls swiglu_experts; the CUDA backend runs it on
+    // the device without a host round trip (two fused kernels), so a decode step can be one CUDA Graph.
+    static int64_t moe_decode_work(int64_t K, int64_t routed_width, const SwigluExpert* shared, int64_t n_shared,
+                                   int64_t D) {
+        int64_t sum_i = K * routed_width;
+        for (int64_t s = 0; s < n_shared; ++s) sum_i += shared[s].gate.dim(0);
+        return 3 * sum_i + D;
+    }
+    virtual void moe_decode(const TensorView& y, const TensorView& x, const TensorView& idx, const TensorView& wts,
+                            const SwigluExpert* routed, int64_t E, const SwigluExpert* shared, int64_t n_shared,
+                            const TensorView& work) {
+        ENGINE_CHECK(idx.dtype == DType::I32 && idx.numel() >= 1 && idx.numel() <= 64 && wts.dtype == DType::F32 &&
+                         wts.numel() == idx.numel() && idx.is_contiguous() && wts.is_contiguous(),
+                     kInvalidArgument, "moe_decode: idx ", idx.shape_str(), " (", dtype_name(idx.dtype), ") and wts ",
+                     wts.shape_str(), " must be I32 and F32 [1, K] with 1 ≤ K ≤ 64");
+        const int64_t K = idx.numel();
+        int32_t ids[64];
+        float w[64];
+        copy(TensorView::contiguous(ids, DType::I32, {1, K}), idx);
+        copy(TensorView::contiguous(w, DType::F32, {1, K}), wts);
+        SwigluExpert list[64 + 8];
+        ENGINE_CHECK(n_shared >= 0 && n_shared <= 8, kInvalidArgument, "moe_decode: ", n_shared,
+                     " shared experts (at most 8)");
+        for (int64_t k = 0; k < K; ++k) {
+            ENGINE_CHECK(ids[k] >= 0 && ids[k] < E, kInternal, "moe_decode: routed expert id ", ids[k], " outside [0, ",
+                         E, ")");
+            list[k] = routed[ids[k]];
+            list[k].scale = w[k];
+        }
+        for (int64_t s = 0; s < n_shared; ++s) list[K + s] = shared[s];
+        swiglu_experts(y, x, list, K + n_shared, work);
+    }
+
     // Prefill-time routed experts (many tokens). The routing's (token, expert) pairs, sorted by expert:
     // pairs p in [offsets[e], offsets[e+1]) go through expert e, and
     //   y[rows[p], :] += scale[p] · down_e(silu(x[rows[p], :]·gate_eᵀ) ⊙ x[rows[p], :]·up_eᵀ)   (accumulates)

@@ -211,6 +211,21 @@ void DeepseekModel::forward(KvCache& cache_base, std::span<const int32_t> tokens
     be.matmul(lg, hn, weights_.lm_head_view());
     logits.resize(size_t(R * V));
     be.copy(TensorView::contiguous(logits.data(), DType::F32, {R, V}), lg);
+    if (T == 1 && ctx.expert_load && config_.n_routed_experts > 0) {
+        // Decode kept the routing on the device (ffn.cpp): one read-back of the step's [L, K] ids.
+        const int64_t L = config_.num_hidden_layers, K = router_.top_k;
+        ws.host_route_idx.resize(size_t(L * K));
+        be.copy(TensorView::contiguous(ws.host_route_idx.data(), DType::I32, {L, K}), ws.i32(model::kDecodeRouteIds, {L, K}));
+        for (int64_t l = 0; l < L; ++l) {
+            if (!weights_.layers[size_t(l)].is_moe) continue;
+            for (int64_t k = 0; k < K; ++k) {
+                const int32_t e = ws.host_route_idx[size_t(l * K + k)];
+                ENGINE_CHECK(e >= 0 && e < config_.n_routed_experts, kInternal, "layer ", l, ": moe_route returned expert ",
+                             e, " outside [0, ", config_.n_routed_experts, ")");
+                ctx.expert_load->add(l, e, 1);
+            }
+        }
+    }
     cache->advance(T);
 }
 

@@ -1,7 +1,7 @@
 // ffn.cpp — the FFN sublayer: dense SwiGLU, or DeepSeekMoE (router in F32 → backend.moe_route → tokens
 // grouped per expert on the host → backend.moe_experts: every routed expert's SwiGLU on its rows, added
-// with the combine weights) plus the shared experts (deepseek-arch.md §3). One token (decode): the routed
-// and shared experts go to backend.swiglu_experts in one call (fused on the CPU).
+// with the combine weights) plus the shared experts (deepseek-arch.md §3). One token (decode): routing
+// and experts stay on the device, backend.moe_decode runs the routed and shared experts in one call.
 #include <algorithm>
 
 #include "engine/error.h"
@@ -30,6 +30,20 @@ void moe(ForwardContext& ctx, int64_t layer, const MoeWeights& m, const TensorVi
 
     TensorView logits = ws.f32(kRouterLogits, {T, E});  // [T, E], F32 like HF's router
     be.matmul(logits, x, m.router);
+    if (T == 1) {
+        // Decode: the routing stays on the device (no host round trip, so the step can be captured as one
+        // CUDA Graph). The ids go to row `layer` of the step's [L, K] id table, which forward() reads back
+        // once per step for the expert-load telemetry.
+        TensorView idx = ws.i32(kDecodeRouteIds, {ctx.cfg.num_hidden_layers, K}).slice_rows(layer, layer + 1);
+        TensorView wts = ws.f32(kRouteWeights, {1, K});
+        be.moe_route(idx, wts, logits, m.bias.empty() ? ctx.w.empty_bias.view() : m.bias.view(), ctx.router);
+        TensorView work = ws.f32(kMoeWork, {Backend::moe_decode_work(K, ctx.cfg.moe_intermediate_size,
+                                                                     m.shared_table.data(),
+                                                                     int64_t(m.shared_table.size()), D)});
+        be.moe_decode(out, x, idx, wts, m.routed_table.data(), E, m.shared_table.data(),
+                      int64_t(m.shared_table.size()), work);
+        return;
+    }
     TensorView idx = ws.i32(kRouteIdx, {T, K});          // [T, K]
     TensorView wts = ws.f32(kRouteWeights, {T, K});      // [T, K]
     be.moe_route(idx, wts, logits, m.bias.empty() ? ctx.w.empty_bias.view() : m.bias.view(), ctx.router);
@@ -40,26 +54,6 @@ void moe(ForwardContext& ctx, int64_t layer, const MoeWeights& m, const TensorVi
     ws.host_route_w.resize(TK);
     be.copy(TensorView::contiguous(ws.host_route_idx.data(), DType::I32, {T, K}), idx);
     be.copy(TensorView::contiguous(ws.host_route_w.data(), DType::F32, {T, K}), wts);
-    if (T == 1) {
-        // Decode: the token's top-k routed experts and the shared ones in one fused backend call.
-        ws.host_experts.clear();
-        int64_t sum_i = 0;
-        for (int64_t k = 0; k < K; ++k) {
-            const int32_t e = ws.host_route_idx[size_t(k)];
-            ENGINE_CHECK(e >= 0 && e < E, kInternal, "moe_route returned expert ", e, " outside [0, ", E, ")");
-            if (ctx.expert_load) ctx.expert_load->add(layer, e, 1);
-            const MlpWeights& ew = m.experts[size_t(e)];
-            ws.host_experts.push_back({ew.gate.view(), ew.up.view(), ew.down.view(), ws.host_route_w[size_t(k)]});
-            sum_i += ew.width;
-        }
-        if (m.shared.width > 0) {
-            ws.host_experts.push_back({m.shared.gate.view(), m.shared.up.view(), m.shared.down.view(), 1.0f});
-            sum_i += m.shared.width;
-        }
-        TensorView work = ws.f32(kMoeWork, {3 * sum_i + D});
-        be.swiglu_experts(out, x, ws.host_experts.data(), int64_t(ws.host_experts.size()), work);
-        return;
-    }
     ws.host_counts.assign(size_t(E), 0);
     for (int32_t e : ws.host_route_idx) {
         ENGINE_CHECK(e >= 0 && e < E, kInternal, "moe_route returned expert ", e, " outside [0, ", E, ")");
@@ -85,19 +79,16 @@ void moe(ForwardContext& ctx, int64_t layer, const MoeWeights& m, const TensorVi
     be.copy(scale, TensorView::contiguous(ws.host_scale.data(), DType::F32, {int64_t(TK)}));
 
     be.fill(out, 0.0f);
-    ws.host_experts.clear();
     int64_t max_rows = 0, i_max = 0;
     for (int64_t e = 0; e < E; ++e) {
         const int64_t cnt = ws.host_offsets[size_t(e) + 1] - ws.host_offsets[size_t(e)];
         if (cnt > 0 && ctx.expert_load) ctx.expert_load->add(layer, e, cnt);
-        const MlpWeights& ew = m.experts[size_t(e)];
-        ws.host_experts.push_back({ew.gate.view(), ew.up.view(), ew.down.view(), 1.0f});
         max_rows = std::max(max_rows, cnt);
-        i_max = std::max(i_max, ew.width);
+        i_max = std::max(i_max, m.experts[size_t(e)].width);
     }
     // All routed experts in one backend call (the CPU runs them one expert per thread).
     TensorView work = ws.f32(kMoeWork, {be.moe_experts_work(int64_t(TK), max_rows, D, i_max)});
-    be.moe_experts(out, x, ws.host_experts.data(), ws.host_offsets.data(), E, rows, scale, work);
+    be.moe_experts(out, x, m.routed_table.data(), ws.host_offsets.data(), E, rows, scale, work);
     if (m.shared.width > 0) {
         TensorView sh = ws.f32(kSharedOut, {T, D});
         swiglu(ctx, m.shared, x, sh);

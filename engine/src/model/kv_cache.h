@@ -21,7 +21,7 @@ enum ScratchSlot : int {
     kIds, kPositions, kHidden, kNormed, kSublayerOut,
     kQ, kQa, kCkv, kKv, kKFull, kQAbs, kOLatent, kAttnOut,
     kMlpGate, kMlpUp, kMlpAct, kSharedOut,
-    kRouterLogits, kRouteIdx, kRouteWeights, kMoeRows, kMoeScale, kMoeWork,
+    kRouterLogits, kRouteIdx, kRouteWeights, kMoeRows, kMoeScale, kMoeWork, kDecodeRouteIds,
     kStreamsA, kStreamsB, kHcNormed, kHcMix, kHcPre, kHcPost, kHcMixMat, kHcU, kHcOut,
     kFinalNormed, kLogits,
     kScratchSlots
@@ -39,7 +39,6 @@ public:
     std::vector<int32_t> host_ids, host_route_idx, host_rows;
     std::vector<float> host_route_w, host_scale;
     std::vector<int64_t> host_counts, host_offsets;
-    std::vector<SwigluExpert> host_experts;  // decode MoE: the token's experts (views of the weights)
 
 private:
     Backend& backend_;

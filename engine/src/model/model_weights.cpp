@@ -200,6 +200,11 @@ ModelWeights load_model_weights(const ModelConfig& c, const WeightStore& store, 
             for (int64_t e = 0; e < E; ++e)
                 lw.moe.experts.push_back(ld.mlp(m + "experts." + std::to_string(e) + ".", I, true));
             if (c.n_shared_experts > 0) lw.moe.shared = ld.mlp(m + "shared_experts.", c.n_shared_experts * I, false);
+            for (const MlpWeights& ew : lw.moe.experts)
+                lw.moe.routed_table.push_back({ew.gate.view(), ew.up.view(), ew.down.view(), 1.0f});
+            if (lw.moe.shared.width > 0)
+                lw.moe.shared_table.push_back(
+                    {lw.moe.shared.gate.view(), lw.moe.shared.up.view(), lw.moe.shared.down.view(), 1.0f});
         } else {
             lw.mlp = ld.mlp(m, c.intermediate_size, false);
         }

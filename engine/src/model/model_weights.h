@@ -46,6 +46,9 @@ struct MoeWeights {
     Tensor bias;                      // e_score_correction_bias, F32 [E] (empty when absent)
     std::vector<MlpWeights> experts;  // E × [I_moe]
     MlpWeights shared;                // width n_shared · I_moe; empty when n_shared_experts == 0
+    // The same weights as views for Backend::moe_decode, built once at load (not per token):
+    std::vector<SwigluExpert> routed_table;  // E entries (scale unused)
+    std::vector<SwigluExpert> shared_table;  // 0 or 1 entry (scale 1)
 };
 
 // One hyper-connection mapping (attn_hc / ffn_hc / hc_head).

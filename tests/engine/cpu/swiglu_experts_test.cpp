@@ -162,5 +162,47 @@ TEST(SwigluExperts, ValidationNamesOpAndShapes) {
                    {"swiglu_experts: expert 0", "down [16, 32]"});
 }
 
+// moe_decode (the Backend default the CPU uses): the experts named by idx, weighted by wts, plus the
+// shared ones, against the double reference over the same list; an id outside [0, E) is kInternal.
+TEST(MoeDecode, RoutedIdsPickTheExpertsAndSharedAreAdded) {
+    std::mt19937 rng(11);
+    auto be = make_cpu_backend(1);
+    const int64_t D = 40, E = 6, I = 12;
+    auto routed = make_experts(rng, DType::BF16, D, std::vector<int64_t>(size_t(E), I));
+    auto shared = make_experts(rng, DType::BF16, D, {24});
+    shared[0].scale = 1.0f;
+    auto rv = views(routed), sv = views(shared);
+    Tensor idx = Tensor::cpu(DType::I32, {1, 3});
+    Tensor wts = Tensor::cpu(DType::F32, {1, 3});
+    const int32_t ids[3] = {4, 0, 3};
+    const float w[3] = {0.5f, -1.25f, 2.0f};
+    std::vector<SwigluExpert> chosen;
+    for (int k = 0; k < 3; ++k) {
+        idx.as<int32_t>()[k] = ids[k];
+        wts.as<float>()[k] = w[k];
+        chosen.push_back(rv[size_t(ids[k])]);
+        chosen.back().scale = w[k];
+    }
+    chosen.push_back(sv[0]);
+    Tensor x = random_f32(rng, {1, D}, -2.0f, 2.0f);
+    Tensor y = random_f32(rng, {1, D});  // overwritten
+    Tensor work = Tensor::cpu(DType::F32, {Backend::moe_decode_work(3, I, sv.data(), 1, D)});
+    ASSERT_EQ(work.view().numel(), work_size(chosen, D));
+    be->moe_decode(y, x, idx, wts, rv.data(), E, sv.data(), 1, work);
+    std::vector<double> ref, mag;
+    reference(chosen, x.view(), ref, mag);
+    for (int64_t d = 0; d < D; ++d)
+        EXPECT_NEAR(y.as<float>()[d], ref[size_t(d)], 1e-5 * mag[size_t(d)] + 1e-7) << "d " << d;
+
+    idx.as<int32_t>()[1] = int32_t(E);
+    try {
+        be->moe_decode(y, x, idx, wts, rv.data(), E, sv.data(), 1, work);
+        ADD_FAILURE() << "an expert id of E was accepted";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.kind(), ErrorKind::kInternal);
+        EXPECT_NE(std::string(e.what()).find("routed expert id 6 outside [0, 6)"), std::string::npos) << e.what();
+    }
+}
+
 }  // namespace
 }  // namespace engine::test
