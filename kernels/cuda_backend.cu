@@ -143,6 +143,7 @@ CudaBackend::CudaBackend(int device) : device_(device) {
     sm_count_ = prop.multiProcessorCount;  // sizes split-KV grids (attention_decode.cu)
     const char* attn = std::getenv("LATENT_CUDA_ATTENTION");
     attention_reference_ = attn != nullptr && std::string(attn) == "reference";
+    graphs_enabled_ = graphs_enabled_by_env();
     CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     CUBLAS_CHECK(cublasCreate(&cublas_));
     CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
@@ -151,6 +152,9 @@ CudaBackend::CudaBackend(int device) : device_(device) {
 
 CudaBackend::~CudaBackend() {
     // Teardown must not throw; errors here are ignored (a sticky error is reported by the last op).
+    if (capturing_) abort_capture();
+    destroy_graphs();
+    expert_tables_.clear();  // their tensors free on stream_, so before it goes
     if (workspace_) cudaFree(workspace_);
     if (cublas_) cublasDestroy(cublas_);
     if (stream_) cudaStreamDestroy(stream_);
@@ -164,6 +168,7 @@ engine::DeviceMemoryInfo CudaBackend::memory_info() const {
 }
 
 Tensor CudaBackend::alloc(DType dtype, const int64_t* shape, int ndim) {
+    refuse_while_capturing("allocating device memory");
     TensorView v = TensorView::contiguous(nullptr, dtype, shape, ndim, engine::Device::CUDA);
     size_t bytes = std::max<size_t>(v.nbytes(), 1);
     void* p = nullptr;
@@ -193,6 +198,7 @@ Tensor CudaBackend::upload_weight(const TensorView& host) {
 
 void* CudaBackend::workspace(size_t bytes) {
     if (bytes > workspace_bytes_) {
+        refuse_while_capturing("growing the workspace");
         if (workspace_) CUDA_CHECK(cudaFreeAsync(workspace_, stream_));
         workspace_ = nullptr;
         workspace_bytes_ = 0;
@@ -211,6 +217,7 @@ void CudaBackend::copy(const TensorView& dst, const TensorView& src) {
         return;
     }
     if (!src_dev && !dst_dev) ENGINE_THROW(kInvalidArgument, "copy: both sides are on the host; use the CPU backend");
+    refuse_while_capturing("a copy to or from the host");
     if (!src_dev) {  // host -> device: pack on the host, upload into the workspace, convert/scatter on the device
         std::vector<char> packed = src.is_contiguous() ? std::vector<char>() : pack_host(src);
         const void* bytes = src.is_contiguous() ? src.data : packed.data();

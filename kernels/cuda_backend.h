@@ -5,7 +5,7 @@
 // activation to the weight's dtype in the workspace and run cublasGemmEx with fp32 accumulation and
 // fp32 output (tensor cores); f32 weights use cublasSgemm.
 // Kernel files: matmul.cu, norm_rope.cu, attention.cu (+ attention_decode.cu, attention_flash.cu),
-// elementwise.cu, moe.cu, hyper_connections.cu, cuda_backend.cu; the
+// elementwise.cu, moe.cu (+ moe_decode.cu), hyper_connections.cu, cuda_backend.cu; the
 // training ops: train_dense.cu, train_rows.cu, train_loss_optim.cu, attention_backward.cu (+
 // attention_flash_backward.cu).
 #pragma once
@@ -13,11 +13,21 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "engine/backend.h"
 
 namespace cuda_backend {
+
+// One expert's weight pointers and row strides (elements), as moe_decode's kernels read them.
+struct ExpertPtrs {
+    const void* gate;
+    const void* up;
+    const void* down;
+    int64_t ld_gate, ld_up, ld_down;
+};
 
 class CudaBackend final : public engine::Backend {
 public:
@@ -33,6 +43,12 @@ public:
     void copy(const engine::TensorView& dst, const engine::TensorView& src) override;
     void fill(const engine::TensorView& dst, float value) override;
     void synchronize() override;
+    // step_graph.cu: decode steps as CUDA Graphs.
+    bool begin_capture(const void* key) override;
+    void end_capture() override;
+    void abort_capture() override;
+    bool capturing() const override { return capturing_; }
+    CaptureStats capture_stats() const override { return stats_; }
 
     void matmul(const engine::TensorView& y, const engine::TensorView& x, const engine::TensorView& w,
                 bool w_transposed, bool accumulate) override;
@@ -55,6 +71,10 @@ public:
                      const engine::TensorView& rows) override;
     void scatter_add_rows(const engine::TensorView& dst, const engine::TensorView& src,
                           const engine::TensorView& rows, const engine::TensorView& scale) override;
+    // moe_decode.cu: two fused kernels, the routing read on the device (no host synchronisation).
+    void moe_decode(const engine::TensorView& y, const engine::TensorView& x, const engine::TensorView& idx,
+                    const engine::TensorView& wts, const engine::SwigluExpert* routed, int64_t E,
+                    const engine::SwigluExpert* shared, int64_t n_shared, const engine::TensorView& work) override;
 
     // ---- hyper-connections (hyper_connections.cu) ----
     void hc_logits(const engine::TensorView& m, const engine::TensorView& rho, const engine::TensorView& X,
@@ -122,6 +142,18 @@ private:
     // Device scratch of at least `bytes`, reused between calls (grows, never shrinks).
     void* workspace(size_t bytes);
 
+    // moe_decode's per-layer expert pointer tables on the device, keyed by the caller's routed-expert
+    // array (ModelWeights builds it once) and checked entry by entry on every use.
+    struct ExpertTable {
+        const engine::SwigluExpert* key = nullptr;
+        std::vector<ExpertPtrs> host;
+        engine::Tensor device;  // [E] ExpertPtrs
+        engine::DType dtype = engine::DType::F32;
+        int64_t I = 0, D = 0;
+        bool vec = false;  // every row 16-byte aligned: the kernels load 16-byte vectors
+    };
+    const ExpertTable& expert_table(const engine::SwigluExpert* routed, int64_t E, int64_t D);
+
     int device_ = 0;
     int sm_count_ = 1;  // streaming multiprocessors, read once at construction
     // LATENT_CUDA_ATTENTION=reference at construction: attention() always runs the reference kernel
@@ -132,6 +164,23 @@ private:
     cublasHandle_t cublas_ = nullptr;
     void* workspace_ = nullptr;
     size_t workspace_bytes_ = 0;
+    std::vector<std::unique_ptr<ExpertTable>> expert_tables_;
+
+    // Step capture (step_graph.cu).
+    struct StepGraph {
+        const void* key;
+        cudaGraphExec_t exec;
+    };
+    // Throws kUnsupported naming `what` while a capture runs (allocation, host copies, read-backs).
+    void refuse_while_capturing(const char* what) const;
+    void destroy_graphs();
+    static bool graphs_enabled_by_env();  // LATENT_CUDA_GRAPHS=0: never capture
+    bool graphs_enabled_ = true;
+    bool capturing_ = false;
+    const void* capture_key_ = nullptr;
+    int aborts_in_a_row_ = 0;
+    std::vector<StepGraph> graphs_;
+    CaptureStats stats_;
 };
 
 }  // namespace cuda_backend

@@ -108,6 +108,7 @@ void CudaBackend::embedding(const TensorView& out, const TensorView& table, cons
     const int64_t T = out.shape[0], D = out.shape[1];
     if (T == 0) return;
     // Token ids come from user input: check the range on the device before reading the table.
+    refuse_while_capturing("embedding's id range check (a read-back)");
     int32_t* range = static_cast<int32_t*>(workspace(2 * sizeof(int32_t)));
     const int32_t init[2] = {INT32_MIN, INT32_MAX};
     CUDA_CHECK(cudaMemcpyAsync(range, init, sizeof(init), cudaMemcpyHostToDevice, stream_));

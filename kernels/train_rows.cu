@@ -129,6 +129,7 @@ __global__ void moe_router_backward_kernel(RouterGradParams p) {
 void CudaBackend::check_index_range(const TensorView& ids, int64_t limit, const char* op, const char* name) {
     const int64_t n = ids.numel();
     if (n == 0) return;
+    refuse_while_capturing("an index range check (a read-back)");
     int32_t* range = static_cast<int32_t*>(workspace(2 * sizeof(int32_t)));
     const int32_t init[2] = {INT_MAX, INT_MIN};
     CUDA_CHECK(cudaMemcpyAsync(range, init, sizeof(init), cudaMemcpyHostToDevice, stream_));

@@ -11,6 +11,7 @@
 // LATENT_PARITY_SELFTEST=1 runs the cases with a single-threaded CPU backend in the GPU's place (the
 // ctest entry test_kernels_model_cpu_selftest), so the test code runs in CI without a GPU.
 //
+// DecodeStepsAsGraphsMatchOpByOp checks the CUDA Graph decode path against op-by-op decode.
 // The second suite (CudaTrainModelParity, below) trains on the GPU: forward_backward + AdamW.
 #include <gtest/gtest.h>
 
@@ -75,6 +76,40 @@ TEST_P(CudaModelParity, PrefillAndDecodeLogitsMatchCpu) {
 
 INSTANTIATE_TEST_SUITE_P(Family, CudaModelParity, ::testing::ValuesIn(kCases),
                          [](const auto& info) { return std::string(info.param.name); });
+
+// Decode steps recorded and replayed as CUDA Graphs (ForwardOptions::capture_decode, the default) give the
+// same logits as the same steps run op by op: both run the same kernels in the same order, so the
+// values must be identical. On the GPU the graph path must also have been taken: the first step aborts
+// its capture (scratch and expert tables grow), the later ones launch graphs, updated in place.
+TEST_P(CudaModelParity, DecodeStepsAsGraphsMatchOpByOp) {
+    const ModelConfig c = GetParam().config();
+    const tiny::TensorMap weights = tiny::random_weights(c, 77);
+    auto model = Model::from_store(c, std::make_unique<tiny::MemoryStore>(weights), *gpu_);
+    auto eager_cache = model->new_cache(32), graph_cache = model->new_cache(32);
+    const std::vector<int32_t> prompt = {3, 14, 15, 9, 26, 5};
+    ForwardOptions eager, graph;
+    eager.capture_decode = false;
+    std::vector<float> want, got;
+    model->forward(*eager_cache, prompt, eager, want);
+    model->forward(*graph_cache, prompt, graph, got);
+    const Backend::CaptureStats before = gpu_->capture_stats();
+    const int steps = 5;
+    for (int i = 0; i < steps; ++i) {
+        const std::vector<int32_t> one = {int32_t((7 * i + 2) % c.vocab_size)};
+        model->forward(*eager_cache, one, eager, want);
+        model->forward(*graph_cache, one, graph, got);
+        ASSERT_EQ(got.size(), want.size());
+        for (size_t v = 0; v < want.size(); ++v)
+            ASSERT_EQ(got[v], want[v]) << "step " << i << ", logit " << v << ": the graph replay differs";
+    }
+    const Backend::CaptureStats after = gpu_->capture_stats();
+    if (!selftest()) {
+        EXPECT_GE(after.launched - before.launched, steps - 1) << "decode steps launched as graphs";
+        EXPECT_GE(after.updated - before.updated, steps - 2) << "graphs updated in place";
+        EXPECT_LE(after.aborted - before.aborted, 1) << "captures abandoned";
+        EXPECT_FALSE(after.disabled);
+    }
+}
 
 // ---------------------------------------------------------------------------------------------------
 // Training on the GPU: TrainModel's forward_backward (every activation and gradient on the device) and an

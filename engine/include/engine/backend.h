@@ -92,6 +92,29 @@ public:
     virtual void fill(const TensorView& dst, float value) = 0;
     virtual void synchronize() = 0;
 
+    // ---- step capture (CUDA Graphs) ----
+    // begin_capture(key) returning true means: the ops called until end_capture() are recorded, not run;
+    // end_capture() then runs them as one graph (CUDA: stream capture into a CUDA Graph, kept per `key`
+    // and updated in place by the next capture of the same shape, so a decode step costs one launch).
+    // While capturing, ops must not read device results on the host, copy to or from the host, or grow
+    // device memory: such an op throws (kUnsupported), and the caller calls abort_capture() and runs the
+    // same ops again without capture. The default backend never captures (begin_capture returns false).
+    virtual bool begin_capture(const void* key) {
+        (void)key;
+        return false;
+    }
+    virtual void end_capture() {}
+    virtual void abort_capture() {}
+    virtual bool capturing() const { return false; }  // between a successful begin_capture and its end
+    struct CaptureStats {
+        int64_t launched = 0;      // steps run as a graph
+        int64_t instantiated = 0;  // of which the graph was built anew (first step, or its shape changed)
+        int64_t updated = 0;       // of which an existing graph was updated in place
+        int64_t aborted = 0;       // captures abandoned; the step ran op by op
+        bool disabled = false;     // aborted too often in a row: no more captures
+    };
+    virtual CaptureStats capture_stats() const { return {}; }
+
     // ======================= forward ops =======================
 
     // y[.., M, N] = x[.., M, K] · w[.., N, K]ᵀ   (w_transposed = true: a Linear weight [out, in])

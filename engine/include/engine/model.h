@@ -40,6 +40,9 @@ struct ForwardOptions {
     AttentionPath attention = AttentionPath::kAuto;  // kAuto: explicit for T > 1, absorbed for T == 1
     bool all_logits = false;      // logits for every input token (perplexity) or only the last
     ExpertLoad* expert_load = nullptr;  // optional telemetry sink
+    // One-token steps: let the backend record the step and replay it as one graph (Backend::begin_capture;
+    // CUDA Graphs). Same results either way; false runs every op as it is called.
+    bool capture_decode = true;
 };
 
 class Model {

@@ -168,47 +168,61 @@ void DeepseekModel::forward(KvCache& cache_base, std::span<const int32_t> tokens
     const float eps = float(config_.rms_norm_eps);
 
     TensorView h = ws.f32(model::kHidden, {T, D});       // [T, D] residual (or the embedding for streams)
-    TensorView x = ws.f32(model::kNormed, {T, D});       // [T, D] sublayer input after its RMSNorm
-    TensorView y = ws.f32(model::kSublayerOut, {T, D});  // [T, D] sublayer output
-    be.embedding(h, weights_.embed, ids);
-    TensorView X, Xn;  // [T, n, D] stream states (mHC / HC)
-    if (streams) {
-        X = ws.f32(model::kStreamsA, {T, n, D});
-        Xn = ws.f32(model::kStreamsB, {T, n, D});
-        for (int64_t i = 0; i < n; ++i) be.copy(model::strided_view(X, i * D, {T, D}, {n * D, 1}), h);
-    }
-    TensorView u = streams ? ws.f32(model::kHcU, {T, D}) : h;  // what the sublayer's norm reads
+    be.embedding(h, weights_.embed, ids);                // checks the ids on the device: before any capture
+    const int64_t R = options.all_logits ? T : 1, r0 = T - R;  // logits rows the caller wants
+    TensorView lg = ws.f32(model::kLogits, {R, V});
 
-    for (int64_t l = 0; l < config_.num_hidden_layers; ++l) {
-        const model::LayerWeights& lw = weights_.layers[size_t(l)];
-        for (int s = 0; s < 2; ++s) {
-            const model::HcWeights& hw = s == 0 ? lw.attn_hc : lw.ffn_hc;
-            if (streams) model::hc_pre(ctx, hw, X, u);
-            be.rmsnorm(x, u, s == 0 ? lw.input_norm : lw.post_norm, eps);
-            if (s == 0)
-                model::attention_forward(ctx, l, x, y, absorbed);
-            else
-                model::ffn_forward(ctx, l, x, y);
-            if (streams) {
-                model::hc_apply(ctx, X, y, Xn);
-                std::swap(X, Xn);
-            } else {
-                be.add(h, h, y);
+    // Layers and head: on backends that capture (CUDA Graphs), a one-token step is recorded and replayed
+    // as one graph. Whatever cannot be captured (scratch growing on the first steps, a new expert table)
+    // throws inside the capture; the step then runs op by op, which does that growth for the next one.
+    auto layers_and_head = [&] {
+        TensorView x = ws.f32(model::kNormed, {T, D});       // [T, D] sublayer input after its RMSNorm
+        TensorView y = ws.f32(model::kSublayerOut, {T, D});  // [T, D] sublayer output
+        TensorView X, Xn;  // [T, n, D] stream states (mHC / HC)
+        if (streams) {
+            X = ws.f32(model::kStreamsA, {T, n, D});
+            Xn = ws.f32(model::kStreamsB, {T, n, D});
+            for (int64_t i = 0; i < n; ++i) be.copy(model::strided_view(X, i * D, {T, D}, {n * D, 1}), h);
+        }
+        TensorView u = streams ? ws.f32(model::kHcU, {T, D}) : h;  // what the sublayer's norm reads
+        for (int64_t l = 0; l < config_.num_hidden_layers; ++l) {
+            const model::LayerWeights& lw = weights_.layers[size_t(l)];
+            for (int s = 0; s < 2; ++s) {
+                const model::HcWeights& hw = s == 0 ? lw.attn_hc : lw.ffn_hc;
+                if (streams) model::hc_pre(ctx, hw, X, u);
+                be.rmsnorm(x, u, s == 0 ? lw.input_norm : lw.post_norm, eps);
+                if (s == 0)
+                    model::attention_forward(ctx, l, x, y, absorbed);
+                else
+                    model::ffn_forward(ctx, l, x, y);
+                if (streams) {
+                    model::hc_apply(ctx, X, y, Xn);
+                    std::swap(X, Xn);
+                } else {
+                    be.add(h, h, y);
+                }
             }
         }
+        TensorView hf = ws.f32(model::kHcOut, {R, D});
+        if (streams)
+            model::hc_collapse(ctx, X.slice_rows(r0, T), hf);
+        else
+            be.copy(hf, h.slice_rows(r0, T));
+        TensorView hn = ws.f32(model::kFinalNormed, {R, D});
+        be.rmsnorm(hn, hf, weights_.final_norm, eps);
+        be.matmul(lg, hn, weights_.lm_head_view());
+    };
+    bool ran = false;
+    if (T == 1 && options.capture_decode && be.begin_capture(cache)) {
+        try {
+            layers_and_head();
+            be.end_capture();
+            ran = true;
+        } catch (const Error&) {
+            be.abort_capture();  // then op by op below; a genuine error throws again there
+        }
     }
-
-    // Head: only the rows the caller wants.
-    const int64_t R = options.all_logits ? T : 1, r0 = T - R;
-    TensorView hf = ws.f32(model::kHcOut, {R, D});
-    if (streams)
-        model::hc_collapse(ctx, X.slice_rows(r0, T), hf);
-    else
-        be.copy(hf, h.slice_rows(r0, T));
-    TensorView hn = ws.f32(model::kFinalNormed, {R, D});
-    be.rmsnorm(hn, hf, weights_.final_norm, eps);
-    TensorView lg = ws.f32(model::kLogits, {R, V});
-    be.matmul(lg, hn, weights_.lm_head_view());
+    if (!ran) layers_and_head();
     logits.resize(size_t(R * V));
     be.copy(TensorView::contiguous(logits.data(), DType::F32, {R, V}), lg);
     if (T == 1 && ctx.expert_load && config_.n_routed_experts > 0) {

@@ -12,6 +12,10 @@ TensorView Scratch::get(ScratchSlot slot, DType dtype, std::initializer_list<int
     for (int64_t s : shape) numel *= s;
     const int64_t bytes = std::max<int64_t>(numel, 1) * int64_t(dtype_size(dtype));
     if (bytes > caps_[size_t(slot)]) {
+        // Not while a backend records a step (freeing and allocating are not recordable): the caller
+        // runs the step op by op instead (deepseek_model.cpp), which grows the buffer here.
+        ENGINE_CHECK(!backend_.capturing(), kUnsupported, "scratch slot ", int(slot), " must grow to ", bytes,
+                     " bytes during a step capture");
         // Grow by at least 1.5x so a chat whose context creeps up does not reallocate every turn.
         const int64_t grown = std::max(bytes, caps_[size_t(slot)] + caps_[size_t(slot)] / 2);
         bufs_[size_t(slot)] = Tensor();  // free first: peak memory stays at one buffer

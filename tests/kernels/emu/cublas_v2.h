@@ -1,5 +1,6 @@
 // cublas_v2.h (emulated) — cuBLAS handle calls as no-ops and GemmEx / GemmStridedBatchedEx as a column-major
 // reference GEMM (f32/bf16/f16 inputs, f32 output, double accumulation) that checks lda/ldb/ldc as cuBLAS does.
+// Under stream capture the GEMM is recorded (alpha and beta by value, as cuBLAS's host pointer mode does).
 #pragma once
 #include "cuda_runtime.h"
 #include "cuda_bf16.h"
@@ -33,6 +34,7 @@ inline cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t, cublasOperation
         ldb < std::max(1, rowsB) || ldc < std::max(1, m))
         return CUBLAS_STATUS_INVALID_VALUE;
     const float a = *static_cast<const float*>(alpha), b = *static_cast<const float*>(beta);
+    auto run = [=] {
     for (int bi = 0; bi < batch; ++bi) {
         float* Cp = static_cast<float*>(C) + bi * sc;
         const size_t oa = size_t(bi * sa), ob = size_t(bi * sb);
@@ -48,6 +50,11 @@ inline cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t, cublasOperation
                 c = float(a * acc + (b == 0.0f ? 0.0 : double(b) * c));
             }
     }
+    };
+    if (emu::t_capture)
+        emu::t_capture->ops.push_back(run);
+    else
+        run();
     return CUBLAS_STATUS_SUCCESS;
 }
 inline cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,

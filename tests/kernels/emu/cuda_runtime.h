@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <thread>
@@ -46,8 +47,32 @@ struct Block {
 inline thread_local dim3 t_threadIdx, t_blockIdx, t_blockDim, t_gridDim;
 inline thread_local Block* t_block = nullptr;
 
+// Stream capture (CUDA Graphs): while a capture runs on this thread, launches, device-to-device copies,
+// memsets and GEMMs are recorded as closures instead of run; a graph launch runs them in order. What a
+// real capture refuses (host copies, synchronisation, allocation) returns an error and invalidates it.
+struct Recording {
+    std::vector<std::function<void()>> ops;
+    bool invalid = false;
+};
+inline thread_local Recording* t_capture = nullptr;
+
+template <class K, class... A>
+void launch_now(K kernel, dim3 grid, dim3 block, A... args);
+
 template <class K, class... A>
 void launch(K kernel, dim3 grid, dim3 block, A... args) {
+    if (t_capture) {
+        const unsigned n = block.x * block.y * block.z;
+        if (n == 0 || n > 1024 || grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.y > 65535 || grid.z > 65535)
+            throw std::runtime_error("emu: invalid launch configuration");
+        t_capture->ops.push_back([=] { launch_now(kernel, grid, block, args...); });
+        return;
+    }
+    launch_now(kernel, grid, block, args...);
+}
+
+template <class K, class... A>
+void launch_now(K kernel, dim3 grid, dim3 block, A... args) {
     const unsigned n = block.x * block.y * block.z;
     if (n == 0 || n > 1024 || grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.y > 65535 || grid.z > 65535)
         throw std::runtime_error("emu: invalid launch configuration");
@@ -94,6 +119,10 @@ inline T __shfl_xor_sync(unsigned, T v, int off) {
     return r;
 }
 
+// Vector type and bit casts the GEMV kernels use (moe_decode.cu).
+struct alignas(16) uint4 { unsigned x, y, z, w; };
+inline float __uint_as_float(unsigned u) { float f; std::memcpy(&f, &u, 4); return f; }
+
 template <class T> inline T min(T a, T b) { return a < b ? a : b; }
 template <class T> inline T max(T a, T b) { return a < b ? b : a; }
 
@@ -112,17 +141,31 @@ inline int atomicMax(int* p, int v) {
 }
 
 // ---- runtime API stubs ----
-enum cudaError_t { cudaSuccess = 0, cudaErrorMemoryAllocation = 2 };
+enum cudaError_t {
+    cudaSuccess = 0, cudaErrorMemoryAllocation = 2, cudaErrorStreamCaptureUnsupported = 900,
+    cudaErrorStreamCaptureInvalidated = 901, cudaErrorIllegalState = 401
+};
 enum cudaMemcpyKind { cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost, cudaMemcpyDeviceToDevice };
 using cudaStream_t = void*;
 inline cudaError_t cudaGetLastError() { return cudaSuccess; }
 inline const char* cudaGetErrorName(cudaError_t) { return "emu"; }
 inline const char* cudaGetErrorString(cudaError_t) { return "emu"; }
-inline cudaError_t cudaMemcpyAsync(void* d, const void* s, size_t n, cudaMemcpyKind, cudaStream_t = nullptr) {
+namespace emu {
+inline cudaError_t refuse_in_capture() {  // what a real capture refuses invalidates it
+    t_capture->invalid = true;
+    return cudaErrorStreamCaptureUnsupported;
+}
+}  // namespace emu
+inline cudaError_t cudaMemcpyAsync(void* d, const void* s, size_t n, cudaMemcpyKind k, cudaStream_t = nullptr) {
+    if (emu::t_capture) {
+        if (k != cudaMemcpyDeviceToDevice) return emu::refuse_in_capture();
+        emu::t_capture->ops.push_back([=] { std::memcpy(d, s, n); });
+        return cudaSuccess;
+    }
     std::memcpy(d, s, n);
     return cudaSuccess;
 }
-inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return emu::t_capture ? emu::refuse_in_capture() : cudaSuccess; }
 
 inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
 enum { cudaStreamNonBlocking = 1 };
@@ -135,15 +178,64 @@ inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int) { std::strcpy
 inline cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) { static int dummy; *s = &dummy; return cudaSuccess; }
 inline cudaError_t cudaStreamDestroy(cudaStream_t) { return cudaSuccess; }
 inline cudaError_t cudaMallocAsync(void** p, size_t n, cudaStream_t) {
+    if (emu::t_capture) return emu::refuse_in_capture();
     // poison: NaN floats, so reads of never-written memory show up (alloc() memsets to 0 afterwards itself)
     *p = std::malloc(n ? n : 1);
     if (!*p) return cudaErrorMemoryAllocation;
     for (size_t i = 0; i + 4 <= n; i += 4) { float nan = NAN; std::memcpy(static_cast<char*>(*p) + i, &nan, 4); }
     return cudaSuccess;
 }
-inline cudaError_t cudaFreeAsync(void* p, cudaStream_t) { std::free(p); return cudaSuccess; }
-inline cudaError_t cudaFree(void* p) { std::free(p); return cudaSuccess; }
-inline cudaError_t cudaMemsetAsync(void* p, int v, size_t n, cudaStream_t) { std::memset(p, v, n); return cudaSuccess; }
+inline cudaError_t cudaFreeAsync(void* p, cudaStream_t) {
+    if (emu::t_capture) return emu::refuse_in_capture();
+    std::free(p);
+    return cudaSuccess;
+}
+inline cudaError_t cudaFree(void* p) { return cudaFreeAsync(p, nullptr); }
+inline cudaError_t cudaMemsetAsync(void* p, int v, size_t n, cudaStream_t) {
+    if (emu::t_capture) {
+        emu::t_capture->ops.push_back([=] { std::memset(p, v, n); });
+        return cudaSuccess;
+    }
+    std::memset(p, v, n);
+    return cudaSuccess;
+}
+// Graphs: a graph and an executable graph are both a recording; an update copies the ops over.
+enum cudaStreamCaptureMode { cudaStreamCaptureModeGlobal, cudaStreamCaptureModeThreadLocal, cudaStreamCaptureModeRelaxed };
+using cudaGraph_t = emu::Recording*;
+using cudaGraphExec_t = emu::Recording*;
+struct cudaGraphExecUpdateResultInfo { int result; };
+inline cudaError_t cudaStreamBeginCapture(cudaStream_t, cudaStreamCaptureMode) {
+    if (emu::t_capture) return cudaErrorIllegalState;
+    emu::t_capture = new emu::Recording;
+    return cudaSuccess;
+}
+inline cudaError_t cudaStreamEndCapture(cudaStream_t, cudaGraph_t* g) {
+    if (!emu::t_capture) return cudaErrorIllegalState;
+    emu::Recording* r = emu::t_capture;
+    emu::t_capture = nullptr;
+    if (r->invalid) {
+        delete r;
+        *g = nullptr;
+        return cudaErrorStreamCaptureInvalidated;
+    }
+    *g = r;
+    return cudaSuccess;
+}
+inline cudaError_t cudaGraphInstantiate(cudaGraphExec_t* e, cudaGraph_t g, unsigned long long = 0) {
+    *e = new emu::Recording(*g);
+    return cudaSuccess;
+}
+inline cudaError_t cudaGraphExecUpdate(cudaGraphExec_t e, cudaGraph_t g, cudaGraphExecUpdateResultInfo*) {
+    e->ops = g->ops;
+    return cudaSuccess;
+}
+inline cudaError_t cudaGraphLaunch(cudaGraphExec_t e, cudaStream_t) {
+    if (emu::t_capture) return emu::refuse_in_capture();
+    for (auto& op : e->ops) op();
+    return cudaSuccess;
+}
+inline cudaError_t cudaGraphDestroy(cudaGraph_t g) { delete g; return cudaSuccess; }
+inline cudaError_t cudaGraphExecDestroy(cudaGraphExec_t e) { delete e; return cudaSuccess; }
 inline cudaError_t cudaMemGetInfo(size_t* f, size_t* t) { *f = size_t(8) << 30; *t = size_t(16) << 30; return cudaSuccess; }
 // For bench/cuda_attention_bench.cu under the emulator (synchronous copies, events that time nothing).
 template <class T> inline cudaError_t cudaMalloc(T** p, size_t n) { return cudaMallocAsync(reinterpret_cast<void**>(p), n, nullptr); }
