@@ -17,7 +17,8 @@
 #   4. exported models load in transformers with our logits (issue #7): tests/parity/check_export_transformers.py
 #   5. whole model on the GPU (issue #5): `latent generate --device cuda` logits vs the CPU's on an
 #      exported model; `latent bench --device cuda|cpu` on the synthetic 303M bf16 checkpoint; the
-#      attention benchmarks (decode and flash prefill); 20 training steps with --device cuda, then cpu
+#      attention benchmarks (decode and flash prefill); V2-Lite-shaped batch-1 decode (CUDA Graphs and op
+#      by op); 20 training steps with --device cuda, then cpu
 #   6. compute-sanitizer memcheck on the three suites (issue #5), last because it is the slowest
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -133,6 +134,10 @@ check bench-ckpt timeout 180 env LD_LIBRARY_PATH="$LIBS" "$B/latent_model_decode
     --tokens 32 --dir "$W/ckpt"
 # MLA decode attention kernel alone: batch 64 x 4096 tokens, H 16/128, % of D2D copy bandwidth; self-checked.
 check cuda-attention-bench timeout 120 env LD_LIBRARY_PATH="$LIBS" "$B/latent_cuda_attention_bench"
+# Batch-1 decode of a DeepSeek-V2-Lite-shaped model (31 GB of random bf16 weights made in memory), CUDA
+# Graphs and op by op, % of the bytes roofline at the device copy bandwidth (issue #5 asks for >= 60 %).
+check gpu-decode-bench timeout 240 env LD_LIBRARY_PATH="$LIBS" "$B/latent_gpu_decode_bench" --shape v2-lite \
+    --prompt 512 --tokens 64
 for dev in cuda cpu; do
     check "bench-$dev" timeout 180 env LD_LIBRARY_PATH="$LIBS" "$B/latent" bench "$W/ckpt" --device "$dev" -p 512 -n 128
 done
