@@ -9,7 +9,14 @@
 // Each step is also timed in process CPU time, and the sgemm peak in GFLOP per CPU-second: the CPU-time
 // MFU is the same fraction with both sides in CPU time, which a loaded shared machine distorts far less.
 //
+// On the GPU (--device cuda) the limit is the backend's own GEMM rate measured in the same run: an
+// 8192³ matmul with F32 operands at the step's precision (--matmul, default bf16: bf16 tensor cores with
+// fp32 accumulation, what the training GEMMs use) — and, printed beside it, an 8192³ matmul with a bf16
+// weight (bf16 × bf16 → fp32, including the activation's cast). MFU is against the first; CPU time is
+// not meaningful there and is not printed.
+//
 // Usage: latent_train_bench [--seq T] [--batch B] [--steps N] [--threads N] [--moe] [--deep] [--only KIND]
+//                           [--preset small|base] [--device cpu|cuda] [--matmul bf16|tf32|exact]
 //   --deep: the deep, narrow model of docs/mhc-experiment.md instead of *small* (tiny preset re-shaped to
 //           12 layers, hidden 64, 4 heads, d_nope 16, d_rope 8, d_v 16, kv rank 32, FFN 256, vocab 512),
 //           with that experiment's B=8, T=64 and one thread unless given.
@@ -64,6 +71,7 @@ double active_parameters(const ModelConfig& c, int64_t total) {
 struct StepRunner {
     TrainModel model;
     Trainer trainer;
+    static inline MatmulPrecision precision = MatmulPrecision::kBf16;  // --matmul (GPU GEMMs)
     std::vector<int32_t> x, y;  // [B, T] inputs and next-token targets
     Batch batch;
     double best = 1e30, best_cpu = 1e30;  // best step by wall / by CPU time: the least disturbed figures
@@ -90,6 +98,7 @@ struct StepRunner {
     static TrainConfig make_config() {
         TrainConfig tc;
         tc.adamw.lr = 1e-4f;
+        tc.matmul_precision = precision;
         return tc;
     }
     // One step; returns {wall seconds, CPU seconds}.
@@ -133,13 +142,29 @@ double sgemm_peak_per_cpu_second(int n, int threads, int reps = 5) {
     return 2.0 * double(n) * n * n / best * 1e-9;
 }
 
+// GFLOP/s of an n³ matmul on `be` (best of 5 after a warm-up), weight in `wdt`, F32 operands at precision p.
+double backend_gemm_rate(Backend& be, int64_t n, DType wdt, MatmulPrecision p) {
+    Tensor x = be.alloc(DType::F32, {n, n}), w = be.alloc(wdt, {n, n}), y = be.alloc(DType::F32, {n, n});
+    be.set_matmul_precision(p);
+    double best = 1e30;
+    for (int r = 0; r < 6; ++r) {
+        be.synchronize();
+        const double t0 = bench::now_s();
+        be.matmul(y.view(), x.view(), w.view());
+        be.synchronize();
+        if (r > 0) best = std::min(best, bench::now_s() - t0);
+    }
+    be.set_matmul_precision(MatmulPrecision::kExact);
+    return 2.0 * double(n) * double(n) * double(n) / best * 1e-9;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     int64_t T = -1, B = -1;
     int steps = 3, threads = -1;
     bool moe = false, deep = false;
-    std::string only;
+    std::string only, preset_size = "small", device = "cpu";
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         auto next = [&]() -> long {
@@ -156,24 +181,51 @@ int main(int argc, char** argv) {
         else if (a == "--moe") moe = true;
         else if (a == "--deep") deep = true;
         else if (a == "--only" && i + 1 < argc) only = argv[++i];
+        else if (a == "--preset" && i + 1 < argc) preset_size = argv[++i];
+        else if (a == "--device" && i + 1 < argc) device = argv[++i];
+        else if (a == "--matmul" && i + 1 < argc) StepRunner::precision = matmul_precision_from_name(argv[++i]);
         else {
             std::fprintf(stderr, "usage: latent_train_bench [--seq T] [--batch B] [--steps N] [--threads N] [--moe] "
-                                 "[--deep] [--only residual|mhc]\n");
+                                 "[--deep] [--only residual|mhc] [--preset small|base] [--device cpu|cuda] "
+                                 "[--matmul bf16|tf32|exact]\n");
             return 2;
         }
     }
-    if (T < 0) T = deep ? 64 : 256;
-    if (B < 0) B = deep ? 8 : 4;
+    const bool gpu = device == "cuda";
+    if (!gpu && device != "cpu") {
+        std::fprintf(stderr, "--device must be cpu or cuda\n");
+        return 2;
+    }
+    if (T < 0) T = deep ? 64 : gpu ? 1024 : 256;
+    if (B < 0) B = deep ? 8 : gpu ? 8 : 4;
     if (threads < 0) threads = deep ? 1 : 0;
-    const double peak = bench::measure_sgemm_peak(2048, threads);
-    const double peak_cpu = sgemm_peak_per_cpu_second(2048, threads);
-    std::printf("sgemm peak (OpenBLAS, n=2048, %d threads): %.1f GFLOP/s wall, %.1f GFLOP per CPU-second\n",
-                threads > 0 ? threads : omp_get_num_procs(), peak, peak_cpu);
-    auto backend = make_cpu_backend(threads);
+    std::unique_ptr<Backend> backend;
+    double peak = 0, peak_cpu = 0;
+    try {
+        if (gpu) {
+            backend = make_cuda_backend(0);
+            peak = backend_gemm_rate(*backend, 8192, DType::F32, StepRunner::precision);
+            const double bf16w = backend_gemm_rate(*backend, 8192, DType::BF16, MatmulPrecision::kExact);
+            std::printf("%s: 8192³ GEMM with F32 operands at %s precision: %.1f TFLOP/s (the limit); with a bf16 "
+                        "weight: %.1f TFLOP/s\n",
+                        backend->name().c_str(), matmul_precision_name(StepRunner::precision), peak * 1e-3,
+                        bf16w * 1e-3);
+        } else {
+            peak = bench::measure_sgemm_peak(2048, threads);
+            peak_cpu = sgemm_peak_per_cpu_second(2048, threads);
+            std::printf("sgemm peak (OpenBLAS, n=2048, %d threads): %.1f GFLOP/s wall, %.1f GFLOP per CPU-second\n",
+                        threads > 0 ? threads : omp_get_num_procs(), peak, peak_cpu);
+            backend = make_cpu_backend(threads);
+        }
+    } catch (const Error& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return 1;
+    }
     Result by_kind[2];
     const ResidualKind kinds[2] = {ResidualKind::kResidual, ResidualKind::kMHC};
     const char* names[2] = {"residual", "mHC n=4"};
-    const char* preset = deep ? "deep narrow (tiny, 12 x 64)" : "small preset";
+    const std::string preset_label = deep ? "deep narrow (tiny, 12 x 64)" : preset_size + " preset";
+    const char* preset = preset_label.c_str();
     // Both models live side by side and their steps alternate (residual, mHC, residual, ...), so both see
     // the same machine state; the mHC / residual ratio is the median of the per-pair ratios. (Timing one
     // configuration after the other gave ratios from 0.89 to 1.33 for the same binary on the shared VM.)
@@ -182,7 +234,7 @@ int main(int argc, char** argv) {
     for (int k = 0; k < 2; ++k) {
         if (!only.empty() && only != (k == 0 ? "residual" : "mhc")) continue;
         PresetOptions po;
-        po.size = deep ? "tiny" : "small";
+        po.size = deep ? "tiny" : preset_size;
         po.moe = moe;
         po.residual = kinds[k];
         if (deep) po.vocab_size = 512;
@@ -216,16 +268,23 @@ int main(int argc, char** argv) {
         const Result r = runners[k]->result(configs[k]);
         by_kind[k] = r;
         const double mfu = 6.0 * r.active_params * r.tokens_per_second / (peak * 1e9);
-        const double mfu_cpu = 6.0 * r.active_params * double(B * T) / r.cpu_seconds_per_step / (peak_cpu * 1e9);
         std::printf("%s (MLA%s, %s): %.2fM params (%.2fM active, non-embedding), B=%lld T=%lld: "
-                    "%.3f s/step (CPU %.3f s), %.0f tokens/s, %.1f GFLOP/s = MFU %.1f%% of sgemm peak; "
-                    "CPU-time MFU %.1f%%\n",
+                    "%.3f s/step, %.0f tokens/s, %.1f GFLOP/s = MFU %.1f%% of the %s",
                     preset, moe ? " + MoE" : "", names[k], r.total_params / 1e6, r.active_params / 1e6,
-                    static_cast<long long>(B), static_cast<long long>(T), r.seconds_per_step, r.cpu_seconds_per_step,
-                    r.tokens_per_second,
-                    6.0 * r.active_params * r.tokens_per_second * 1e-9, 100.0 * mfu, 100.0 * mfu_cpu);
+                    static_cast<long long>(B), static_cast<long long>(T), r.seconds_per_step, r.tokens_per_second,
+                    6.0 * r.active_params * r.tokens_per_second * 1e-9, 100.0 * mfu,
+                    gpu ? "GEMM rate above" : "sgemm peak");
+        if (!gpu) {
+            const double mfu_cpu = 6.0 * r.active_params * double(B * T) / r.cpu_seconds_per_step / (peak_cpu * 1e9);
+            std::printf(" (CPU %.3f s/step); CPU-time MFU %.1f%%", r.cpu_seconds_per_step, 100.0 * mfu_cpu);
+        }
+        std::printf("\n");
     }
-    if (only.empty())
+    if (only.empty() && gpu)
+        std::printf("mHC (n=4) / residual step time, median of %d alternating pairs: %.3f; ratio of the best steps: "
+                    "%.3f\n",
+                    steps, median(ratio_wall), by_kind[1].seconds_per_step / by_kind[0].seconds_per_step);
+    else if (only.empty())
         std::printf("mHC (n=4) / residual step time, median of %d alternating pairs: %.3f (CPU time: %.3f); "
                     "ratio of the best steps: %.3f (CPU time: %.3f)\n",
                     steps, median(ratio_wall), median(ratio_cpu), by_kind[1].seconds_per_step / by_kind[0].seconds_per_step,

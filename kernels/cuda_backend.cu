@@ -144,6 +144,7 @@ CudaBackend::CudaBackend(int device) : device_(device) {
     const char* attn = std::getenv("LATENT_CUDA_ATTENTION");
     attention_reference_ = attn != nullptr && std::string(attn) == "reference";
     graphs_enabled_ = graphs_enabled_by_env();
+    moe_loop_ = moe_loop_by_env();
     CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     CUBLAS_CHECK(cublasCreate(&cublas_));
     CUBLAS_CHECK(cublasSetStream(cublas_, stream_));

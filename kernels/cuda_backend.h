@@ -29,6 +29,14 @@ struct ExpertPtrs {
     int64_t ld_gate, ld_up, ld_down;
 };
 
+// One GEMM as cuBLAS sees it (column-major, A transposed): C[m, n] = A[k, m]ᵀ·B[k, n] (moe_prefill.cu).
+struct GemmProblem {
+    int m, n, k, lda, ldb, ldc;
+    const void* A;
+    const void* B;
+    void* C;
+};
+
 class CudaBackend final : public engine::Backend {
 public:
     explicit CudaBackend(int device);
@@ -43,6 +51,8 @@ public:
     void copy(const engine::TensorView& dst, const engine::TensorView& src) override;
     void fill(const engine::TensorView& dst, float value) override;
     void synchronize() override;
+    void set_matmul_precision(engine::MatmulPrecision p) override { precision_ = p; }
+    engine::MatmulPrecision matmul_precision() const override { return precision_; }
     // step_graph.cu: decode steps as CUDA Graphs.
     bool begin_capture(const void* key) override;
     void end_capture() override;
@@ -71,6 +81,11 @@ public:
                      const engine::TensorView& rows) override;
     void scatter_add_rows(const engine::TensorView& dst, const engine::TensorView& src,
                           const engine::TensorView& rows, const engine::TensorView& scale) override;
+    // moe_prefill.cu: gather, two grouped GEMMs, silu, a deterministic combine.
+    int64_t moe_experts_work(int64_t pairs, int64_t max_rows, int64_t D, int64_t i_max) const override;
+    void moe_experts(const engine::TensorView& y, const engine::TensorView& x, const engine::SwigluExpert* experts,
+                     const int64_t* offsets, int64_t n, const engine::TensorView& rows,
+                     const engine::TensorView& scale, const engine::TensorView& work) override;
     // moe_decode.cu: two fused kernels, the routing read on the device (no host synchronisation).
     void moe_decode(const engine::TensorView& y, const engine::TensorView& x, const engine::TensorView& idx,
                     const engine::TensorView& wts, const engine::SwigluExpert* routed, int64_t E,
@@ -165,6 +180,19 @@ private:
     void* workspace_ = nullptr;
     size_t workspace_bytes_ = 0;
     std::vector<std::unique_ptr<ExpertTable>> expert_tables_;
+
+    // The GEMMs `probs` (A in ab_type, B in ab_type, C f32) in one cublasGemmGroupedBatchedEx, or one
+    // cublasGemmEx each when moe_loop_; ptr_space: device room for 3·probs.size() pointers.
+    void grouped_gemm(const std::vector<GemmProblem>& probs, cudaDataType_t ab_type, void* ptr_space);
+    static bool moe_loop_by_env();  // LATENT_CUDA_MOE=loop
+    bool moe_loop_ = false;         // set by the env, or after cuBLAS refused the grouped call
+
+    // The cuBLAS compute type of a GEMM whose A/B are `ab`: fp32 operands follow precision_.
+    cublasComputeType_t compute_type(cudaDataType_t ab) const {
+        if (ab != CUDA_R_32F || precision_ == engine::MatmulPrecision::kExact) return CUBLAS_COMPUTE_32F;
+        return precision_ == engine::MatmulPrecision::kTf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F_FAST_16BF;
+    }
+    engine::MatmulPrecision precision_ = engine::MatmulPrecision::kExact;
 
     // Step capture (step_graph.cu).
     struct StepGraph {

@@ -2,7 +2,8 @@
 //
 // Row-major y[M, N] = x[M, K]·w[N, K]ᵀ is, in cuBLAS's column-major terms, yᵀ = w·xᵀ with w read as
 // its transpose: GemmEx(OP_T, OP_N, m = N, n = M, k = K, A = w, B = x, C = y). For bf16/f16 weights
-// the activation is cast to the weight dtype in the workspace (bf16 in, fp32 accumulate, fp32 out).
+// the activation is cast to the weight dtype in the workspace (bf16 in, fp32 accumulate, fp32 out). F32
+// weights: fp32, or TF32 / bf16 tensor cores when set_matmul_precision asked for them (training).
 #include "checks.h"
 #include "common.cuh"
 #include "cuda_backend.h"
@@ -69,11 +70,11 @@ void CudaBackend::matmul(const TensorView& y, const TensorView& x, const TensorV
     if (!batched) {
         CUBLAS_CHECK(cublasGemmEx(cublas_, op_w, CUBLAS_OP_N, int(N), int(M), int(K), &alpha, w.data, ab_type,
                                   int(ldw), xb, ab_type, int(ldxb), &beta, y.data, CUDA_R_32F, int(ldy),
-                                  CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+                                  compute_type(ab_type), CUBLAS_GEMM_DEFAULT));
     } else {
         CUBLAS_CHECK(cublasGemmStridedBatchedEx(cublas_, op_w, CUBLAS_OP_N, int(N), int(M), int(K), &alpha, w.data,
                                                 ab_type, int(ldw), sw, xb, ab_type, int(ldxb), sxb, &beta, y.data,
-                                                CUDA_R_32F, int(ldy), sy, int(B), CUBLAS_COMPUTE_32F,
+                                                CUDA_R_32F, int(ldy), sy, int(B), compute_type(ab_type),
                                                 CUBLAS_GEMM_DEFAULT));
     }
 }

@@ -136,10 +136,10 @@ void CudaBackend::matmul_weight_grad(const TensorView& dw, const TensorView& dy,
     const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;  // beta 0: dw is not read (NaN-safe overwrite)
     // Row-major dw[N, K] is column-major dwᵀ (K×N, ld lw) and dwᵀ = xᵀ · dy:
     //   A = x  read column-major as xᵀ (K×M, ld lx), OP_N;  B = dy read column-major as dyᵀ (N×M, ld ly), OP_T.
-    // fp32 in, fp32 compute (CUBLAS_COMPUTE_32F: no TF32), fp32 out.
+    // fp32 in, fp32 out; fp32 compute unless set_matmul_precision chose TF32 / bf16 tensor cores.
     CUBLAS_CHECK(cublasGemmEx(cublas_, CUBLAS_OP_N, CUBLAS_OP_T, int(K), int(N), int(M), &alpha, x.data, CUDA_R_32F,
                               int(lx), dy.data, CUDA_R_32F, int(ly), &beta, dw.data, CUDA_R_32F, int(lw),
-                              CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+                              compute_type(CUDA_R_32F), CUBLAS_GEMM_DEFAULT));
 }
 
 void CudaBackend::rmsnorm_backward(const TensorView& dx, const TensorView& dw, const TensorView& dy,

@@ -43,7 +43,7 @@ int run_train(cli::Args& args) {
         "train RUN_DIR [--base MODEL_DIR --data FILE_OR_DIR | --config run.json] [--steps N | --epochs E] "
         "[--seq-len T] [--batch B] [--accum N] [--lr LR] [--warmup N] [--decay cosine|linear|constant] "
         "[--clip C] [--eval-every N] [--ckpt-every N] [--keep N] [--seed S] [--init-std S] [--format auto|text|chat|alpaca|csv] "
-        "[--val FRACTION] [--from-scratch] [--no-packing] [--threads N] [--device cpu|cuda|auto] "
+        "[--val FRACTION] [--from-scratch] [--no-packing] [--threads N] [--device cpu|cuda|auto] [--matmul bf16|tf32|exact] "
         "[--lora-rank R [--lora-alpha A] [--lora-dropout P] [--lora-targets q_proj,kv_b_proj,...]]";
     auto config_file = args.option({"--config"});
     auto base = args.option({"--base"});
@@ -85,6 +85,7 @@ int run_train(cli::Args& args) {
     num({"--chunk"}, "text_chunk_tokens", true);
     if (auto v = args.option({"--decay"})) over["lr_decay"] = *v;
     if (auto v = args.option({"--format"})) over["data_format"] = *v;
+    if (auto v = args.option({"--matmul"})) over["matmul_precision"] = *v;  // GPU GEMM precision (bf16 default)
     if (auto v = args.option({"--system"})) over["system_prompt"] = *v;
     num({"--lora-rank"}, "lora_rank", true);
     num({"--lora-alpha"}, "lora_alpha", false);

@@ -8,7 +8,7 @@
 #   device run:  command "bash scripts/device-check/run.sh", carry [".devcheck"], timeout_s 540
 #
 # .devcheck/bundle.tar.xz  bin/ (latent, test_kernels, test_kernels_train, test_kernels_model, latent_model_decode_bench,
-#                          latent_cuda_attention_bench, latent_gpu_decode_bench),
+#                          latent_cuda_attention_bench, latent_gpu_decode_bench, latent_train_bench),
 #                          lib/ (liblatent_cuda.so + the Debian shared libraries they need that a CUDA/PyTorch
 #                          image lacks: OpenBLAS, ICU, PCRE2, libgomp, gfortran), lib-fallback/ (libstdc++,
 #                          libgcc_s: used only if the image's are older)
@@ -23,12 +23,12 @@ JOBS=${JOBS:-2}
 cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLATENT_CUDA=ON -DLATENT_CUDA_ARCHITECTURES=90 \
       -DLATENT_NATIVE=OFF -DLATENT_BUILD_APP=OFF >/dev/null
 cmake --build "$BUILD" -j "$JOBS" --target latent test_kernels test_kernels_train test_kernels_model latent_model_decode_bench latent_cuda \
-    latent_cuda_attention_bench latent_gpu_decode_bench
+    latent_cuda_attention_bench latent_gpu_decode_bench latent_train_bench
 
 rm -rf "$D" && mkdir -p "$D/stage/bin" "$D/stage/lib" "$D/stage/lib-fallback"
 cp "$BUILD/engine/latent" "$BUILD/tests/kernels/test_kernels" "$BUILD/tests/kernels/test_kernels_train" "$BUILD/tests/kernels/test_kernels_model" \
    "$BUILD/bench/latent_model_decode_bench" "$BUILD/bench/latent_cuda_attention_bench" \
-   "$BUILD/bench/latent_gpu_decode_bench" "$D/stage/bin/"
+   "$BUILD/bench/latent_gpu_decode_bench" "$BUILD/bench/latent_train_bench" "$D/stage/bin/"
 cp "$(find "$BUILD/kernels" -name 'liblatent_cuda.so' | head -1)" "$D/stage/lib/"
 # Shared libraries: everything ldd resolves, except glibc's own, the NVIDIA driver and the CUDA runtime /
 # cuBLAS (the device has the CUDA 13 toolkit; ours would add hundreds of MB).

@@ -18,7 +18,8 @@
 #   5. whole model on the GPU (issue #5): `latent generate --device cuda` logits vs the CPU's on an
 #      exported model; `latent bench --device cuda|cpu` on the synthetic 303M bf16 checkpoint; the
 #      attention benchmarks (decode and flash prefill); V2-Lite-shaped batch-1 decode (CUDA Graphs and op
-#      by op); 20 training steps with --device cuda, then cpu
+#      by op); the base-preset training bench (MFU, mHC vs residual); 20 training steps with --device
+#      cuda, then cpu
 #   6. compute-sanitizer memcheck on the three suites (issue #5), last because it is the slowest
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -141,6 +142,10 @@ check gpu-decode-bench timeout 240 env LD_LIBRARY_PATH="$LIBS" "$B/latent_gpu_de
 for dev in cuda cpu; do
     check "bench-$dev" timeout 180 env LD_LIBRARY_PATH="$LIBS" "$B/latent" bench "$W/ckpt" --device "$dev" -p 512 -n 128
 done
+# Training step of the base preset on the GPU: MFU against the backend's GEMM rate at the step's precision
+# (bf16 tensor cores), and mHC (n = 4) vs residual step time (issue #5: >= 40 % and <= 1.07x).
+check train-bench-base timeout 180 env LD_LIBRARY_PATH="$LIBS" "$B/latent_train_bench" --device cuda --preset base \
+    --steps 6
 # Training on the GPU (first run): 20 steps of the demo data on the step-4 base model, GPU then CPU; the
 # per-step tokens/s are in the log.
 if [ -d "$E/base" ]; then

@@ -65,6 +65,16 @@ struct HcParams {
     int64_t scales() const { return kind == Kind::kHead ? 1 : 3; }
 };
 
+// How a GEMM whose operands are all F32 (training's fp32 master weights, activations and gradients) may
+// run. kExact: fp32 arithmetic (the default, and what the parity tests compare). kTf32 / kBf16: tensor
+// cores with the inputs rounded to TF32 / bf16 and fp32 accumulation and output (cuBLAS's
+// CUBLAS_COMPUTE_32F_FAST_TF32 / _FAST_16BF), the "bf16 in, fp32 accumulate" of mixed-precision training
+// without a second copy of the weights. GEMMs with bf16/f16 weights are bf16/f16 already. The CPU backend
+// computes in fp32 whatever is asked.
+enum class MatmulPrecision { kExact, kTf32, kBf16 };
+const char* matmul_precision_name(MatmulPrecision p);  // "exact" | "tf32" | "bf16"
+MatmulPrecision matmul_precision_from_name(const std::string& name);  // throws kInvalidArgument naming the choices
+
 struct DeviceMemoryInfo {
     int64_t free_bytes = 0;
     int64_t total_bytes = 0;
@@ -106,6 +116,10 @@ public:
     virtual void end_capture() {}
     virtual void abort_capture() {}
     virtual bool capturing() const { return false; }  // between a successful begin_capture and its end
+
+    // See MatmulPrecision. Applies to every later F32 GEMM (matmul, matmul_weight_grad) on this backend.
+    virtual void set_matmul_precision(MatmulPrecision p) { (void)p; }
+    virtual MatmulPrecision matmul_precision() const { return MatmulPrecision::kExact; }
     struct CaptureStats {
         int64_t launched = 0;      // steps run as a graph
         int64_t instantiated = 0;  // of which the graph was built anew (first step, or its shape changed)

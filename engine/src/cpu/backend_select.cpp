@@ -63,6 +63,22 @@ BackendChoice::Kind backend_kind_from_name(const std::string& name) {
     ENGINE_THROW(kInvalidArgument, "unknown backend '", name, "'; expected auto, cpu or cuda");
 }
 
+const char* matmul_precision_name(MatmulPrecision p) {
+    switch (p) {
+        case MatmulPrecision::kExact: return "exact";
+        case MatmulPrecision::kTf32: return "tf32";
+        case MatmulPrecision::kBf16: return "bf16";
+    }
+    return "?";
+}
+
+MatmulPrecision matmul_precision_from_name(const std::string& name) {
+    if (name == "exact" || name == "fp32") return MatmulPrecision::kExact;
+    if (name == "tf32") return MatmulPrecision::kTf32;
+    if (name == "bf16") return MatmulPrecision::kBf16;
+    ENGINE_THROW(kInvalidArgument, "unknown matmul precision '", name, "'; expected exact, tf32 or bf16");
+}
+
 std::unique_ptr<Backend> make_cuda_backend(int device) {
     std::string why;
     CreateFn create = load_cuda_library(why);

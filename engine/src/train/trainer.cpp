@@ -25,6 +25,13 @@ StepStats Trainer::step(const std::vector<Batch>& micro) {
     ENGINE_CHECK(int64_t(micro.size()) == cfg_.grad_accum_steps, kInvalidArgument, "Trainer::step got ",
                  micro.size(), " micro-batches but grad_accum_steps is ", cfg_.grad_accum_steps);
     Backend& be = model_.backend();
+    // The step's GEMMs at the configured precision; the backend's own setting comes back afterwards.
+    struct PrecisionScope {
+        Backend& be;
+        MatmulPrecision before;
+        PrecisionScope(Backend& b, MatmulPrecision p) : be(b), before(b.matmul_precision()) { be.set_matmul_precision(p); }
+        ~PrecisionScope() { be.set_matmul_precision(before); }
+    } precision(be, cfg_.matmul_precision);
     const ModelConfig& c = model_.config();
     StepStats st;
     st.step = ++attempted_;

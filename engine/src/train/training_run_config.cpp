@@ -66,6 +66,7 @@ nlohmann::json TrainingRunConfig::to_json() const {
         {"grad_accum_steps", train.grad_accum_steps},
         {"bias_update_rate", train.bias_update_rate},
         {"seq_aux_alpha", train.seq_aux_alpha},
+        {"matmul_precision", matmul_precision_name(train.matmul_precision)},
         {"eval_every", eval_every},
         {"eval_batches", eval_batches},
         {"checkpoint_every", checkpoint_every},
@@ -121,6 +122,14 @@ TrainingRunConfig TrainingRunConfig::from_json(const nlohmann::json& j, const st
     read(j, "grad_accum_steps", c.train.grad_accum_steps, source);
     read(j, "bias_update_rate", c.train.bias_update_rate, source);
     read(j, "seq_aux_alpha", c.train.seq_aux_alpha, source);
+    if (j.contains("matmul_precision")) {
+        read(j, "matmul_precision", s, source);
+        try {
+            c.train.matmul_precision = matmul_precision_from_name(s);
+        } catch (const Error& e) {
+            ENGINE_THROW(kBadFile, source, ": \"matmul_precision\": ", e.message());
+        }
+    }
     read(j, "eval_every", c.eval_every, source);
     read(j, "eval_batches", c.eval_batches, source);
     read(j, "checkpoint_every", c.checkpoint_every, source);

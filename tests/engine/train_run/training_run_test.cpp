@@ -177,6 +177,22 @@ TEST_F(TrainingRunTest, BadSettingsAndBadDataAreReported) {
     } catch (const Error& e) {
         EXPECT_NE(e.message().find("\"seq_len\""), std::string::npos) << e.message();
     }
+    // GPU GEMM precision: bf16 by default, round trip, an unknown name names the field and the choices.
+    j = config("x").to_json();
+    EXPECT_EQ(j.at("matmul_precision"), "bf16");
+    j["matmul_precision"] = "tf32";
+    EXPECT_EQ(TrainingRunConfig::from_json(j, "run.json").train.matmul_precision, MatmulPrecision::kTf32);
+    j.erase("matmul_precision");  // older run.json files
+    EXPECT_EQ(TrainingRunConfig::from_json(j, "run.json").train.matmul_precision, MatmulPrecision::kBf16);
+    j["matmul_precision"] = "fp8";
+    try {
+        TrainingRunConfig::from_json(j, "run.json");
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_NE(e.message().find("\"matmul_precision\": unknown matmul precision 'fp8'; expected exact, tf32 or bf16"),
+                  std::string::npos)
+            << e.message();
+    }
     std::ofstream(root_ / "bad.jsonl") << "{\"messages\": 3}\n";
     TrainingRunConfig rc = config("bad");
     rc.data = root_ / "bad.jsonl";

@@ -5,10 +5,11 @@
 #include "cuda_runtime.h"
 #include "cuda_bf16.h"
 #include "cuda_fp16.h"
-enum cublasStatus_t { CUBLAS_STATUS_SUCCESS = 0, CUBLAS_STATUS_INVALID_VALUE = 7 };
+enum cublasStatus_t { CUBLAS_STATUS_SUCCESS = 0, CUBLAS_STATUS_INVALID_VALUE = 7, CUBLAS_STATUS_NOT_SUPPORTED = 15 };
 enum cublasOperation_t { CUBLAS_OP_N, CUBLAS_OP_T };
 enum cudaDataType_t { CUDA_R_32F, CUDA_R_16BF, CUDA_R_16F };
-enum cublasComputeType_t { CUBLAS_COMPUTE_32F };
+// The fast compute types are computed exactly here (the emulator checks arguments, not tensor-core rounding).
+enum cublasComputeType_t { CUBLAS_COMPUTE_32F, CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_COMPUTE_32F_FAST_16BF };
 enum cublasGemmAlgo_t { CUBLAS_GEMM_DEFAULT };
 enum cublasMath_t { CUBLAS_DEFAULT_MATH };
 using cublasHandle_t = void*;
@@ -62,4 +63,22 @@ inline cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, cubla
                                    cudaDataType_t bt, int ldb, const void* beta, void* C, cudaDataType_t ct, int ldc,
                                    cublasComputeType_t c, cublasGemmAlgo_t g) {
     return cublasGemmStridedBatchedEx(h, ta, tb, m, n, k, alpha, A, at, lda, 0, B, bt, ldb, 0, beta, C, ct, ldc, 0, 1, c, g);
+}
+// Grouped GEMM: each group's problems through the reference GEMM above (pointer arrays read at call time,
+// like the arrays cuBLAS takes from device memory when the stream reaches the call).
+inline cublasStatus_t cublasGemmGroupedBatchedEx(cublasHandle_t h, const cublasOperation_t ta[], const cublasOperation_t tb[],
+                                                 const int m[], const int n[], const int k[], const void* alpha,
+                                                 const void* const A[], cudaDataType_t at, const int lda[],
+                                                 const void* const B[], cudaDataType_t bt, const int ldb[],
+                                                 const void* beta, void* const C[], cudaDataType_t ct, const int ldc[],
+                                                 int groups, const int group_size[], cublasComputeType_t c) {
+    int idx = 0;
+    for (int g = 0; g < groups; ++g)
+        for (int j = 0; j < group_size[g]; ++j, ++idx) {
+            const cublasStatus_t st = cublasGemmStridedBatchedEx(
+                h, ta[g], tb[g], m[g], n[g], k[g], static_cast<const float*>(alpha) + g, A[idx], at, lda[g], 0, B[idx],
+                bt, ldb[g], 0, static_cast<const float*>(beta) + g, C[idx], ct, ldc[g], 0, 1, c, CUBLAS_GEMM_DEFAULT);
+            if (st != CUBLAS_STATUS_SUCCESS) return st;
+        }
+    return CUBLAS_STATUS_SUCCESS;
 }

@@ -21,6 +21,9 @@ struct TrainConfig {
     int64_t grad_accum_steps = 1;   // micro-batches per optimizer step (step() checks the count)
     float bias_update_rate = 1e-3f; // γ of the aux-loss-free balancing (noaux_tc layers); 0: off
     float seq_aux_alpha = 0.0f;     // α of the sequence-wise balance loss; 0: off
+    // F32 GEMMs of the step on a GPU backend (backend.h MatmulPrecision): bf16 tensor cores with fp32
+    // accumulation and fp32 master weights by default; the CPU computes fp32 whatever is set.
+    MatmulPrecision matmul_precision = MatmulPrecision::kBf16;
 };
 
 // One micro-batch: B sequences of T tokens, row-major [B*T]; targets == -100 are not counted.
