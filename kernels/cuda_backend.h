@@ -147,6 +147,7 @@ public:
     // Reads the sum back: synchronises the stream.
     double sum_squares(const engine::TensorView& x) override;
     void scale(const engine::TensorView& y, float alpha) override;
+    void mul(const engine::TensorView& y, const engine::TensorView& a, const engine::TensorView& b) override;
 
     cudaStream_t stream() const { return stream_; }
 

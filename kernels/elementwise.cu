@@ -1,4 +1,4 @@
-// elementwise.cu — silu_mul, add, axpy over [rows, cols] views with row strides.
+// elementwise.cu — silu_mul, add, mul, axpy over [rows, cols] views with row strides.
 #include "checks.h"
 #include "common.cuh"
 #include "cuda_backend.h"
@@ -25,6 +25,13 @@ __global__ void add_kernel(RowView y, RowView a, RowView b, int64_t rows, int64_
     if (i >= rows * cols) return;
     int64_t r = i / cols, c = i % cols;
     y.p[r * y.stride + c] = a.p[r * a.stride + c] + b.p[r * b.stride + c];
+}
+
+__global__ void mul_kernel(RowView y, RowView a, RowView b, int64_t rows, int64_t cols) {
+    int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+    if (i >= rows * cols) return;
+    int64_t r = i / cols, c = i % cols;
+    y.p[r * y.stride + c] = a.p[r * a.stride + c] * b.p[r * b.stride + c];
 }
 
 __global__ void axpy_kernel(RowView y, RowView x, float alpha, int64_t rows, int64_t cols) {
@@ -58,6 +65,16 @@ void CudaBackend::add(const TensorView& y, const TensorView& a, const TensorView
     const int64_t n = y.numel();
     if (n == 0) return;
     add_kernel<<<ceil_div(n, 256), 256, 0, stream_>>>(yy, aa, bb, y.rows(), y.cols());
+    CUDA_CHECK_LAUNCH();
+}
+
+void CudaBackend::mul(const TensorView& y, const TensorView& a, const TensorView& b) {
+    check_same_shape(y, a, "mul");
+    check_same_shape(y, b, "mul");
+    RowView yy = row_view(y, "mul", "y"), aa = row_view(a, "mul", "a"), bb = row_view(b, "mul", "b");
+    const int64_t n = y.numel();
+    if (n == 0) return;
+    mul_kernel<<<ceil_div(n, 256), 256, 0, stream_>>>(yy, aa, bb, y.rows(), y.cols());
     CUDA_CHECK_LAUNCH();
 }
 

@@ -13,6 +13,7 @@
 #include "engine/backend.h"
 #include "engine/error.h"
 #include "engine/training_run.h"
+#include "train/TrainEngineOps.h"
 #pragma pop_macro("slots")
 #include "storage/Database.h"
 #include "storage/TrainStore.h"
@@ -149,7 +150,7 @@ void TrainController::launch(qint64 runId, const QString& configJson) {
         QString status, finalModel, error;
         try {
             const engine::TrainingRunConfig cfg = engine::TrainingRunConfig::from_json(nlohmann::json::parse(config), "run config");
-            auto backend = engine::make_cpu_backend(threads);
+            auto backend = trainingBackend(cfg.device, threads);
             const engine::TrainingSummary summary = engine::run_training(cfg, *backend, [this](const engine::TrainingEvent& ev) {
                 onStep(pointFrom(ev), ev.validation_loss.has_value() || !ev.checkpoint.empty());
                 return !m_stopRequested.load();

@@ -37,6 +37,13 @@ QString htmlRun(const engine::Tokenizer& tok, const std::vector<int32_t>& ids, b
 
 }  // namespace
 
+std::unique_ptr<engine::Backend> trainingBackend(const std::string& device, int threads) {
+    engine::BackendChoice choice;
+    choice.kind = engine::backend_kind_from_name(device);
+    choice.cpu_threads = threads;
+    return engine::make_backend(choice);  // "cuda" without a usable GPU throws, saying why
+}
+
 DataPreview previewDataset(const QString& modelDir, const QString& dataPath, const QString& format,
                            double validationFraction, int maxRecords) {
     DataPreview out;
@@ -125,7 +132,8 @@ TrainEstimate probeTraining(const QString& configJson, int probeSteps, int threa
     try {
         engine::TrainingRunConfig cfg = engine::TrainingRunConfig::from_json(nlohmann::json::parse(configJson.toStdString()), "training settings");
         const engine::ModelConfig mc = engine::ModelConfig::from_file(cfg.base_model / "config.json");
-        auto backend = engine::make_cpu_backend(threads);
+        auto backend = trainingBackend(cfg.device, threads);
+        est.device = QString::fromStdString(backend->name());
         {
             engine::LoraOptions lora = cfg.lora;
             lora.seed = cfg.seed;

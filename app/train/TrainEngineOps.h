@@ -10,6 +10,9 @@
 //                   step measured over a few real steps, hence the time per epoch
 #pragma once
 
+#include <memory>
+#include <string>
+
 #include <QString>
 
 struct DataPreview {
@@ -36,6 +39,10 @@ struct PresetChoice {
 // into `outDir`. Returns "" or an error message.
 QString createPresetModel(const QString& outDir, const PresetChoice& preset, const QString& tokenizerModelDir);
 
+namespace engine {
+class Backend;
+}
+
 struct TrainEstimate {
     QString error;
     qint64 parameters = 0;
@@ -46,7 +53,11 @@ struct TrainEstimate {
     qint64 stepsPerEpoch = 0;
     double secondsPerEpoch() const { return secondsPerStep * double(stepsPerEpoch); }
     int probeSteps = 0;
+    QString device;  // the backend that ran the probe, e.g. "CPU (OpenBLAS, 16 threads)" / "NVIDIA H100 80GB HBM3"
 };
+// The backend a training run asked for (TrainingRunConfig::device: cpu, cuda, auto); throws engine::Error
+// saying why when "cuda" cannot start (no driver, no GPU, library missing).
+std::unique_ptr<engine::Backend> trainingBackend(const std::string& device, int threads);
 // `configJson`: a TrainingRunConfig JSON. Runs `probeSteps` real steps into a temporary folder (deleted
 // afterwards) when probeSteps > 0.
 TrainEstimate probeTraining(const QString& configJson, int probeSteps, int threads);

@@ -247,6 +247,14 @@ QWizardPage* TrainWizard::buildParamsPage() {
     m_evalEvery = spin(0, 1000000, tr("Steps between validation-loss passes (0: only at the end)"));
     m_ckptEvery = spin(0, 1000000, tr("Steps between checkpoints; pause and crashes resume from the newest (0: only at the end)"));
     m_seed = spin(0, 2147483647, tr("Seed of the data order, LoRA init and new weights: the same seed repeats the run exactly"));
+    m_device = new QComboBox(page);
+    m_device->setObjectName(QStringLiteral("trainDevice"));
+    m_device->setAccessibleName(tr("Training device"));
+    m_device->addItem(tr("CPU"), QStringLiteral("cpu"));
+    m_device->addItem(tr("GPU (NVIDIA, CUDA)"), QStringLiteral("cuda"));
+    m_device->addItem(tr("Automatic (the GPU when one is usable)"), QStringLiteral("auto"));
+    m_device->setToolTip(tr("Where the steps run. The GPU trains with bf16 tensor cores and fp32 master weights; "
+                            "“Measure” on the next page shows which device ran and how fast"));
     m_steps->setObjectName(QStringLiteral("steps"));
     m_seqLen->setObjectName(QStringLiteral("seqLen"));
     m_batch->setObjectName(QStringLiteral("batchSize"));
@@ -263,6 +271,7 @@ QWizardPage* TrainWizard::buildParamsPage() {
     form->addRow(tr("Validate every"), m_evalEvery);
     form->addRow(tr("Checkpoint every"), m_ckptEvery);
     form->addRow(tr("Seed"), m_seed);
+    form->addRow(tr("Device"), m_device);
     connect(m_hyperPreset, &QComboBox::activated, this, &TrainWizard::applyHyperPreset);
     return page;
 }
@@ -333,6 +342,8 @@ void TrainWizard::applyConfig(const QString& json, const QString& relativeTo) {
     if (o.contains(QStringLiteral("eval_every"))) m_evalEvery->setValue(int(o.value(QStringLiteral("eval_every")).toInteger()));
     if (o.contains(QStringLiteral("checkpoint_every"))) m_ckptEvery->setValue(int(o.value(QStringLiteral("checkpoint_every")).toInteger()));
     if (o.contains(QStringLiteral("seed"))) m_seed->setValue(int(o.value(QStringLiteral("seed")).toInteger()));
+    if (o.contains(QStringLiteral("device")))
+        m_device->setCurrentIndex(std::max(0, m_device->findData(o.value(QStringLiteral("device")).toString())));
     const qint64 rank = o.value(QStringLiteral("lora_rank")).toInteger();
     m_method->setCurrentIndex(rank > 0 || !o.contains(QStringLiteral("lora_rank")) ? 0 : 1);
     if (rank > 0) m_loraRank->setValue(int(rank));
@@ -428,6 +439,7 @@ QString TrainWizard::configJson() const {
     o[QStringLiteral("eval_every")] = m_evalEvery->value();
     o[QStringLiteral("checkpoint_every")] = m_ckptEvery->value();
     o[QStringLiteral("seed")] = m_seed->value();
+    o[QStringLiteral("device")] = m_device->currentData().toString();
     const bool lora = !fromPreset() && m_method->currentData().toString() == QLatin1String("lora");
     o[QStringLiteral("lora_rank")] = lora ? m_loraRank->value() : 0;
     if (lora) o[QStringLiteral("lora_alpha")] = double(2 * m_loraRank->value());
@@ -475,10 +487,11 @@ void TrainWizard::showEstimate() {
                        .arg(e.parameters).arg(e.trainable).arg(mib(e.weightBytes), mib(e.gradientBytes), mib(e.optimizerBytes),
                                                                mib(e.activationBytes), mib(e.totalBytes()));
     if (e.secondsPerStep > 0)
-        text += tr("<b>Time</b> (measured over %1 steps on this machine)<br>%2 s per step · %3 steps per epoch · "
+        text += tr("<b>Time</b> (measured over %1 steps on %7)<br>%2 s per step · %3 steps per epoch · "
                    "<b>%4 per epoch</b> · this run (%5 steps) ≈ %6")
                     .arg(e.probeSteps).arg(e.secondsPerStep, 0, 'f', 3).arg(e.stepsPerEpoch)
                     .arg(TrainSpeedChart::formatDuration(e.secondsPerEpoch())).arg(m_steps->value())
-                    .arg(TrainSpeedChart::formatDuration(e.secondsPerStep * m_steps->value()));
+                    .arg(TrainSpeedChart::formatDuration(e.secondsPerStep * m_steps->value()))
+                    .arg(e.device.toHtmlEscaped());
     m_estimateLabel->setText(text);
 }

@@ -97,6 +97,7 @@ private:
     QSpinBox* m_evalEvery;
     QSpinBox* m_ckptEvery;
     QSpinBox* m_seed;
+    QComboBox* m_device = nullptr;  // cpu / cuda / auto (TrainingRunConfig::device)
     // estimate
     QLabel* m_estimateLabel;
     QPushButton* m_probeButton;

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <unistd.h>
 
@@ -49,9 +50,9 @@ int run_train(cli::Args& args) {
     auto base = args.option({"--base"});
     auto data = args.option({"--data"});
     const int threads = int(args.number_or({"--threads"}, 0));
-    // Training defaults to the CPU: the GPU path passes its parity tests in the CUDA emulator but has not
-    // run on a GPU yet (issue 5), so it is opt-in.
-    const std::string device = args.option_or({"--device"}, "cpu");
+    // Training defaults to the CPU (run.json "device"): the GPU path passes its parity tests in the CUDA
+    // emulator but has not run on a GPU yet (issue 5), so it is opt-in. --device overrides the run's.
+    const std::optional<std::string> device = args.option({"--device"});
     // Overrides are read into a JSON object and applied over the base config, so every setting has
     // exactly one parser (TrainingRunConfig::from_json, with its range checks).
     nlohmann::json over = nlohmann::json::object();
@@ -86,6 +87,7 @@ int run_train(cli::Args& args) {
     if (auto v = args.option({"--decay"})) over["lr_decay"] = *v;
     if (auto v = args.option({"--format"})) over["data_format"] = *v;
     if (auto v = args.option({"--matmul"})) over["matmul_precision"] = *v;  // GPU GEMM precision (bf16 default)
+    if (device) over["device"] = *device;
     if (auto v = args.option({"--system"})) over["system_prompt"] = *v;
     num({"--lora-rank"}, "lora_rank", true);
     num({"--lora-alpha"}, "lora_alpha", false);
@@ -125,7 +127,7 @@ int run_train(cli::Args& args) {
     engine::TrainingRunConfig cfg = engine::TrainingRunConfig::from_json(j, "command line");
 
     engine::BackendChoice choice;
-    choice.kind = engine::backend_kind_from_name(device);
+    choice.kind = engine::backend_kind_from_name(cfg.device);
     choice.cpu_threads = threads;
     std::string note;
     auto backend = engine::make_backend(choice, &note);

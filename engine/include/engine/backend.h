@@ -422,6 +422,10 @@ public:
     virtual void scale(const TensorView& y, float alpha) {
         training_op_unsupported("scale", y, alpha);
     }
+    // y = a ⊙ b elementwise, F32 [rows, n] (y may alias a or b): the LoRA dropout mask, forward and backward.
+    virtual void mul(const TensorView& y, const TensorView& a, const TensorView& b) {
+        training_op_unsupported("mul", y, a, b);
+    }
 
 protected:
     template <typename... Ignored>

@@ -50,6 +50,9 @@ struct TrainingRunConfig {
     // adapters (+ router correction biases) and optimizer state, base weights are re-read from
     // base_model on resume; final/ is the merged model and adapter/ the peft-format adapters.
     LoraOptions lora;
+    // Where the caller (CLI, app) runs it: "cpu", "cuda" or "auto" (backend.h BackendChoice). run_training
+    // itself uses the backend it is given. CPU by default until the GPU path has run on a GPU (issue 5).
+    std::string device = "cpu";
 
     nlohmann::json to_json() const;
     static TrainingRunConfig from_json(const nlohmann::json& j, const std::string& source);

@@ -44,6 +44,7 @@ public:
                    float scale, int64_t q_pos0) override;
     void silu_mul(const TensorView& out, const TensorView& gate, const TensorView& up) override;
     void add(const TensorView& y, const TensorView& a, const TensorView& b) override;
+    void mul(const TensorView& y, const TensorView& a, const TensorView& b) override;  // elementwise.cpp
     void axpy(const TensorView& y, const TensorView& x, float alpha) override;
     void embedding(const TensorView& out, const TensorView& table, const TensorView& ids) override;
     // Defined in moe_route.cpp (owned by the model module's author).

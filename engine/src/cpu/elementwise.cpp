@@ -54,6 +54,26 @@ void CpuBackend::add(const TensorView& y, const TensorView& a, const TensorView&
     }
 }
 
+void CpuBackend::mul(const TensorView& y, const TensorView& a, const TensorView& b) {
+    check_view("mul", "y", y);
+    check_view("mul", "a", a);
+    check_view("mul", "b", b);
+    check_dtype("mul", "y", y, DType::F32);
+    check_dtype("mul", "a", a, DType::F32);
+    check_dtype("mul", "b", b, DType::F32);
+    check_same_shape("mul", "y", y, "a", a);
+    check_same_shape("mul", "y", y, "b", b);
+    const int64_t rows = rows_of(y), n = y.cols();
+    if (y.numel() == 0) return;
+#pragma omp parallel for num_threads(threads_) schedule(static) if (rows * n >= kParallelElems)
+    for (int64_t r = 0; r < rows; ++r) {
+        float* o = row_ptr<float>(y, r);
+        const float* pa = row_ptr<float>(a, r);
+        const float* pb = row_ptr<float>(b, r);
+        for (int64_t i = 0; i < n; ++i) o[i] = pa[i] * pb[i];
+    }
+}
+
 void CpuBackend::axpy(const TensorView& y, const TensorView& x, float alpha) {
     check_view("axpy", "y", y);
     check_view("axpy", "x", x);

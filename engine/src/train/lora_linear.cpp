@@ -29,21 +29,18 @@ void linear_forward(Ctx& c, const P& p, const TensorView& y, const TensorView& x
     l->n = n;
     sized(c, l->xd, n * in);  // [n, in]
     c.be.copy(tv(l->xd, {n, in}), x);
-    l->keep.clear();
+    l->masked = false;
     if (c.im.training && l->dropout > 0) {
-        // The mask is drawn on the host (a seeded stream, the same on every backend) and applied in
-        // place, so this needs host-addressable buffers.
-        ENGINE_CHECK(c.be.device() == Device::CPU, kUnsupported, "LoRA dropout is not implemented on the GPU "
-                     "backend yet; train with lora dropout 0 there, or on the CPU");
+        // The mask is drawn on the host (one seeded stream, the same on every backend, so a run gives the
+        // same weights on the CPU and the GPU and resumes bit-exactly), uploaded, and applied with mul.
         std::mt19937_64 rng(mix(mix(c.im.lora_seed ^ mix(c.im.dropout_calls)) ^ mix(l->id + 1)));
         std::bernoulli_distribution keep(1.0 - double(l->dropout));
         const float inv = 1.0f / (1.0f - l->dropout);
-        l->keep.resize(size_t(n * in));
-        float* xd = l->xd.data();
-        for (int64_t i = 0; i < n * in; ++i) {
-            l->keep[size_t(i)] = keep(rng) ? inv : 0.0f;
-            xd[i] *= l->keep[size_t(i)];
-        }
+        l->host_keep.resize(size_t(n * in));
+        for (int64_t i = 0; i < n * in; ++i) l->host_keep[size_t(i)] = keep(rng) ? inv : 0.0f;
+        l->keep.from_host(c.be, l->host_keep.data(), n * in);
+        c.be.mul(tv(l->xd, {n, in}), tv(l->xd, {n, in}), tv(l->keep, {n, in}));
+        l->masked = true;
     }
     sized(c, l->xs, n * r);  // overwritten by the matmul
     c.be.matmul(tv(l->xs, {n, r}), tv(l->xd, {n, in}), l->A.w);     // [n, r] = xd·Aᵀ
@@ -74,10 +71,7 @@ void linear_input_grad(Ctx& c, const P& p, const TensorView& dx, const TensorVie
     Buf t;
     sized(c, t, n * in);
     c.be.matmul(tv(t, {n, in}), tv(l->gs, {n, r}), l->A.w, false);  // [n, in] = gs·A
-    if (!l->keep.empty()) {  // CPU only (see linear_forward)
-        float* tp = t.data();
-        for (int64_t i = 0; i < n * in; ++i) tp[i] *= l->keep[size_t(i)];
-    }
+    if (l->masked) c.be.mul(tv(t, {n, in}), tv(t, {n, in}), tv(l->keep, {n, in}));  // through the mask
     c.be.axpy(dx, tv(t, {n, in}), 1.0f);
 }
 

@@ -71,7 +71,9 @@ struct Lora {
     float dropout = 0.0f;
     uint64_t id = 0;      // index among adapters (dropout stream)
     int64_t n = 0;        // rows of the last call
-    std::vector<float> keep;  // [n, in] dropout multipliers (0 or 1/(1-p)); empty: no dropout (CPU only)
+    Buf keep;             // [n, in] dropout multipliers (0 or 1/(1-p)), on the backend (kept between steps)
+    bool masked = false;  // the last forward applied `keep` (a training forward with dropout > 0)
+    std::vector<float> host_keep;  // the mask as drawn on the host (reused)
     Buf xd;               // [n, in] dropout(x)
     Buf xs;               // [n, r] scale · dropout(x)·Aᵀ
     Buf gs;               // [n, r] scale · dy·B (backward, between weight and input grads)

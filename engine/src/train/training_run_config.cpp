@@ -72,6 +72,7 @@ nlohmann::json TrainingRunConfig::to_json() const {
         {"checkpoint_every", checkpoint_every},
         {"keep_last", keep_last},
         {"seed", seed},
+        {"device", device},
         {"init_std", init_std},
         {"lora_rank", lora.rank},
         {"lora_alpha", lora.alpha},
@@ -135,6 +136,14 @@ TrainingRunConfig TrainingRunConfig::from_json(const nlohmann::json& j, const st
     read(j, "checkpoint_every", c.checkpoint_every, source);
     read(j, "keep_last", c.keep_last, source);
     read(j, "seed", c.seed, source);
+    if (j.contains("device")) {
+        read(j, "device", c.device, source);
+        try {
+            (void)backend_kind_from_name(c.device);
+        } catch (const Error& e) {
+            ENGINE_THROW(kBadFile, source, ": \"device\": ", e.message());
+        }
+    }
     read(j, "init_std", c.init_std, source);
     read(j, "lora_rank", c.lora.rank, source);
     read(j, "lora_alpha", c.lora.alpha, source);

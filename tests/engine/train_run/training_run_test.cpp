@@ -193,6 +193,19 @@ TEST_F(TrainingRunTest, BadSettingsAndBadDataAreReported) {
                   std::string::npos)
             << e.message();
     }
+    // Where the caller runs it: cpu by default, cuda/auto accepted, anything else named.
+    j = config("x").to_json();
+    EXPECT_EQ(j.at("device"), "cpu");
+    j["device"] = "cuda";
+    EXPECT_EQ(TrainingRunConfig::from_json(j, "run.json").device, "cuda");
+    j["device"] = "tpu";
+    try {
+        TrainingRunConfig::from_json(j, "run.json");
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_NE(e.message().find("\"device\": unknown backend 'tpu'; expected auto, cpu or cuda"), std::string::npos)
+            << e.message();
+    }
     std::ofstream(root_ / "bad.jsonl") << "{\"messages\": 3}\n";
     TrainingRunConfig rc = config("bad");
     rc.data = root_ / "bad.jsonl";
