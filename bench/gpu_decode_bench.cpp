@@ -29,9 +29,8 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "bench_common.h"
+#include "synthetic_v2.h"
 #include "engine/backend.h"
 #include "engine/config.h"
 #include "engine/model.h"
@@ -42,50 +41,10 @@ using namespace engine::bench;
 
 namespace {
 
-struct Shape {
-    int64_t V, D, L, H, r_kv, d_n, d_r, d_v, I_dense, I_moe, E, K, n_shared, first_dense;
-};
+using Shape = V2Shape;
 // DeepSeek-V2-Lite's config.json (15.7B total, 2.4B active).
 constexpr Shape kV2Lite{102400, 2048, 27, 16, 512, 128, 64, 128, 10944, 1408, 64, 6, 2, 1};
 constexpr Shape kTiny{512, 64, 3, 4, 32, 16, 8, 16, 96, 32, 8, 2, 1, 1};
-
-std::string config_json(const Shape& s) {
-    nlohmann::json j;
-    j["architectures"] = {"DeepseekV2ForCausalLM"};
-    j["model_type"] = "deepseek_v2";
-    j["vocab_size"] = s.V;
-    j["hidden_size"] = s.D;
-    j["intermediate_size"] = s.I_dense;
-    j["moe_intermediate_size"] = s.I_moe;
-    j["num_hidden_layers"] = s.L;
-    j["num_attention_heads"] = s.H;
-    j["num_key_value_heads"] = s.H;
-    j["q_lora_rank"] = nullptr;
-    j["kv_lora_rank"] = s.r_kv;
-    j["qk_nope_head_dim"] = s.d_n;
-    j["qk_rope_head_dim"] = s.d_r;
-    j["v_head_dim"] = s.d_v;
-    j["n_shared_experts"] = s.n_shared;
-    j["n_routed_experts"] = s.E;
-    j["num_experts_per_tok"] = s.K;
-    j["routed_scaling_factor"] = 1.0;
-    j["topk_method"] = "greedy";
-    j["n_group"] = 1;
-    j["topk_group"] = 1;
-    j["scoring_func"] = "softmax";
-    j["norm_topk_prob"] = false;
-    j["first_k_dense_replace"] = s.first_dense;
-    j["moe_layer_freq"] = 1;
-    j["rope_theta"] = 10000.0;
-    j["max_position_embeddings"] = 163840;
-    j["rms_norm_eps"] = 1e-6;
-    j["tie_word_embeddings"] = false;
-    j["hidden_act"] = "silu";
-    j["bos_token_id"] = 0;
-    j["eos_token_id"] = 1;
-    j["torch_dtype"] = "bfloat16";
-    return j.dump();
-}
 
 // Every tensor name and shape of the checkpoint (HF names).
 std::map<std::string, std::vector<int64_t>> tensor_shapes(const Shape& s) {
@@ -254,7 +213,7 @@ int main(int argc, char** argv) {
         std::printf("backend: %s; limit: device copy %.1f GB/s (read + write of %lld MiB)\n", be->name().c_str(), bw,
                     (long long)(copy_bytes >> 20));
 
-        const ModelConfig cfg = ModelConfig::from_json_text(config_json(s), "gpu_decode_bench " + shape_name);
+        const ModelConfig cfg = ModelConfig::from_json_text(v2_config_json(s, 163840), "gpu_decode_bench " + shape_name);
         const double t_load0 = now_s();
         auto model = Model::from_store(cfg, std::make_unique<SyntheticStore>(tensor_shapes(s), gpu), *be);
         const double t_load = now_s() - t_load0;

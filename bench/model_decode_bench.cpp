@@ -26,6 +26,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bench_common.h"
+#include "synthetic_v2.h"
 #include "engine/backend.h"
 #include "engine/model.h"
 #include "engine/weights.h"
@@ -41,51 +42,9 @@ double cpu_now_s() {
     return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
 }
 
-// The synthetic config (HF field names). Per MoE layer: MLA 2.1M + 64 experts x 0.44M + shared 0.44M.
-struct Synth {
-    int64_t V = 32000, D = 768, L = 9, H = 12, r_kv = 256, d_n = 64, d_r = 32, d_v = 64;
-    int64_t I_dense = 2048, I_moe = 192, E = 64, K = 4, n_shared = 1, first_dense = 1;
-};
-
-std::string config_json(const Synth& s) {
-    nlohmann::json j;
-    j["architectures"] = {"DeepseekV2ForCausalLM"};
-    j["model_type"] = "deepseek_v2";
-    j["vocab_size"] = s.V;
-    j["hidden_size"] = s.D;
-    j["intermediate_size"] = s.I_dense;
-    j["moe_intermediate_size"] = s.I_moe;
-    j["num_hidden_layers"] = s.L;
-    j["num_attention_heads"] = s.H;
-    j["num_key_value_heads"] = s.H;
-    j["q_lora_rank"] = nullptr;
-    j["kv_lora_rank"] = s.r_kv;
-    j["qk_nope_head_dim"] = s.d_n;
-    j["qk_rope_head_dim"] = s.d_r;
-    j["v_head_dim"] = s.d_v;
-    j["n_shared_experts"] = s.n_shared;
-    j["n_routed_experts"] = s.E;
-    j["num_experts_per_tok"] = s.K;
-    j["routed_scaling_factor"] = 1.0;
-    j["topk_method"] = "greedy";
-    j["n_group"] = 1;
-    j["topk_group"] = 1;
-    j["scoring_func"] = "softmax";
-    j["norm_topk_prob"] = false;
-    j["first_k_dense_replace"] = s.first_dense;
-    j["moe_layer_freq"] = 1;
-    j["rope_theta"] = 10000.0;
-    j["max_position_embeddings"] = 4096;
-    j["rms_norm_eps"] = 1e-6;
-    j["tie_word_embeddings"] = false;
-    j["attention_bias"] = false;
-    j["hidden_act"] = "silu";
-    j["bos_token_id"] = 0;
-    j["eos_token_id"] = 1;
-    j["torch_dtype"] = "bfloat16";
-    j["rope_scaling"] = nullptr;
-    return j.dump(2);
-}
+// The synthetic config. Per MoE layer: MLA 2.1M + 64 experts x 0.44M + shared 0.44M.
+using Synth = V2Shape;
+constexpr Synth kSynth{32000, 768, 9, 12, 256, 64, 32, 64, 2048, 192, 64, 4, 1, 1};
 
 struct Weights {
     std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;
@@ -168,7 +127,7 @@ int main(int argc, char** argv) {
     }
     if (threads <= 0) threads = omp_get_num_procs();
     try {
-        const Synth s;
+        const Synth s = kSynth;
         namespace fs = std::filesystem;
         const bool keep = !dir_arg.empty();
         const fs::path dir = keep ? fs::path(dir_arg)
@@ -176,7 +135,7 @@ int main(int argc, char** argv) {
         const Weights w = make_weights(s);
         if (!fs::exists(dir / "model.safetensors")) {
             fs::create_directories(dir);
-            std::ofstream(dir / "config.json") << config_json(s);
+            std::ofstream(dir / "config.json") << v2_config_json(s, 4096);
             std::vector<std::pair<std::string, TensorView>> list;
             for (size_t i = 0; i < w.shapes.size(); ++i)
                 list.emplace_back(w.shapes[i].first,

@@ -20,18 +20,19 @@ __global__ void silu_mul_kernel(RowView out, RowView g, RowView u, int64_t rows,
     out.p[r * out.stride + c] = a / (1.0f + expf(-a)) * u.p[r * u.stride + c];
 }
 
-__global__ void add_kernel(RowView y, RowView a, RowView b, int64_t rows, int64_t cols) {
-    int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
-    if (i >= rows * cols) return;
-    int64_t r = i / cols, c = i % cols;
-    y.p[r * y.stride + c] = a.p[r * a.stride + c] + b.p[r * b.stride + c];
-}
+struct AddOp {
+    __device__ __forceinline__ float operator()(float p, float q) const { return p + q; }
+};
+struct MulOp {
+    __device__ __forceinline__ float operator()(float p, float q) const { return p * q; }
+};
 
-__global__ void mul_kernel(RowView y, RowView a, RowView b, int64_t rows, int64_t cols) {
+template <typename Op>
+__global__ void binary_kernel(RowView y, RowView a, RowView b, int64_t rows, int64_t cols, Op op) {
     int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
     if (i >= rows * cols) return;
     int64_t r = i / cols, c = i % cols;
-    y.p[r * y.stride + c] = a.p[r * a.stride + c] * b.p[r * b.stride + c];
+    y.p[r * y.stride + c] = op(a.p[r * a.stride + c], b.p[r * b.stride + c]);
 }
 
 __global__ void axpy_kernel(RowView y, RowView x, float alpha, int64_t rows, int64_t cols) {
@@ -58,25 +59,21 @@ void CudaBackend::silu_mul(const TensorView& out, const TensorView& gate, const 
     CUDA_CHECK_LAUNCH();
 }
 
-void CudaBackend::add(const TensorView& y, const TensorView& a, const TensorView& b) {
-    check_same_shape(y, a, "add");
-    check_same_shape(y, b, "add");
-    RowView yy = row_view(y, "add", "y"), aa = row_view(a, "add", "a"), bb = row_view(b, "add", "b");
+template <typename Op>
+static void binary(cudaStream_t stream, const char* op, const TensorView& y, const TensorView& a, const TensorView& b,
+                   Op f) {
+    check_same_shape(y, a, op);
+    check_same_shape(y, b, op);
+    RowView yy = row_view(y, op, "y"), aa = row_view(a, op, "a"), bb = row_view(b, op, "b");
     const int64_t n = y.numel();
     if (n == 0) return;
-    add_kernel<<<ceil_div(n, 256), 256, 0, stream_>>>(yy, aa, bb, y.rows(), y.cols());
+    binary_kernel<Op><<<ceil_div(n, 256), 256, 0, stream>>>(yy, aa, bb, y.rows(), y.cols(), f);
     CUDA_CHECK_LAUNCH();
 }
 
-void CudaBackend::mul(const TensorView& y, const TensorView& a, const TensorView& b) {
-    check_same_shape(y, a, "mul");
-    check_same_shape(y, b, "mul");
-    RowView yy = row_view(y, "mul", "y"), aa = row_view(a, "mul", "a"), bb = row_view(b, "mul", "b");
-    const int64_t n = y.numel();
-    if (n == 0) return;
-    mul_kernel<<<ceil_div(n, 256), 256, 0, stream_>>>(yy, aa, bb, y.rows(), y.cols());
-    CUDA_CHECK_LAUNCH();
-}
+void CudaBackend::add(const TensorView& y, const TensorView& a, const TensorView& b) { binary(stream_, "add", y, a, b, AddOp{}); }
+
+void CudaBackend::mul(const TensorView& y, const TensorView& a, const TensorView& b) { binary(stream_, "mul", y, a, b, MulOp{}); }
 
 void CudaBackend::axpy(const TensorView& y, const TensorView& x, float alpha) {
     check_same_shape(y, x, "axpy");

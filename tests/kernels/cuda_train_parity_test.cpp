@@ -373,3 +373,13 @@ TEST_F(CudaTrainParity, Scale) {
     gpu_->scale(gy.view(), 0.37f);
     expect_close(to_host(gy.view()), y.as<float>(), 0, "scale");
 }
+
+// y = a ⊙ b (the LoRA dropout mask), strided rows, in place: one IEEE multiply per element, identical.
+TEST_F(CudaTrainParity, MulInPlaceAndStrided) {
+    Tensor a = host(DType::F32, {13, 40}), b = host(DType::F32, {13, 40});
+    Tensor ga = to_gpu(a), gb = to_gpu(b);
+    const TensorView sa = a.view().slice_last(0, 33), sb = b.view().slice_last(7, 40);  // row stride 40, 33 wide
+    cpu_->mul(sa, sa, sb);
+    gpu_->mul(ga.view().slice_last(0, 33), ga.view().slice_last(0, 33), gb.view().slice_last(7, 40));
+    expect_close(to_host(ga.view()), a.as<float>(), 0, "mul");
+}

@@ -34,44 +34,38 @@ void CpuBackend::silu_mul(const TensorView& out, const TensorView& gate, const T
     }
 }
 
-void CpuBackend::add(const TensorView& y, const TensorView& a, const TensorView& b) {
-    check_view("add", "y", y);
-    check_view("add", "a", a);
-    check_view("add", "b", b);
-    check_dtype("add", "y", y, DType::F32);
-    check_dtype("add", "a", a, DType::F32);
-    check_dtype("add", "b", b, DType::F32);
-    check_same_shape("add", "y", y, "a", a);
-    check_same_shape("add", "y", y, "b", b);
+namespace {
+
+// y[r, i] = f(a[r, i], b[r, i]) over F32 [rows, n] views (the shared body of add and mul).
+template <typename F>
+void binary_rows(const char* op, const TensorView& y, const TensorView& a, const TensorView& b, int threads, F f) {
+    check_view(op, "y", y);
+    check_view(op, "a", a);
+    check_view(op, "b", b);
+    check_dtype(op, "y", y, DType::F32);
+    check_dtype(op, "a", a, DType::F32);
+    check_dtype(op, "b", b, DType::F32);
+    check_same_shape(op, "y", y, "a", a);
+    check_same_shape(op, "y", y, "b", b);
     const int64_t rows = rows_of(y), n = y.cols();
     if (y.numel() == 0) return;
-#pragma omp parallel for num_threads(threads_) schedule(static) if (rows * n >= kParallelElems)
+#pragma omp parallel for num_threads(threads) schedule(static) if (rows * n >= kParallelElems)
     for (int64_t r = 0; r < rows; ++r) {
         float* o = row_ptr<float>(y, r);
         const float* pa = row_ptr<float>(a, r);
         const float* pb = row_ptr<float>(b, r);
-        for (int64_t i = 0; i < n; ++i) o[i] = pa[i] + pb[i];
+        for (int64_t i = 0; i < n; ++i) o[i] = f(pa[i], pb[i]);
     }
 }
 
+}  // namespace
+
+void CpuBackend::add(const TensorView& y, const TensorView& a, const TensorView& b) {
+    binary_rows("add", y, a, b, threads_, [](float p, float q) { return p + q; });
+}
+
 void CpuBackend::mul(const TensorView& y, const TensorView& a, const TensorView& b) {
-    check_view("mul", "y", y);
-    check_view("mul", "a", a);
-    check_view("mul", "b", b);
-    check_dtype("mul", "y", y, DType::F32);
-    check_dtype("mul", "a", a, DType::F32);
-    check_dtype("mul", "b", b, DType::F32);
-    check_same_shape("mul", "y", y, "a", a);
-    check_same_shape("mul", "y", y, "b", b);
-    const int64_t rows = rows_of(y), n = y.cols();
-    if (y.numel() == 0) return;
-#pragma omp parallel for num_threads(threads_) schedule(static) if (rows * n >= kParallelElems)
-    for (int64_t r = 0; r < rows; ++r) {
-        float* o = row_ptr<float>(y, r);
-        const float* pa = row_ptr<float>(a, r);
-        const float* pb = row_ptr<float>(b, r);
-        for (int64_t i = 0; i < n; ++i) o[i] = pa[i] * pb[i];
-    }
+    binary_rows("mul", y, a, b, threads_, [](float p, float q) { return p * q; });
 }
 
 void CpuBackend::axpy(const TensorView& y, const TensorView& x, float alpha) {

@@ -115,7 +115,11 @@ TEST(Elementwise, SiluMulAddAxpy) {
     be->axpy(a, b, -0.5f);
     for (int64_t i = 0; i < rows * n; ++i)
         expect_close(a.as<float>()[i], double(a0.as<float>()[i]) + 0.5 * b.as<float>()[i], 2.0, "axpy");
+    Tensor m = Tensor::cpu(DType::F32, {rows, n});
+    be->mul(m, a, b);
+    for (int64_t i = 0; i < rows * n; ++i) EXPECT_EQ(m.as<float>()[i], a.as<float>()[i] * b.as<float>()[i]);
     Tensor c = Tensor::cpu(DType::F32, {rows, n + 1});
+    expect_invalid([&] { be->mul(c, a, b); }, {"mul", "y [50, 1032]", "a [50, 1031]", "shapes differ"});
     expect_invalid([&] { be->add(c, a, b); }, {"add", "y [50, 1032]", "a [50, 1031]", "shapes differ"});
     expect_invalid([&] { be->axpy(c, b, 1.0f); }, {"axpy", "y [50, 1032]"});
     expect_invalid([&] { be->silu_mul(out, c, up); }, {"silu_mul", "gate [50, 1032]"});
