@@ -149,6 +149,11 @@ CudaBackend::CudaBackend(int device) : device_(device) {
     CUBLAS_CHECK(cublasCreate(&cublas_));
     CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
     CUBLAS_CHECK(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH));
+    // Our own cuBLAS workspace (32 MiB, NVIDIA's recommendation for Hopper): without one, cuBLAS
+    // allocates workspace inside a stream capture, once per captured graph (PyTorch issue 83461), and the
+    // decode step is captured every token (step_graph.cu).
+    CUDA_CHECK(cudaMalloc(&cublas_workspace_, kCublasWorkspaceBytes));
+    CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_workspace_, kCublasWorkspaceBytes));
 }
 
 CudaBackend::~CudaBackend() {
@@ -158,6 +163,7 @@ CudaBackend::~CudaBackend() {
     expert_tables_.clear();  // their tensors free on stream_, so before it goes
     if (workspace_) cudaFree(workspace_);
     if (cublas_) cublasDestroy(cublas_);
+    if (cublas_workspace_) cudaFree(cublas_workspace_);
     if (stream_) cudaStreamDestroy(stream_);
 }
 

@@ -180,6 +180,8 @@ private:
     cublasHandle_t cublas_ = nullptr;
     void* workspace_ = nullptr;
     size_t workspace_bytes_ = 0;
+    static constexpr size_t kCublasWorkspaceBytes = size_t(32) << 20;
+    void* cublas_workspace_ = nullptr;  // given to cuBLAS (cublasSetWorkspace) for the backend's lifetime
     std::vector<std::unique_ptr<ExpertTable>> expert_tables_;
 
     // The GEMMs `probs` (A in ab_type, B in ab_type, C f32) in one cublasGemmGroupedBatchedEx, or one

@@ -18,6 +18,7 @@ inline cublasStatus_t cublasCreate(cublasHandle_t* h) { static int d; *h = &d; r
 inline cublasStatus_t cublasDestroy(cublasHandle_t) { return CUBLAS_STATUS_SUCCESS; }
 inline cublasStatus_t cublasSetStream(cublasHandle_t, cudaStream_t) { return CUBLAS_STATUS_SUCCESS; }
 inline cublasStatus_t cublasSetMathMode(cublasHandle_t, cublasMath_t) { return CUBLAS_STATUS_SUCCESS; }
+inline cublasStatus_t cublasSetWorkspace(cublasHandle_t, void*, size_t) { return CUBLAS_STATUS_SUCCESS; }
 namespace emu {
 inline float load(const void* p, cudaDataType_t t, size_t i) {
     if (t == CUDA_R_32F) return static_cast<const float*>(p)[i];
