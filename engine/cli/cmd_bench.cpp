@@ -117,6 +117,12 @@ int run_bench(Args& args) {
                 human_bytes(double(s.decode_read_bytes)).c_str(),
                 human_bytes(double(kv_bytes_per_token) * mean_ctx).c_str(), mean_ctx, roofline, bw / 1e9);
     std::printf("decode = %.1f%% of the memory-bandwidth roofline\n", 100.0 * tp.decode_tps() / roofline);
+    const engine::Backend::CaptureStats cs = m.model->backend().capture_stats();
+    if (m.model->backend().device() != engine::Device::CPU)
+        std::printf("graphs     %lld decode steps ran as one CUDA Graph each (%lld built, %lld updated in place), "
+                    "%lld ran op by op after an abandoned capture%s\n",
+                    (long long)cs.launched, (long long)cs.instantiated, (long long)cs.updated, (long long)cs.aborted,
+                    cs.disabled ? "; capture then disabled" : "");
     return 0;
 }
 
