@@ -220,6 +220,9 @@ void DeepseekModel::forward(KvCache& cache_base, std::span<const int32_t> tokens
             ran = true;
         } catch (const Error&) {
             be.abort_capture();  // then op by op below; a genuine error throws again there
+        } catch (...) {
+            be.abort_capture();  // never leave the backend recording
+            throw;
         }
     }
     if (!ran) layers_and_head();
