@@ -17,6 +17,7 @@
 
 #include <cmath>
 #include <memory>
+#include <ostream>
 #include <span>
 #include <string>
 #include <vector>
@@ -47,6 +48,7 @@ const Case kCases[] = {{"v2", tiny::v2_config},
                        {"latent_hc", latent_hc},
                        {"latent_mha", latent_mha}};
 
+void PrintTo(const Case& k, std::ostream* os) { *os << k.name; }
 class CudaModelParity : public parity::CudaParitySelftest, public ::testing::WithParamInterface<Case> {};
 
 }  // namespace
@@ -175,6 +177,20 @@ const TrainCase kTrainCases[] = {
     {"hc_mha_dense", ResidualKind::kHC, AttentionKind::kMHA, false, false, false, false},
 };
 
+// B·T token ids (i·ta + tb) mod V and targets (i·ya + yb) mod V; target `masked` (if >= 0) is -100.
+struct TokenBatch {
+    std::vector<int32_t> tokens, targets;
+};
+TokenBatch pattern_batch(int64_t n, int64_t V, int64_t ta, int64_t tb, int64_t ya, int64_t yb, int64_t masked = -1) {
+    TokenBatch b{std::vector<int32_t>(static_cast<size_t>(n)), std::vector<int32_t>(static_cast<size_t>(n))};
+    for (int64_t i = 0; i < n; ++i) {
+        b.tokens[size_t(i)] = int32_t((i * ta + tb) % V);
+        b.targets[size_t(i)] = i == masked ? -100 : int32_t((i * ya + yb) % V);
+    }
+    return b;
+}
+
+void PrintTo(const TrainCase& k, std::ostream* os) { *os << k.name; }  // test names without pointer bytes
 class CudaTrainModelParity : public parity::CudaParitySelftest, public ::testing::WithParamInterface<TrainCase> {};
 
 }  // namespace
@@ -186,11 +202,7 @@ TEST_P(CudaTrainModelParity, GradientsAndAdamWStepMatchCpu) {
     cm.init(7, 0.3f);
     gm.init(7, 0.3f);
     const int64_t B = 2, T = 7;
-    std::vector<int32_t> tokens(size_t(B * T)), targets(size_t(B * T));
-    for (int64_t i = 0; i < B * T; ++i) {
-        tokens[size_t(i)] = int32_t((i * 11 + 3) % c.vocab_size);
-        targets[size_t(i)] = i == 4 ? -100 : int32_t((i * 7 + 5) % c.vocab_size);
-    }
+    const auto [tokens, targets] = pattern_batch(B * T, c.vocab_size, 11, 3, 7, 5, /*masked=*/4);
     const float aux = k.moe ? 0.01f : 0.0f;
     const ForwardStats sc = cm.forward_backward(tokens.data(), targets.data(), B, T, 0.5f, aux);
     const ForwardStats sg = gm.forward_backward(tokens.data(), targets.data(), B, T, 0.5f, aux);
@@ -233,11 +245,7 @@ TEST_P(CudaTrainModelParity, GradientsAndAdamWStepMatchCpu) {
 TEST_P(CudaTrainModelParity, TrainerStepOnTensorCores) {
     const ModelConfig c = micro(GetParam());
     const int64_t B = 2, T = 7;
-    std::vector<int32_t> tokens(size_t(B * T)), targets(size_t(B * T));
-    for (int64_t i = 0; i < B * T; ++i) {
-        tokens[size_t(i)] = int32_t((i * 5 + 1) % c.vocab_size);
-        targets[size_t(i)] = int32_t((i * 3 + 2) % c.vocab_size);
-    }
+    const auto [tokens, targets] = pattern_batch(B * T, c.vocab_size, 5, 1, 3, 2);
     const Batch batch{tokens.data(), targets.data(), B, T};
     for (MatmulPrecision p : {MatmulPrecision::kBf16, MatmulPrecision::kExact}) {
         TrainModel cm(c, *cpu_), gm(c, *gpu_);
@@ -267,11 +275,7 @@ TEST_P(CudaTrainModelParity, LoraWithDropoutMatchesCpu) {
     cm.init(5, 0.3f);
     gm.init(5, 0.3f);
     const int64_t B = 2, T = 6;
-    std::vector<int32_t> tokens(size_t(B * T)), targets(size_t(B * T));
-    for (int64_t i = 0; i < B * T; ++i) {
-        tokens[size_t(i)] = int32_t((i * 13 + 2) % c.vocab_size);
-        targets[size_t(i)] = int32_t((i * 9 + 4) % c.vocab_size);
-    }
+    const auto [tokens, targets] = pattern_batch(B * T, c.vocab_size, 13, 2, 9, 4);
     for (int call = 0; call < 2; ++call) {  // two forwards: two different masks, still the same on both sides
         cm.zero_grad();
         gm.zero_grad();
