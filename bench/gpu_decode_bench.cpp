@@ -16,6 +16,10 @@
 //
 //   latent_gpu_decode_bench [--shape v2-lite|tiny] [--prompt P] [--tokens N] [--device cuda|cpu]
 //
+// Also printed, against the same limit: loading an FP8 checkpoint, Backend::dequantize_fp8 of a
+// [7168 x 18432] E4M3 weight with 128x128 block scales (DeepSeek-V3's largest dense shape; 1 byte read +
+// 2 written per weight).
+//
 // --shape tiny (a few MB) with --device cpu checks the program itself on a machine without a GPU. Not a
 // test: it asserts nothing; it prints numbers.
 #include <omp.h>
@@ -150,6 +154,22 @@ double copy_bandwidth(Backend& be, int64_t bytes) {
     return 2.0 * double(bytes) / best * 1e-9;
 }
 
+// Backend::dequantize_fp8 throughput (GB/s of bytes read + written), best of 5 after a warm-up.
+double dequant_bandwidth(Backend& be, int64_t rows, int64_t cols) {
+    Tensor w = be.alloc(DType::F8_E4M3, {rows, cols}), out = be.alloc(DType::BF16, {rows, cols});
+    Tensor scale = be.alloc(DType::F32, {(rows + 127) / 128, (cols + 127) / 128});
+    be.fill(scale.view(), 0.01f);  // the codes are zeros (alloc zero-fills): no NaN, same work per weight
+    double best = 1e30;
+    for (int r = 0; r < 6; ++r) {
+        be.synchronize();
+        const double t0 = now_s();
+        be.dequantize_fp8(out.view(), w.view(), scale.view());
+        be.synchronize();
+        if (r > 0) best = std::min(best, now_s() - t0);
+    }
+    return 3.0 * double(rows * cols) / best * 1e-9;
+}
+
 struct DecodeRun {
     double median_s = 0, best_s = 0;
 };
@@ -212,6 +232,12 @@ int main(int argc, char** argv) {
         const double bw = copy_bandwidth(*be, copy_bytes);
         std::printf("backend: %s; limit: device copy %.1f GB/s (read + write of %lld MiB)\n", be->name().c_str(), bw,
                     (long long)(copy_bytes >> 20));
+        {
+            const int64_t rows = gpu ? 7168 : 1024, cols = gpu ? 18432 : 2048;
+            const double dq = dequant_bandwidth(*be, rows, cols);
+            std::printf("load: dequantize_fp8 [%lld x %lld] %.1f GB/s = %.1f%% of the copy limit\n", (long long)rows,
+                        (long long)cols, dq, 100.0 * dq / bw);
+        }
 
         const ModelConfig cfg = ModelConfig::from_json_text(v2_config_json(s, 163840), "gpu_decode_bench " + shape_name);
         const double t_load0 = now_s();

@@ -50,6 +50,9 @@ public:
     engine::Tensor upload_weight(const engine::TensorView& host) override;
     void copy(const engine::TensorView& dst, const engine::TensorView& src) override;
     void fill(const engine::TensorView& dst, float value) override;
+    // dequantize.cu
+    void dequantize_fp8(const engine::TensorView& dst, const engine::TensorView& src,
+                        const engine::TensorView& scale_inv) override;
     void synchronize() override;
     void set_matmul_precision(engine::MatmulPrecision p) override { precision_ = p; }
     engine::MatmulPrecision matmul_precision() const override { return precision_; }

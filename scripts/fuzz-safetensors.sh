@@ -20,7 +20,7 @@ flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undef
 objs=()
 # Library code is compiled with the fuzzer's coverage instrumentation (-fsanitize=fuzzer-no-link).
 io_srcs=()
-for f in atomic_file fp8_dequant mapped_file safetensors_header safetensors_writer weight_store; do
+for f in atomic_file mapped_file safetensors_header safetensors_writer weight_store; do
   io_srcs+=("$root/engine/src/io/$f.cpp")
 done
 for src in "$root"/engine/src/core/*.cpp "${io_srcs[@]}"; do

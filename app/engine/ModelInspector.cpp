@@ -23,7 +23,8 @@ ModelSummary inspect(const QString& path) {
                  ": no config.json here. Choose the model's folder (Hugging Face layout: config.json, "
                  "*.safetensors, tokenizer.json).");
     const engine::ModelConfig cfg = engine::ModelConfig::from_file(dir / "config.json");
-    const auto store = engine::WeightStore::open(dir);
+    // Headers only: FP8 weights stay FP8 (dequantizing them here would cost the whole load).
+    const auto store = engine::WeightStore::open(dir, engine::Fp8Load::kKeep);
 
     ModelSummary s;
     s.path = QDir(path).absolutePath();
@@ -63,9 +64,8 @@ ModelSummary inspect(const QString& path) {
         int64_t n = 1;
         for (int64_t d : t.shape) n *= d;
         s.totalParams += n;
-        const int64_t bytes = n * int64_t(engine::dtype_size(t.dtype));
-        s.weightBytes += bytes;
-        bytesByDtype[engine::dtype_name(t.dtype)] += bytes;
+        s.weightBytes += n * engine::loaded_dtype_size(t.dtype);  // memory once loaded (F8 -> BF16)
+        bytesByDtype[engine::dtype_name(t.dtype)] += n * int64_t(engine::dtype_size(t.dtype));  // as stored
         if (expertRe.match(name).hasMatch()) routed += n;
     }
     // Per token only top_k of the routed experts run.

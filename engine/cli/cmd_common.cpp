@@ -41,7 +41,8 @@ ModelSummary summarize_model(const std::filesystem::path& model_dir) {
                  "' has no config.json; pass a Hugging Face model folder");
     s.config = engine::ModelConfig::from_file(config_path);
     const auto& c = s.config;
-    auto store = engine::WeightStore::open(model_dir);
+    // Headers only: FP8 weights stay FP8 (dequantizing them here would cost the whole load).
+    auto store = engine::WeightStore::open(model_dir, engine::Fp8Load::kKeep);
 
     const int64_t E = c.n_routed_experts, K = c.num_experts_per_tok;
     std::vector<int64_t> routed_params(size_t(c.num_hidden_layers), 0), routed_bytes(size_t(c.num_hidden_layers), 0);
@@ -50,7 +51,7 @@ ModelSummary summarize_model(const std::filesystem::path& model_dir) {
         if (ni.layer >= c.num_hidden_layers) continue;  // MTP layers: not run
         int64_t n = 1;
         for (int64_t d : t.shape) n *= d;
-        const int64_t bytes = n * int64_t(engine::dtype_size(t.dtype));
+        const int64_t bytes = n * engine::loaded_dtype_size(t.dtype);  // as loaded, not as stored
         s.total_params += n;
         s.weight_bytes += bytes;
         s.params_by_dtype[engine::dtype_name(t.dtype)] += n;

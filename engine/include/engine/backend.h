@@ -100,6 +100,11 @@ public:
     // dst = src, same shape. Either side may be on the host or this device. F32 <-> F16/BF16 converts.
     virtual void copy(const TensorView& dst, const TensorView& src) = 0;
     virtual void fill(const TensorView& dst, float value) = 0;
+    // FP8 block dequantization (DeepSeek-V3 checkpoints, deepseek-arch.md §5), all three on this device:
+    // dst BF16 [rows, cols] = fp8_e4m3(src[i, j]) · scale_inv[i / 128, j / 128], rounded to nearest even,
+    // bit for bit the host's dequantize_fp8_jobs. src F8_E4M3 [rows, cols] and dst contiguous; scale_inv
+    // F32 [ceil(rows/128), ceil(cols/128)] contiguous. E4M3 "fn": 0x7f / 0xff decode to NaN.
+    virtual void dequantize_fp8(const TensorView& dst, const TensorView& src, const TensorView& scale_inv) = 0;
     virtual void synchronize() = 0;
 
     // ---- step capture (CUDA Graphs) ----

@@ -26,7 +26,7 @@ class KvCache;
 struct ModelStats {
     int64_t total_params = 0;      // every weight the forward pass uses (MTP excluded)
     int64_t active_params = 0;     // per token: dense parts + top_k routed + shared experts
-    int64_t weight_bytes = 0;      // in their stored dtype
+    int64_t weight_bytes = 0;      // as loaded: the stored dtype (F8_E4M3 weights become BF16)
     int64_t kv_bytes_per_token = 0;       // MLA latent cache, F32 as we store it
     int64_t mha_kv_bytes_per_token = 0;   // what MHA would need (same elem size)
 };

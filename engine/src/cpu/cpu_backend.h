@@ -33,6 +33,7 @@ public:
     // ---- copy.cpp / elementwise.cpp ----
     void copy(const TensorView& dst, const TensorView& src) override;
     void fill(const TensorView& dst, float value) override;
+    void dequantize_fp8(const TensorView& dst, const TensorView& src, const TensorView& scale_inv) override;
 
     // ---- forward ops (one file each) ----
     void matmul(const TensorView& y, const TensorView& x, const TensorView& w, bool w_transposed = true,

@@ -18,7 +18,7 @@
 
 #include "engine/error.h"
 #include "engine/weights.h"
-#include "io/fp8_dequant.h"
+#include "engine/detail/fp8_dequant.h"
 #include "io/mapped_file.h"
 #include "io/safetensors_header.h"
 
@@ -55,7 +55,8 @@ struct Found {
 
 class SafetensorsStore final : public WeightStore {
 public:
-    SafetensorsStore(fs::path root, std::string source) : root_(std::move(root)), source_(std::move(source)) {}
+    SafetensorsStore(fs::path root, std::string source, Fp8Load fp8)
+        : root_(std::move(root)), source_(std::move(source)), fp8_(fp8) {}
 
     void add_shard(const fs::path& file) {
         auto s = std::make_unique<Shard>();
@@ -89,7 +90,7 @@ public:
                 it = index->count(it->first) ? std::next(it) : found.erase(it);
         }
         for (const auto& [name, f] : found) add_view(name, f);
-        dequantize_fp8();
+        resolve_fp8();
     }
 
     bool has(std::string_view name) const override { return entries_.find(name) != entries_.end(); }
@@ -123,6 +124,11 @@ public:
     const std::map<std::string, std::string>& metadata() const override { return metadata_; }
     fs::path root() const override { return root_; }
 
+    TensorView fp8_scale(std::string_view name) const override {
+        auto it = scales_.find(name);
+        return it == scales_.end() ? TensorView{} : it->second;
+    }
+
 private:
     struct Entry {
         TensorInfo info;
@@ -146,8 +152,10 @@ private:
         entries_.emplace(name, std::move(en));
     }
 
-    // F8_E4M3 weights + "<name>_scale_inv" -> owned BF16; the scales are then hidden.
-    void dequantize_fp8() {
+    // Every F8_E4M3 weight needs an F32 "<name>_scale_inv" of 128x128 block scales; the scales are then
+    // hidden from has/get/tensors. Fp8Load::kDequantize: the weights become owned BF16 here (all of them in
+    // one multi-threaded pass); Fp8Load::kKeep: they stay F8_E4M3 views and fp8_scale() hands out the scales.
+    void resolve_fp8() {
         std::vector<Fp8DequantJob> jobs;
         std::vector<std::string> hide;
         for (auto& [name, e] : entries_) {
@@ -167,12 +175,16 @@ private:
             ENGINE_CHECK(s->second.info.shape == want, kBadFile, s->second.info.file.string(), ": scale tensor '",
                          scale_name, "' has shape ", sv.shape_str(), ", expected ", shape_string(want),
                          " = [ceil(", rows, "/128), ceil(", cols, "/128)] for '", name, "'");
+            hide.push_back(scale_name);
+            if (fp8_ == Fp8Load::kKeep) {
+                scales_.emplace(name, sv);
+                continue;
+            }
             Tensor out = Tensor::cpu(DType::BF16, {rows, cols});
             jobs.push_back({e.view.as<const uint8_t>(), sv.as<const float>(), out.as<uint16_t>(), rows, cols});
             e.view = out.view();
             e.info.dtype = DType::BF16;
             owned_.push_back(std::move(out));
-            hide.push_back(scale_name);
         }
         dequantize_fp8_jobs(jobs);
         for (const auto& h : hide) entries_.erase(h);
@@ -181,7 +193,9 @@ private:
     fs::path root_;
     std::string source_;  // what error messages name: the file, or the index
     std::vector<std::unique_ptr<Shard>> shards_;
+    Fp8Load fp8_;
     std::map<std::string, Entry, std::less<>> entries_;
+    std::map<std::string, TensorView, std::less<>> scales_;  // Fp8Load::kKeep: weight name -> its scales
     std::vector<Tensor> owned_;
     std::map<std::string, std::string> metadata_;
 };
@@ -213,7 +227,7 @@ fs::path checked_shard_path(const fs::path& dir, const std::string& shard, const
     return dir / rel;
 }
 
-std::unique_ptr<WeightStore> open_index(const fs::path& index_path) {
+std::unique_ptr<WeightStore> open_index(const fs::path& index_path, Fp8Load fp8) {
     const std::string index = index_path.string();
     const fs::path dir = index_path.parent_path().empty() ? fs::path(".") : index_path.parent_path();
     const std::string text = read_small_file(index_path);
@@ -236,15 +250,15 @@ std::unique_ptr<WeightStore> open_index(const fs::path& index_path) {
         map.emplace(it.key(), p);
         files.insert(p);
     }
-    auto store = std::make_unique<SafetensorsStore>(dir, index);
+    auto store = std::make_unique<SafetensorsStore>(dir, index, fp8);
     for (const auto& f : files) store->add_shard(f);
     store->build(&map);
     return store;
 }
 
-std::unique_ptr<WeightStore> open_single(const fs::path& file) {
+std::unique_ptr<WeightStore> open_single(const fs::path& file, Fp8Load fp8) {
     auto store = std::make_unique<SafetensorsStore>(file.parent_path().empty() ? fs::path(".") : file.parent_path(),
-                                                    file.string());
+                                                    file.string(), fp8);
     store->add_shard(file);
     store->build(nullptr);
     return store;
@@ -252,18 +266,18 @@ std::unique_ptr<WeightStore> open_single(const fs::path& file) {
 
 }  // namespace
 
-std::unique_ptr<WeightStore> WeightStore::open(const fs::path& path) {
+std::unique_ptr<WeightStore> WeightStore::open(const fs::path& path, Fp8Load fp8) {
     std::error_code ec;
     auto st = fs::status(path, ec);
     ENGINE_CHECK(fs::exists(st), kIo, "cannot open '", path.string(), "': no such file or folder");
     if (fs::is_directory(st)) {
-        if (fs::is_regular_file(path / kSingleFile)) return open_single(path / kSingleFile);
-        if (fs::is_regular_file(path / kIndexFile)) return open_index(path / kIndexFile);
+        if (fs::is_regular_file(path / kSingleFile)) return open_single(path / kSingleFile, fp8);
+        if (fs::is_regular_file(path / kIndexFile)) return open_index(path / kIndexFile, fp8);
         ENGINE_THROW(kBadFile, path.string(), ": folder has neither ", kSingleFile, " nor ", kIndexFile,
                      "; point at a Hugging Face model folder or a .safetensors file");
     }
-    if (path.extension() == ".json") return open_index(path);
-    return open_single(path);
+    if (path.extension() == ".json") return open_index(path, fp8);
+    return open_single(path, fp8);
 }
 
 }  // namespace engine

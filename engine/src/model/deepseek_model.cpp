@@ -258,7 +258,8 @@ std::unique_ptr<Model> Model::load(const std::filesystem::path& dir, Backend& ba
     ENGINE_CHECK(std::filesystem::exists(config_path), kIo, dir.string(),
                  ": no config.json found; point at a Hugging Face model folder");
     ModelConfig config = ModelConfig::from_file(config_path);
-    std::unique_ptr<WeightStore> store = WeightStore::open(config_path.parent_path());
+    // FP8 weights stay FP8 in the mapping; the backend dequantizes each where it will live.
+    std::unique_ptr<WeightStore> store = WeightStore::open(config_path.parent_path(), Fp8Load::kKeep);
     return from_store(std::move(config), std::move(store), backend, progress);
 }
 

@@ -21,7 +21,8 @@ public:
     Loader(const ModelConfig& c, const WeightStore& s, Backend& b, ModelStats& st)
         : cfg_(c), store_(s), backend_(b), stats_(st) {}
 
-    // The host view of `name`, checked against `shape`.
+    // The host view of `name`, checked against `shape`: F32/F16/BF16, or F8_E4M3 that the store keeps
+    // with its block scales (WeightStore::open(..., Fp8Load::kKeep)); weight() dequantizes those.
     TensorView host(const std::string& name, std::vector<int64_t> shape) const {
         ENGINE_CHECK(store_.has(name), kBadFile, store_.root().string(), ": tensor '", name,
                      "' is missing (expected shape ", shape_text(shape), " for ", cfg_.architecture,
@@ -31,17 +32,29 @@ public:
         for (int i = 0; ok && i < v.ndim; ++i) ok = v.shape[size_t(i)] == shape[size_t(i)];
         ENGINE_CHECK(ok, kBadFile, store_.root().string(), ": tensor '", name, "' has shape ", v.shape_str(),
                      ", expected ", shape_text(shape), " from config.json (", cfg_.architecture, ")");
-        ENGINE_CHECK(v.dtype == DType::F32 || v.dtype == DType::F16 || v.dtype == DType::BF16, kUnsupported,
+        const bool fp8 = v.dtype == DType::F8_E4M3 && store_.fp8_scale(name).data != nullptr;
+        ENGINE_CHECK(fp8 || v.dtype == DType::F32 || v.dtype == DType::F16 || v.dtype == DType::BF16, kUnsupported,
                      store_.root().string(), ": tensor '", name, "' has dtype ", dtype_name(v.dtype),
-                     "; weights must be F32, F16 or BF16 (F8_E4M3 with _scale_inv is dequantized on load)");
+                     "; weights must be F32, F16 or BF16 (F8_E4M3 needs its '", name, "_scale_inv' block scales)");
         return v;
     }
 
-    // A weight in its stored dtype on the backend. `routed`: counts as a routed-expert parameter.
+    // A weight in its stored dtype on the backend (F8_E4M3: BF16). `routed`: a routed-expert parameter.
     Tensor weight(const std::string& name, std::vector<int64_t> shape, bool routed = false) {
         TensorView v = host(name, std::move(shape));
         count(v, routed);
+        if (v.dtype == DType::F8_E4M3) return dequantized(name, v);
         return backend_.upload_weight(v);
+    }
+
+    // An F8_E4M3 weight as BF16 made by the backend: the FP8 bytes and scales go to the device as they are
+    // (on the CPU: aliases), then Backend::dequantize_fp8 writes the BF16 copy next to them.
+    Tensor dequantized(const std::string& name, const TensorView& fp8) {
+        const Tensor q = backend_.upload_weight(fp8);
+        const Tensor scale = backend_.upload_weight(store_.fp8_scale(name));
+        Tensor out = backend_.alloc(DType::BF16, fp8.shape.data(), fp8.ndim);
+        backend_.dequantize_fp8(out.view(), q.view(), scale.view());
+        return out;
     }
 
     // A weight whose rope rows are in the rotate_half order (rope_interleave == false): rows
@@ -52,6 +65,11 @@ public:
                            const std::vector<int64_t>& rope_rows) {
         TensorView v = host(name, std::move(shape));
         count(v, false);
+        Tensor bf16;  // F8_E4M3: the dequantized weight is the source of the permuted copy
+        if (v.dtype == DType::F8_E4M3) {
+            bf16 = dequantized(name, v);
+            v = bf16.view();
+        }
         Tensor dev = backend_.alloc(v.dtype, v.shape.data(), v.ndim);
         backend_.copy(dev.view(), v);
         const int64_t half = cfg_.qk_rope_head_dim / 2, cols = v.shape[1];
@@ -68,11 +86,21 @@ public:
         return dev;
     }
 
-    // W_UK_hᵀ for every head: [H, r_kv, d_n] from kv_b_proj [H*(d_n+d_v), r_kv], same dtype, built on the
-    // host (a byte-wise transpose) into `owner`, then uploaded. Derived: not counted as parameters.
+    // W_UK_hᵀ for every head: [H, r_kv, d_n] from kv_b_proj [H*(d_n+d_v), r_kv] as loaded, same dtype.
+    // On the host (the CPU backend's weights are host views) a byte-wise transpose into `owner`, then
+    // aliased; on a device one strided device copy. Derived: not counted as parameters.
     Tensor transposed_uk(const TensorView& kvb, std::vector<std::vector<uint8_t>>& owner) {
         const int64_t H = cfg_.num_attention_heads, d_n = cfg_.qk_nope_head_dim, r_kv = cfg_.kv_lora_rank;
         const int64_t rows_per_head = d_n + cfg_.v_head_dim;
+        if (kvb.device != Device::CPU) {
+            TensorView src = kvb;  // [H, r_kv, d_n] read through kv_b_proj's [H, d_n (+d_v), r_kv] layout
+            src.ndim = 3;
+            src.shape = {H, r_kv, d_n, 0};
+            src.stride = {rows_per_head * r_kv, 1, r_kv, 0};
+            Tensor t = backend_.alloc(kvb.dtype, {H, r_kv, d_n});
+            backend_.copy(t.view(), src);
+            return t;
+        }
         const size_t esz = dtype_size(kvb.dtype);
         std::vector<uint8_t>& buf = owner.emplace_back(size_t(H * r_kv * d_n) * esz);
         const auto* src = static_cast<const uint8_t*>(kvb.data);
@@ -117,7 +145,7 @@ public:
 private:
     void count(const TensorView& v, bool routed) {
         stats_.total_params += v.numel();
-        stats_.weight_bytes += int64_t(v.nbytes());
+        stats_.weight_bytes += v.numel() * loaded_dtype_size(v.dtype);
         if (routed) routed_params += v.numel();
     }
 
@@ -185,7 +213,7 @@ ModelWeights load_model_weights(const ModelConfig& c, const WeightStore& store, 
                                   : ld.weight(s + "kv_a_proj_with_mqa.weight", {r_kv + d_r, D});
             a.kv_a_norm = ld.weight(s + "kv_a_layernorm.weight", {r_kv});
             a.kv_b_proj = ld.weight(s + "kv_b_proj.weight", {H * (d_n + d_v), r_kv});
-            a.w_uk_t = ld.transposed_uk(ld.host(s + "kv_b_proj.weight", {H * (d_n + d_v), r_kv}), w.host_buffers);
+            a.w_uk_t = ld.transposed_uk(a.kv_b_proj.view(), w.host_buffers);
         }
         a.o_proj = ld.weight(s + "o_proj.weight", {D, H * d_v});
 

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include "engine/weights.h"
@@ -242,6 +243,37 @@ TEST(Fp8, ShardedWeightAndScaleInDifferentShards) {
     float ref = e4m3_reference(a.w[size_t(128 * 130 + 129)]) * a.scale[3];
     EXPECT_EQ(v.as<uint16_t>()[128 * 130 + 129], f32_to_bf16(ref));
     EXPECT_FALSE(s->has("w_scale_inv"));
+}
+
+// Fp8Load::kKeep (what the model loader uses): F8 views of the mapping, scales via fp8_scale, still
+// hidden from has/tensors, and the same checks at open.
+TEST(Fp8, KeepLeavesWeightsFp8AndHandsOutTheirScales) {
+    Fp8Weight a(300, 200, 1);
+    std::vector<uint16_t> norm(8, 0x3f80);
+    fs::path p = test_dir() / "keep.safetensors";
+    save_safetensors(p, {{"l.a.weight", a.wv()}, {"l.a.weight_scale_inv", a.sv()},
+                         {"norm.weight", TensorView::contiguous(norm.data(), DType::BF16, {8})}});
+    auto s = WeightStore::open(p, Fp8Load::kKeep);
+    EXPECT_EQ(s->tensors().size(), 2u);
+    EXPECT_FALSE(s->has("l.a.weight_scale_inv"));
+    TensorView v = s->get("l.a.weight", {300, 200});
+    ASSERT_EQ(v.dtype, DType::F8_E4M3);
+    EXPECT_EQ(std::memcmp(v.data, a.w.data(), a.w.size()), 0);
+    for (const auto& info : s->tensors()) {
+        EXPECT_EQ(info.dtype, info.name == "norm.weight" ? DType::BF16 : DType::F8_E4M3) << info.name;
+    }
+    TensorView sc = s->fp8_scale("l.a.weight");
+    ASSERT_NE(sc.data, nullptr);
+    EXPECT_EQ(sc.dtype, DType::F32);
+    EXPECT_EQ(sc.shape_str(), "[3, 2]");
+    EXPECT_EQ(std::memcmp(sc.data, a.scale.data(), a.scale.size() * 4), 0);
+    EXPECT_EQ(s->fp8_scale("norm.weight").data, nullptr);
+    EXPECT_EQ(s->fp8_scale("absent").data, nullptr);
+    EXPECT_EQ(loaded_dtype_size(v.dtype), 2);  // what it costs once loaded (BF16)
+
+    const fs::path bad = test_dir() / "keep_noscale.safetensors";
+    save_safetensors(bad, {{"q.weight", a.wv()}});
+    expect_error([&] { WeightStore::open(bad, Fp8Load::kKeep); }, ErrorKind::kBadFile, {"'q.weight'", "q.weight_scale_inv"});
 }
 
 }  // namespace

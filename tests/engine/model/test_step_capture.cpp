@@ -38,6 +38,9 @@ public:
     // Ops: run now, or queue while capturing (views and parameters by value, like kernel arguments).
     void copy(const TensorView& d, const TensorView& s) override { op([=, this] { cpu_->copy(d, s); }); }
     void fill(const TensorView& d, float v) override { op([=, this] { cpu_->fill(d, v); }); }
+    void dequantize_fp8(const TensorView& d, const TensorView& s, const TensorView& sc) override {
+        op([=, this] { cpu_->dequantize_fp8(d, s, sc); });
+    }
     void matmul(const TensorView& y, const TensorView& x, const TensorView& w, bool t, bool acc) override {
         op([=, this] { cpu_->matmul(y, x, w, t, acc); });
     }

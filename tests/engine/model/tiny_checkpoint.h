@@ -3,6 +3,7 @@
 // (model.safetensors via save_safetensors + a hand-written config.json with HF field names).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -62,6 +63,13 @@ public:
     }
     const std::map<std::string, std::string>& metadata() const override { return meta_; }
     std::filesystem::path root() const override { return "memory"; }
+    // Like a store opened with Fp8Load::kKeep: an F8_E4M3 tensor's "<name>_scale_inv" sibling.
+    TensorView fp8_scale(std::string_view name) const override {
+        auto w = t_.find(std::string(name));
+        auto s = t_.find(std::string(name) + "_scale_inv");
+        if (w == t_.end() || w->second.dtype != DType::F8_E4M3 || s == t_.end()) return {};
+        return s->second.view();
+    }
 
 private:
     TensorMap t_;
@@ -243,6 +251,77 @@ inline TensorMap random_weights(const ModelConfig& c, uint32_t seed) {
         }
     }
     return m;
+}
+
+// ---- FP8 (DeepSeek-V3 layout): E4M3 weights with F32 128x128 block scales "<name>_scale_inv" ----
+
+// E4M3 "fn" decoded from its definition (independent of the engine's table).
+inline float e4m3_value(uint8_t v) {
+    const int exp = (v >> 3) & 0xf, man = v & 7;
+    if (exp == 15 && man == 7) return NAN;
+    const float mag = exp == 0 ? std::ldexp(float(man) / 8.0f, -6) : std::ldexp(1.0f + float(man) / 8.0f, exp - 7);
+    return (v & 0x80) ? -mag : mag;
+}
+
+// Every 2-D projection weight ("*_proj.weight": attention, dense MLP, experts) quantized the way
+// DeepSeek-V3's checkpoints are: per 128x128 block, scale = amax / 448 and each weight rounded to the
+// nearest E4M3 value of w / scale. Embeddings, norms, the router and lm_head stay as they are.
+inline TensorMap to_fp8(const TensorMap& m) {
+    std::vector<float> mags;  // the 127 finite non-negative E4M3 values, ascending with their codes
+    for (int code = 0; code < 127; ++code) mags.push_back(e4m3_value(uint8_t(code)));
+    TensorMap out;
+    for (const auto& [name, t] : m) {
+        const bool proj = name.size() > 12 && name.compare(name.size() - 12, 12, "_proj.weight") == 0;
+        if (!proj || t.shape.size() != 2 || t.dtype != DType::F32) {
+            out[name] = t;
+            continue;
+        }
+        const int64_t R = t.shape[0], C = t.shape[1], br = (R + 127) / 128, bc = (C + 127) / 128;
+        const auto* w = reinterpret_cast<const float*>(t.bytes.data());
+        HostTensor q{{R, C}, DType::F8_E4M3, std::vector<uint8_t>(size_t(R * C))};
+        HostTensor sc{{br, bc}, DType::F32, std::vector<uint8_t>(size_t(br * bc) * 4)};
+        auto* scale = reinterpret_cast<float*>(sc.bytes.data());
+        for (int64_t bi = 0; bi < br; ++bi)
+            for (int64_t bj = 0; bj < bc; ++bj) {
+                float amax = 0;
+                for (int64_t i = bi * 128; i < std::min(R, bi * 128 + 128); ++i)
+                    for (int64_t j = bj * 128; j < std::min(C, bj * 128 + 128); ++j)
+                        amax = std::max(amax, std::fabs(w[i * C + j]));
+                const float s = amax > 0 ? amax / 448.0f : 1.0f;
+                scale[bi * bc + bj] = s;
+                for (int64_t i = bi * 128; i < std::min(R, bi * 128 + 128); ++i)
+                    for (int64_t j = bj * 128; j < std::min(C, bj * 128 + 128); ++j) {
+                        const float a = std::min(std::fabs(w[i * C + j]) / s, 448.0f);
+                        size_t k = size_t(std::lower_bound(mags.begin(), mags.end(), a) - mags.begin());
+                        if (k > 0 && (k == mags.size() || a - mags[k - 1] <= mags[k] - a)) --k;
+                        q.bytes[size_t(i * C + j)] = uint8_t(k | (w[i * C + j] < 0 ? 0x80 : 0));
+                    }
+            }
+        out[name] = std::move(q);
+        out[name + "_scale_inv"] = std::move(sc);
+    }
+    return out;
+}
+
+// What a loader must make of to_fp8's output: BF16 = round(e4m3 · block scale), scales dropped.
+inline TensorMap dequantized_fp8(const TensorMap& m) {
+    TensorMap out;
+    for (const auto& [name, t] : m) {
+        if (name.size() > 10 && name.compare(name.size() - 10, 10, "_scale_inv") == 0) continue;
+        if (t.dtype != DType::F8_E4M3) {
+            out[name] = t;
+            continue;
+        }
+        const int64_t R = t.shape[0], C = t.shape[1], bc = (C + 127) / 128;
+        const auto* scale = reinterpret_cast<const float*>(m.at(name + "_scale_inv").bytes.data());
+        HostTensor b{{R, C}, DType::BF16, std::vector<uint8_t>(size_t(R * C) * 2)};
+        auto* dst = reinterpret_cast<uint16_t*>(b.bytes.data());
+        for (int64_t i = 0; i < R; ++i)
+            for (int64_t j = 0; j < C; ++j)
+                dst[i * C + j] = engine::f32_to_bf16(e4m3_value(t.bytes[size_t(i * C + j)]) * scale[(i / 128) * bc + j / 128]);
+        out[name] = std::move(b);
+    }
+    return out;
 }
 
 // config.json text with HF field names (written by hand here, so the parser is exercised too).

@@ -1,5 +1,5 @@
 // fp8_dequant.cpp — multi-threaded FP8 (E4M3) x 128x128-block-scale -> BF16 dequantization.
-#include "io/fp8_dequant.h"
+#include "engine/detail/fp8_dequant.h"
 
 #include <algorithm>
 #include <array>
@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "engine/dtype.h"
+#include "engine/error.h"
 
 namespace engine {
 
@@ -75,6 +76,30 @@ void dequantize_fp8_jobs(const std::vector<Fp8DequantJob>& jobs, int threads) {
     }
     worker();
     for (auto& th : pool) th.join();
+}
+
+void check_fp8_dequant_views(const TensorView& dst, const TensorView& src, const TensorView& scale_inv,
+                             Device device) {
+    const char* where = device == Device::CPU ? "the host" : "the GPU";
+    ENGINE_CHECK(src.dtype == DType::F8_E4M3 && src.ndim == 2, kInvalidArgument, "dequantize_fp8: src is ",
+                 dtype_name(src.dtype), " ", src.shape_str(), "; expected F8_E4M3 [rows, cols]");
+    ENGINE_CHECK(dst.dtype == DType::BF16 && dst.ndim == 2 && dst.shape[0] == src.shape[0] &&
+                     dst.shape[1] == src.shape[1],
+                 kInvalidArgument, "dequantize_fp8: dst is ", dtype_name(dst.dtype), " ", dst.shape_str(),
+                 "; expected BF16 ", src.shape_str());
+    const int64_t rows = src.shape[0], cols = src.shape[1];
+    const int64_t br = fp8_scale_blocks(rows), bc = fp8_scale_blocks(cols);
+    ENGINE_CHECK(scale_inv.dtype == DType::F32 && scale_inv.ndim == 2 && scale_inv.shape[0] == br &&
+                     scale_inv.shape[1] == bc,
+                 kInvalidArgument, "dequantize_fp8: scale_inv is ", dtype_name(scale_inv.dtype), " ",
+                 scale_inv.shape_str(), "; expected F32 [", br, ", ", bc, "] (one scale per 128x128 block of ",
+                 src.shape_str(), ")");
+    ENGINE_CHECK(src.is_contiguous() && dst.is_contiguous() && scale_inv.is_contiguous(), kInvalidArgument,
+                 "dequantize_fp8: src, dst and scale_inv must be contiguous");
+    ENGINE_CHECK(src.device == device && dst.device == device && scale_inv.device == device, kInvalidArgument,
+                 "dequantize_fp8: src, dst and scale_inv must all be on ", where);
+    ENGINE_CHECK((src.numel() == 0) || (src.data && dst.data && scale_inv.data), kInvalidArgument,
+                 "dequantize_fp8: a null operand for ", src.shape_str());
 }
 
 }  // namespace engine

@@ -1,4 +1,5 @@
-// fp8_dequant.h — DeepSeek-V3 FP8 block dequantization (internal to latent_io).
+// fp8_dequant.h — DeepSeek-V3 FP8 block dequantization on the host (latent_core; used by the
+// WeightStore when it dequantizes on open and by the CPU backend's dequantize_fp8).
 //
 // W[i, j] = fp8_e4m3(W[i, j]) · scale_inv[i / 128, j / 128], written as BF16 (deepseek-arch.md §5).
 // Edge blocks (out or in not a multiple of 128) use the scale of their partial block.
@@ -6,6 +7,8 @@
 
 #include <cstdint>
 #include <vector>
+
+#include "engine/tensor.h"
 
 namespace engine {
 
@@ -24,5 +27,11 @@ struct Fp8DequantJob {
 
 // Runs every job, split into 128-row blocks over `threads` std::threads (<= 0: all cores).
 void dequantize_fp8_jobs(const std::vector<Fp8DequantJob>& jobs, int threads = 0);
+
+// The checks of Backend::dequantize_fp8 (shared by every backend): dst BF16 [rows, cols] and src F8_E4M3
+// of the same shape, both contiguous; scale_inv F32 [ceil(rows/128), ceil(cols/128)] contiguous; all on
+// `device`. Throws kInvalidArgument naming the operand and its shape.
+void check_fp8_dequant_views(const TensorView& dst, const TensorView& src, const TensorView& scale_inv,
+                             Device device);
 
 }  // namespace engine
