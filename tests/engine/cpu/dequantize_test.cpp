@@ -60,7 +60,9 @@ TEST(DequantizeFp8, EveryCodeAndEdgeBlocksMatchTheScalarReference) {
                 }
             }
         EXPECT_EQ(mismatches, 0) << r << " x " << c;
-        if (r * c >= 256) EXPECT_GE(nans, 2) << "both NaN codes are in the first 256 weights";
+        if (r * c >= 256) {
+            EXPECT_GE(nans, 2) << "both NaN codes are in the first 256 weights";
+        }
     }
     // Spot values read off the format: 0x7e = 1.75·2^8 = 448 (the largest), 0x01 = 2^-9, 0xb8 = -1.
     Fp8Case k(1, 3, 7);
