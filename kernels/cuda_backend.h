@@ -47,6 +47,7 @@ public:
     engine::DeviceMemoryInfo memory_info() const override;
 
     engine::Tensor alloc(engine::DType dtype, const int64_t* shape, int ndim) override;
+    using engine::Backend::alloc;
     engine::Tensor upload_weight(const engine::TensorView& host) override;
     void copy(const engine::TensorView& dst, const engine::TensorView& src) override;
     void fill(const engine::TensorView& dst, float value) override;
@@ -138,6 +139,13 @@ public:
     float cross_entropy(const engine::TensorView& dlogits, const engine::TensorView& logits,
                         const engine::TensorView& targets, int32_t ignore_index, float grad_scale,
                         int64_t* counted) override;
+    // moe_train.cu
+    void moe_permute(const engine::TensorView& rows, const engine::TensorView& slot, const engine::TensorView& scale,
+                     int64_t* offsets, int64_t E, const engine::TensorView& idx,
+                     const engine::TensorView& weights) override;
+    double moe_seq_aux_loss(const engine::TensorView& dlogits, const engine::TensorView& logits,
+                            const engine::TensorView& idx, int64_t B, float alpha,
+                            engine::RouterParams::Scoring scoring) override;
     void scatter_add_rows_backward(const engine::TensorView& dsrc, const engine::TensorView& dscale,
                                    const engine::TensorView& dy, const engine::TensorView& src,
                                    const engine::TensorView& rows, const engine::TensorView& scale) override;

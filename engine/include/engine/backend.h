@@ -370,6 +370,24 @@ public:
         training_op_unsupported("cross_entropy", dlogits, logits, targets, ignore_index, grad_scale, counted);
         return 0;
     }
+    // MoE token permutation for training: a stable counting sort of the R·K choices idx I32 [R, K] by
+    // expert. Entries of expert e land at [offsets[e], offsets[e+1]) in (t, k) order; for sorted entry j,
+    // rows[j] = its token t, slot[j] = t·K + k, scale[j] = weights[t, k] (rows, slot I32 [R·K]; scale,
+    // weights F32). offsets: E + 1 values on the HOST, filled (the only read-back; they size the
+    // per-expert GEMMs). An id outside [0, E) throws kInternal.
+    virtual void moe_permute(const TensorView& rows, const TensorView& slot, const TensorView& scale,
+                             int64_t* offsets, int64_t E, const TensorView& idx, const TensorView& weights) {
+        training_op_unsupported("moe_permute", rows, slot, scale, offsets, E, idx, weights);
+    }
+    // DeepSeek-V3's sequence-wise balance loss over B sequences of T = R/B rows of router logits [R, E]
+    // and their top-k choices idx I32 [R, K]: per sequence, f_e = E/(K·T) · #{t: e ∈ TopK_t} and
+    // P_e = mean_t s'_{t,e} with s' = s / Σ_j s_j, s = softmax or sigmoid(logits); the loss is
+    // α/B · Σ_b Σ_e f_e P_e (returned). dlogits [R, E] = its gradient (f held constant), overwritten.
+    virtual double moe_seq_aux_loss(const TensorView& dlogits, const TensorView& logits, const TensorView& idx,
+                                    int64_t B, float alpha, RouterParams::Scoring scoring) {
+        training_op_unsupported("moe_seq_aux_loss", dlogits, logits, idx, B, alpha, scoring);
+        return 0;
+    }
     // Backward of scatter_add_rows (the MoE combine): dsrc[i, :] = scale[i]·dy[rows[i], :] and
     // dscale[i] = <dy[rows[i], :], src[i, :]>, both overwritten.
     virtual void scatter_add_rows_backward(const TensorView& dsrc, const TensorView& dscale,

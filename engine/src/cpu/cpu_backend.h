@@ -97,6 +97,11 @@ public:
     void embedding_backward(const TensorView& dtable, const TensorView& dout, const TensorView& ids) override;
     float cross_entropy(const TensorView& dlogits, const TensorView& logits, const TensorView& targets,
                         int32_t ignore_index = -100, float grad_scale = 1.0f, int64_t* counted = nullptr) override;
+    // moe_train.cpp
+    void moe_permute(const TensorView& rows, const TensorView& slot, const TensorView& scale, int64_t* offsets,
+                     int64_t E, const TensorView& idx, const TensorView& weights) override;
+    double moe_seq_aux_loss(const TensorView& dlogits, const TensorView& logits, const TensorView& idx, int64_t B,
+                            float alpha, RouterParams::Scoring scoring) override;
     void scatter_add_rows_backward(const TensorView& dsrc, const TensorView& dscale, const TensorView& dy,
                                    const TensorView& src, const TensorView& rows, const TensorView& scale) override;
     void moe_router_backward(const TensorView& dlogits, const TensorView& dweights, const TensorView& logits,

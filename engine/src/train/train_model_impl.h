@@ -60,6 +60,7 @@ struct IdxBuf {
     Tensor t;
     int64_t n = 0;
     void upload(Backend& be, const std::vector<int32_t>& host);
+    void resize(Backend& be, int64_t m);  // m elements, contents undefined (kept when the size is unchanged)
     TensorView view(int64_t offset, int64_t count) const;  // I32 [count] from element `offset`
 };
 
@@ -112,12 +113,11 @@ struct MoeAct {
     Buf x;                         // [R, D] normed input
     Buf logits;                    // [R, E]
     Tensor idx_dev;                // I32 [R, K] moe_route's choice (on the backend)
-    std::vector<int32_t> idx;      // [R, K] its host copy (the sort below runs on the host)
     Buf weights;                   // [R, K]
-    std::vector<int64_t> offsets;  // [E + 1] into the expert-sorted (token, k) list
-    std::vector<int32_t> rows;     // [R*K] token row of each sorted entry
-    IdxBuf rows_dev;               // rows on the backend
-    std::vector<int32_t> slot;     // [R*K] flat (t*K + k) of each sorted entry
+    std::vector<int64_t> offsets;  // [E + 1] into the expert-sorted (token, k) list (host: sizes the GEMMs)
+    IdxBuf rows_dev;               // [R*K] token row of each sorted entry (Backend::moe_permute)
+    IdxBuf slot_dev;               // [R*K] flat (t*K + k) of each sorted entry (the backward scatters
+                                   // d(weights) back through it)
     Buf scale;                     // [R*K] combine weight of each sorted entry
     std::vector<MlpAct> experts;   // per expert
     std::vector<Buf> expert_out;   // per expert [cnt, D]

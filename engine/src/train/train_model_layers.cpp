@@ -1,8 +1,9 @@
 // train_model_layers.cpp — attention (MLA explicit K/V, or MHA) and FFN (SwiGLU, DeepSeekMoE with
 // routed + shared experts and the optional sequence-wise balance loss) forward and backward.
 // GEMMs, norms, RoPE, attention, SwiGLU and the MoE combine go through the Backend; the small glue
-// (assembling K from k_nope and the shared k_pe) uses strided copies; sorting tokens by expert and the
-// balance loss run on the host over small read-backs (R·K choices, R·E router logits).
+// (assembling K from k_nope and the shared k_pe) uses strided copies. Sorting tokens by expert
+// (Backend::moe_permute) and the balance loss (Backend::moe_seq_aux_loss) run on the backend too: per MoE
+// layer the forward reads back only the E + 1 expert offsets (and the loss value), the backward nothing.
 #include "train/train_model_layers.h"
 #include "train/lora_linear.h"
 
@@ -198,60 +199,6 @@ void mlp_backward(Ctx& c, const MlpP& m, const MlpAct& a, const TensorView& dout
 
 namespace {
 
-// Sequence-wise balance loss (V3): per sequence, L = α Σ_i f_i P_i with f_i = E/(K·T) Σ_t 1[i ∈ TopK_t],
-// P_i = mean_t s'_{t,i}, s' = s / Σ_j s_j. Averaged over sequences. Writes dL/dlogits (f is constant).
-double seq_aux_loss(Ctx& c, MoeAct& m, float alpha) {
-    const int64_t T = c.T, E = c.im.router.n_routed_experts, K = c.im.router.top_k;
-    const bool softmax = c.im.router.scoring == RouterParams::Scoring::kSoftmax;
-    const std::vector<float> logits = m.logits.to_host();  // [R, E]
-    std::vector<float> aux_dl(size_t(c.R * E), 0.0f);     // [R, E], uploaded at the end
-    double total = 0;
-    std::vector<double> s(static_cast<size_t>(E)), sn(static_cast<size_t>(E)), f(static_cast<size_t>(E)), P(static_cast<size_t>(E));
-    for (int64_t b = 0; b < c.B; ++b) {
-        std::fill(f.begin(), f.end(), 0.0);
-        std::fill(P.begin(), P.end(), 0.0);
-        for (int64_t t = b * T; t < (b + 1) * T; ++t)
-            for (int64_t k = 0; k < K; ++k) f[size_t(m.idx[size_t(t * K + k)])] += double(E) / double(K * T);
-        for (int pass = 0; pass < 2; ++pass)
-            for (int64_t t = b * T; t < (b + 1) * T; ++t) {
-                const float* l = logits.data() + t * E;
-                double mx = l[0], z = 0;
-                for (int64_t e = 1; e < E; ++e) mx = std::max(mx, double(l[e]));
-                for (int64_t e = 0; e < E; ++e) {
-                    s[size_t(e)] = softmax ? std::exp(double(l[e]) - mx) : 1.0 / (1.0 + std::exp(-double(l[e])));
-                    z += s[size_t(e)];
-                }
-                if (softmax) {
-                    for (auto& v : s) v /= z;
-                    z = 1.0;
-                }
-                for (int64_t e = 0; e < E; ++e) sn[size_t(e)] = s[size_t(e)] / z;
-                if (pass == 0) {
-                    for (int64_t e = 0; e < E; ++e) P[size_t(e)] += sn[size_t(e)] / double(T);
-                    continue;
-                }
-                // dL/ds'_e = α f_e / (T·B); through s' = s/z, then the scoring function.
-                double dot = 0;
-                for (int64_t e = 0; e < E; ++e) dot += alpha * f[size_t(e)] / double(T * c.B) * sn[size_t(e)];
-                std::vector<double> ds(static_cast<size_t>(E));
-                for (int64_t e = 0; e < E; ++e) ds[size_t(e)] = (alpha * f[size_t(e)] / double(T * c.B) - dot) / z;
-                float* dl = aux_dl.data() + t * E;
-                if (softmax) {
-                    double d2 = 0;
-                    for (int64_t e = 0; e < E; ++e) d2 += ds[size_t(e)] * s[size_t(e)];
-                    for (int64_t e = 0; e < E; ++e) dl[e] = float(s[size_t(e)] * (ds[size_t(e)] - d2));
-                } else {
-                    for (int64_t e = 0; e < E; ++e) dl[e] = float(ds[size_t(e)] * s[size_t(e)] * (1 - s[size_t(e)]));
-                }
-            }
-        double Lb = 0;
-        for (int64_t e = 0; e < E; ++e) Lb += f[size_t(e)] * P[size_t(e)];
-        total += alpha * Lb / double(c.B);
-    }
-    m.aux_dlogits.from_host(c.be, aux_dl.data(), c.R * E);
-    return total;
-}
-
 void moe_forward(Ctx& c, const LayerP& L, MoeAct& m, const Buf& x, Buf& out, float aux_alpha, double* aux_loss,
                  std::vector<int64_t>* load) {
     Backend& be = c.be;
@@ -263,29 +210,13 @@ void moe_forward(Ctx& c, const LayerP& L, MoeAct& m, const Buf& x, Buf& out, flo
     sized(c, m.weights, R * K);
     be.moe_route(m.idx_dev.view(), tv(m.weights, {R, K}), tv(m.logits, {R, E}),
                  L.router_bias.empty() ? TensorView{} : L.router_bias.w, c.im.router);
-    // The sort runs on the host: the choices and weights come back (R·K values each).
-    m.idx.resize(size_t(R * K));
-    be.copy(TensorView::contiguous(m.idx.data(), DType::I32, {R, K}), m.idx_dev.view());
-    const std::vector<float> weights = m.weights.to_host();
-    // Counting sort of the R·K (token, slot) pairs by expert.
-    m.offsets.assign(size_t(E + 1), 0);
-    for (int32_t e : m.idx) {
-        ENGINE_CHECK(e >= 0 && e < E, kInternal, "moe_route returned expert ", e, " outside [0, ", E, ")");
-        ++m.offsets[size_t(e) + 1];
-    }
-    for (int64_t e = 0; e < E; ++e) m.offsets[size_t(e + 1)] += m.offsets[size_t(e)];
-    std::vector<int64_t> cur(m.offsets.begin(), m.offsets.end() - 1);
-    m.rows.assign(size_t(R * K), 0);
-    m.slot.assign(size_t(R * K), 0);
-    std::vector<float> scale(size_t(R * K));
-    for (int64_t i = 0; i < R * K; ++i) {
-        const int64_t at = cur[size_t(m.idx[size_t(i)])]++;
-        m.rows[size_t(at)] = int32_t(i / K);
-        m.slot[size_t(at)] = int32_t(i);
-        scale[size_t(at)] = weights[size_t(i)];
-    }
-    m.rows_dev.upload(be, m.rows);
-    m.scale.from_host(be, scale.data(), R * K);
+    // Sorted by expert on the backend; only the E + 1 offsets come back (they size the expert GEMMs).
+    m.offsets.resize(size_t(E + 1));
+    m.rows_dev.resize(be, R * K);
+    m.slot_dev.resize(be, R * K);
+    sized(c, m.scale, R * K);
+    be.moe_permute(m.rows_dev.view(0, R * K), m.slot_dev.view(0, R * K), tv(m.scale, {R * K}), m.offsets.data(), E,
+                   m.idx_dev.view(), tv(m.weights, {R, K}));
     if (load) load->assign(size_t(E), 0);
     out.zeros(be, R * D);
     m.experts.resize(size_t(E));
@@ -307,8 +238,13 @@ void moe_forward(Ctx& c, const LayerP& L, MoeAct& m, const Buf& x, Buf& out, flo
         mlp_forward(c, L.shared, m.shared, tv(m.x, {R, D}), sh);
         be.add(tv(out, {R, D}), tv(out, {R, D}), tv(sh, {R, D}));
     }
-    m.aux_dlogits.clear();
-    if (aux_alpha > 0) *aux_loss += seq_aux_loss(c, m, aux_alpha);
+    if (aux_alpha > 0) {  // the sequence-wise balance loss (V3); its gradient is added in the backward
+        sized(c, m.aux_dlogits, R * E);
+        *aux_loss += be.moe_seq_aux_loss(tv(m.aux_dlogits, {R, E}), tv(m.logits, {R, E}), m.idx_dev.view(), c.B,
+                                         aux_alpha, c.im.router.scoring);
+    } else {
+        m.aux_dlogits.clear();
+    }
 }
 
 void moe_backward(Ctx& c, const LayerP& L, MoeAct& m, const Buf& dout, Buf& dx, float grad_scale) {
@@ -316,25 +252,26 @@ void moe_backward(Ctx& c, const LayerP& L, MoeAct& m, const Buf& dout, Buf& dx, 
     const int64_t R = c.R, D = c.cfg.hidden_size, E = c.im.router.n_routed_experts, K = c.im.router.top_k;
     dx.zeros(be, R * D);
     if (L.shared.width > 0) mlp_backward(c, L.shared, m.shared, tv(dout, {R, D}), dx);
-    std::vector<float> dweights_host(size_t(R * K), 0.0f);  // [R, K], filled on the host from the sorted order
+    // d(combine weight) of every sorted entry, written per expert on the backend, then scattered back to
+    // [R, K] through `slot` in one call (the entries are distinct, so no two add to the same element).
+    Buf dscale_sorted, ones, dweights, dlogits;
+    sized(c, dscale_sorted, R * K);
+    sized(c, ones, R * K);
+    be.fill(tv(ones, {R * K}), 1.0f);
     for (int64_t e = 0; e < E; ++e) {
         const int64_t b = m.offsets[size_t(e)], cnt = m.offsets[size_t(e + 1)] - b;
         if (cnt == 0) continue;
         const TensorView rows = m.rows_dev.view(b, cnt);
-        Buf dye, dscale, dxe, ones;
+        Buf dye, dxe;
         sized(c, dye, cnt * D);
-        sized(c, dscale, cnt);
-        sized(c, ones, cnt);
-        be.fill(tv(ones, {cnt}), 1.0f);
-        be.scatter_add_rows_backward(tv(dye, {cnt, D}), tv(dscale, {cnt}), tv(dout, {R, D}),
+        be.scatter_add_rows_backward(tv(dye, {cnt, D}), sview(dscale_sorted, b, {cnt}, {1}), tv(dout, {R, D}),
                                      tv(m.expert_out[size_t(e)], {cnt, D}), rows, sview(m.scale, b, {cnt}, {1}));
-        const std::vector<float> ds = dscale.to_host();
-        for (int64_t i = 0; i < cnt; ++i) dweights_host[size_t(m.slot[size_t(b + i)])] = ds[size_t(i)];
         mlp_backward(c, L.experts[size_t(e)], m.experts[size_t(e)], tv(dye, {cnt, D}), dxe);
-        be.scatter_add_rows(tv(dx, {R, D}), tv(dxe, {cnt, D}), rows, tv(ones, {cnt}));
+        be.scatter_add_rows(tv(dx, {R, D}), tv(dxe, {cnt, D}), rows, sview(ones, 0, {cnt}, {1}));
     }
-    Buf dweights, dlogits;
-    dweights.from_host(be, dweights_host.data(), R * K);
+    dweights.zeros(be, R * K);
+    be.scatter_add_rows(tv(dweights, {R * K, 1}), tv(dscale_sorted, {R * K, 1}), m.slot_dev.view(0, R * K),
+                        tv(ones, {R * K}));
     sized(c, dlogits, R * E);
     be.moe_router_backward(tv(dlogits, {R, E}), tv(dweights, {R, K}), tv(m.logits, {R, E}), m.idx_dev.view(),
                            c.im.router);

@@ -44,11 +44,15 @@ void Buf::from_host(Backend& be, const float* p, int64_t n) {
 
 void IdxBuf::upload(Backend& be, const std::vector<int32_t>& host) {
     const int64_t m = int64_t(host.size());
+    resize(be, m);
+    if (m > 0) be.copy(view(0, m), TensorView::contiguous(const_cast<int32_t*>(host.data()), DType::I32, {m}));
+}
+
+void IdxBuf::resize(Backend& be, int64_t m) {
     if (m != n || t.empty()) {
         n = m;
         t = be.alloc(DType::I32, {std::max<int64_t>(m, 1)});
     }
-    if (m > 0) be.copy(view(0, m), TensorView::contiguous(const_cast<int32_t*>(host.data()), DType::I32, {m}));
 }
 
 TensorView IdxBuf::view(int64_t offset, int64_t count) const {
