@@ -146,6 +146,10 @@ done
 # (bf16 tensor cores), and mHC (n = 4) vs residual step time (issue #5: >= 40 % and <= 1.07x).
 check train-bench-base timeout 120 env LD_LIBRARY_PATH="$LIBS" "$B/latent_train_bench" --device cuda --preset base \
     --steps 4
+# MoE training step (small preset + 8 routed experts, top-2, balance loss): the routing sort and the balance
+# loss run on the device (moe_permute, moe_seq_aux_loss); MFU vs the same GEMM limit.
+check train-bench-moe timeout 90 env LD_LIBRARY_PATH="$LIBS" "$B/latent_train_bench" --device cuda --preset small \
+    --moe --steps 4
 # Training on the GPU (first run): 20 steps of the demo data on the step-4 base model, GPU then CPU; the
 # per-step tokens/s are in the log.
 if [ -d "$E/base" ]; then
