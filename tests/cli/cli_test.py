@@ -55,6 +55,25 @@ def case_info_tiny():
     check(re.search(r"MHA-equivalent.*\b256 B\s+128 B", out), f"tiny MHA bytes wrong:\n{out}")
 
 
+def case_fp8():
+    """A DeepSeek-V3-style FP8 checkpoint (make_test_model.py tiny-fp8): `info` reports the F8_E4M3
+    parameters and the memory they take once loaded (BF16), and generation gives logits identical, bit for
+    bit, to the same model whose weights numpy dequantized (the loader's dequantization vs an independent one)."""
+    fp8, bf16 = os.path.join(FP8, "fp8"), os.path.join(FP8, "bf16")
+    _, js, _ = run(["info", fp8, "--json"])
+    j = json.loads(js)
+    f8 = j["params_by_dtype"].get("F8_E4M3", 0)
+    check(f8 > 0, f"no F8_E4M3 parameters reported: {j['params_by_dtype']}")
+    check(j["weight_bytes"] == 2 * f8 + 4 * j["params_by_dtype"]["F32"], f"weight bytes {j['weight_bytes']}")
+    with tempfile.TemporaryDirectory() as d:
+        files = []
+        for m in (fp8, bf16):
+            path = os.path.join(d, os.path.basename(m) + ".bin")
+            run(["generate", m, "-p", "the cat sat", "-n", "6", "--temp", "0", "--ignore-eos", "--logits-out", path])
+            files.append(open(path, "rb").read())
+        check(len(files[0]) > 0 and files[0] == files[1], "FP8 and numpy-dequantized BF16 logits differ")
+
+
 def case_generate_greedy():
     args = ["generate", TINY, "-p", "the cat sat on the mat", "-n", "12", "--temp", "0", "--ignore-eos"]
     raw1, _, err1 = run(args)
@@ -195,5 +214,6 @@ if __name__ == "__main__":
     LATENT = a.latent
     MODELS = a.models
     TINY, V2LITE = os.path.join(a.models, "tiny"), os.path.join(a.models, "v2lite")
+    FP8 = os.path.join(a.models, "tiny-fp8")
     CASES[a.case]()
     print("ok:", a.case)

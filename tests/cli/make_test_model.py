@@ -6,6 +6,11 @@
                                   BPE tokenizer.json, tokenizer_config.json (BOS/EOS, chat template).
   make_test_model.py tiny-real TOKDIR OUT   the same tiny model sized for the real tokenizer in TOKDIR
                                   (tokenizer.json + tokenizer_config.json are copied next to it).
+  make_test_model.py tiny-fp8 OUT the tiny model with every *_proj.weight stored as DeepSeek-V3 stores it:
+                                  F8_E4M3 with F32 128x128 block scales (`_scale_inv`, amax / 448), in
+                                  OUT/fp8; and in OUT/bf16 the same model with those weights dequantized
+                                  here (numpy: E4M3 by its definition, x scale in fp32, BF16 round to
+                                  nearest even): what a loader must make of OUT/fp8, bit for bit.
   make_test_model.py v2lite OUT   DeepSeek-V2-Lite's config.json and every tensor header at its real
                                   shape and dtype (bf16), the data left as a sparse all-zero region, so
                                   `latent info` can be checked against the published figures without
@@ -22,7 +27,7 @@ import numpy as np
 def write_safetensors(path, tensors, sparse=False):
     """tensors: list of (name, dtype_str, shape, ndarray or None). Offsets tile the data exactly."""
     header, offset = {"__metadata__": {"format": "pt"}}, 0
-    sizes = {"F32": 4, "BF16": 2}
+    sizes = {"F32": 4, "BF16": 2, "F8_E4M3": 1}
     for name, dtype, shape, _ in tensors:
         n = int(np.prod(shape)) * sizes[dtype]
         header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + n]}
@@ -36,8 +41,8 @@ def write_safetensors(path, tensors, sparse=False):
             f.truncate(8 + len(blob) + offset)
             return
         for _, dtype, shape, arr in tensors:
-            assert dtype == "F32"
-            f.write(np.ascontiguousarray(arr, dtype="<f4").tobytes())
+            kind = {"F32": "<f4", "BF16": "<u2", "F8_E4M3": "u1"}[dtype]  # BF16 / F8: raw bit patterns
+            f.write(np.ascontiguousarray(arr, dtype=kind).tobytes())
 
 
 def layer_tensors(cfg, i, dense, make):
@@ -142,6 +147,71 @@ def copy_tokenizer(tokdir, out):
     return max(ids) + 1, special_id("bos_token"), special_id("eos_token")
 
 
+def e4m3_values():
+    """The 256 E4M3 "fn" values by code, from the format's definition (bias 7, S.1111.111 = NaN)."""
+    v = np.empty(256, dtype=np.float64)
+    for c in range(256):
+        e, m = (c >> 3) & 15, c & 7
+        mag = np.nan if (e == 15 and m == 7) else (m / 8 * 2.0 ** -6 if e == 0 else (1 + m / 8) * 2.0 ** (e - 7))
+        v[c] = -mag if c & 128 else mag
+    return v
+
+
+def to_bf16_bits(x):
+    """float32 array -> BF16 bit patterns, round to nearest even (finite inputs)."""
+    b = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    return ((b + 0x7FFF + ((b >> 16) & 1)) >> 16).astype(np.uint16)
+
+
+def quantize_fp8(w):
+    """w [R, C] float32 -> (codes uint8 [R, C], scale_inv float32 [ceil(R/128), ceil(C/128)])."""
+    vals = e4m3_values()[:127]  # the non-negative finite values, ascending with the code
+    R, C = w.shape
+    br, bc = -(-R // 128), -(-C // 128)
+    codes, scale = np.zeros((R, C), dtype=np.uint8), np.zeros((br, bc), dtype=np.float32)
+    for i in range(br):
+        for j in range(bc):
+            blk = w[i * 128:(i + 1) * 128, j * 128:(j + 1) * 128]
+            s = np.float32(np.abs(blk).max() / 448.0) or np.float32(1.0)
+            scale[i, j] = s
+            a = np.minimum(np.abs(blk) / s, 448.0)
+            k = np.clip(np.searchsorted(vals, a), 1, 126)
+            k = np.where(np.abs(vals[k - 1] - a) <= np.abs(vals[k] - a), k - 1, k)
+            codes[i * 128:(i + 1) * 128, j * 128:(j + 1) * 128] = k | np.where(blk < 0, 128, 0)
+    return codes, scale
+
+
+def dequantize_fp8(codes, scale):
+    """BF16 bits of e4m3(code) x its block scale, the product in float32 as a loader computes it."""
+    vals = e4m3_values().astype(np.float32)[codes]
+    full = np.repeat(np.repeat(scale, 128, axis=0), 128, axis=1)[:codes.shape[0], :codes.shape[1]]
+    return to_bf16_bits(vals * full)
+
+
+def tiny_fp8(out):
+    tiny(os.path.join(out, "fp8"))
+    tiny(os.path.join(out, "bf16"))
+    rng = np.random.default_rng(0)
+    fp8, bf16 = [], []
+    cfg = json.load(open(os.path.join(out, "fp8", "config.json")))
+    for name, shape, kind in all_tensors(cfg):  # the same draws as tiny()
+        if kind == "norm":
+            arr = (1.0 + 0.05 * rng.standard_normal(shape)).astype(np.float32)
+        elif kind == "emb":
+            arr = rng.standard_normal(shape).astype(np.float32)
+        else:
+            arr = (rng.standard_normal(shape) / np.sqrt(shape[-1])).astype(np.float32)
+        if name.endswith("_proj.weight"):
+            codes, scale = quantize_fp8(arr)
+            fp8 += [(name, "F8_E4M3", shape, codes), (name + "_scale_inv", "F32", list(scale.shape), scale)]
+            bf16.append((name, "BF16", shape, dequantize_fp8(codes, scale)))
+        else:
+            fp8.append((name, "F32", shape, arr))
+            bf16.append((name, "F32", shape, arr))
+    write_safetensors(os.path.join(out, "fp8", "model.safetensors"), fp8)
+    write_safetensors(os.path.join(out, "bf16", "model.safetensors"), bf16)
+
+
 def tiny(out, tokdir=None):
     os.makedirs(out, exist_ok=True)
     if tokdir:
@@ -204,7 +274,7 @@ if __name__ == "__main__":
             print(f"{sys.argv[2]}/tokenizer.json is not installed (scripts/fetch-test-fixtures.sh); not written")
             sys.exit(0)
         tiny(sys.argv[3], sys.argv[2])
-    elif len(sys.argv) == 3 and sys.argv[1] in ("tiny", "v2lite"):
-        {"tiny": tiny, "v2lite": v2lite}[sys.argv[1]](sys.argv[2])
+    elif len(sys.argv) == 3 and sys.argv[1] in ("tiny", "tiny-fp8", "v2lite"):
+        {"tiny": tiny, "tiny-fp8": tiny_fp8, "v2lite": v2lite}[sys.argv[1]](sys.argv[2])
     else:
         sys.exit(__doc__)
