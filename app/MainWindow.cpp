@@ -34,6 +34,9 @@ MainWindow::MainWindow(const AppOptions& options, QWidget* parent)
     m_tabs->setAccessibleName(tr("Views"));
     m_library = new LibraryPanel(m_worker.get(), m_db.get(), m_tabs);
     m_library->setContextTokens(options.contextTokens);
+    m_library->setDevice(m_settings.settings().value(QStringLiteral("engine/device"), QStringLiteral("auto")).toString());
+    connect(m_library, &LibraryPanel::deviceChanged, this,
+            [this](const QString& device) { m_settings.settings().setValue(QStringLiteral("engine/device"), device); });
     m_chat = new ChatPanel(m_worker.get(), m_db.get(), m_tabs);
     m_train = new TrainRunsPanel(m_db.get(), m_tabs);
     m_train->setRunsRoot(QDir(options.dataDir).filePath(QStringLiteral("runs")));

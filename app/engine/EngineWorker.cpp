@@ -31,20 +31,33 @@ struct EngineWorker::State {
     std::list<std::pair<qint64, std::unique_ptr<engine::Session>>> sessions;
     static constexpr size_t kMaxSessions = 3;
 
-    void ensureBackend(int threads) {
-        if (backend) return;
-        engine::BackendChoice choice;  // kAuto: the GPU when the CUDA backend loads, else the CPU
+    // The backend for `device` ("auto": the GPU when the CUDA backend loads, else the CPU; "cpu"; "cuda"),
+    // made once and kept. A different choice replaces it, and everything made on the old one goes first.
+    // "cuda" without a usable GPU throws, saying why.
+    void ensureBackend(int threads, const QString& device) {
+        if (backend && madeFor == device) return;
+        unload();
+        backend.reset();
+        backend = make(threads, device, &note);
+        madeFor = device;
+    }
+    static std::unique_ptr<engine::Backend> make(int threads, const QString& device, QString* note) {
+        engine::BackendChoice choice;
+        choice.kind = engine::backend_kind_from_name(device.toStdString());
         choice.cpu_threads = threads;
         std::string why;
-        backend = engine::make_backend(choice, &why);
-        note = QString::fromStdString(why);
+        auto made = engine::make_backend(choice, &why);
+        *note = QString::fromStdString(why);
+        return made;
     }
-    void describeBackend(ModelSummary& s) const {
-        s.backendName = QString::fromStdString(backend->name());
-        s.backendNote = note;
-        s.onGpu = backend->device() == engine::Device::CUDA;
+    QString madeFor;  // the device choice `backend` was made for
+    void describeBackend(ModelSummary& s) const { describe(*backend, note, s); }
+    static void describe(const engine::Backend& be, const QString& why, ModelSummary& s) {
+        s.backendName = QString::fromStdString(be.name());
+        s.backendNote = why;
+        s.onGpu = be.device() == engine::Device::CUDA;
         if (s.onGpu) {
-            const engine::DeviceMemoryInfo mem = backend->memory_info();
+            const engine::DeviceMemoryInfo mem = be.memory_info();
             s.deviceFreeBytes = mem.free_bytes;
             s.deviceTotalBytes = mem.total_bytes;
         }
@@ -132,12 +145,19 @@ void EngineWorker::post(std::function<void(State&)> work) {
                               Qt::QueuedConnection);
 }
 
-void EngineWorker::inspect(const QString& path) {
-    post([this, path](State& st) {
+void EngineWorker::inspect(const QString& path, const QString& device) {
+    post([this, path, device](State& st) {
         try {
             ModelSummary s = ModelInspector::inspect(path);
-            st.ensureBackend(0);
-            st.describeBackend(s);
+            if (st.model && st.madeFor != device) {
+                // A model is loaded on another device: describe the chosen one without unloading it.
+                QString why;
+                const auto probe = State::make(0, device, &why);
+                State::describe(*probe, why, s);
+            } else {
+                st.ensureBackend(0, device);
+                st.describeBackend(s);
+            }
             emitOnOwner(&EngineWorker::inspected, s);
         } catch (const engine::Error& e) {
             emitOnOwner(&EngineWorker::inspectFailed, path, ModelInspector::plainMessage(e));
@@ -147,13 +167,13 @@ void EngineWorker::inspect(const QString& path) {
     });
 }
 
-void EngineWorker::loadModel(const QString& path, qint64 contextTokens, int threads) {
+void EngineWorker::loadModel(const QString& path, qint64 contextTokens, int threads, const QString& device) {
     m_cancelLoad = false;
-    post([this, path, contextTokens, threads](State& st) {
+    post([this, path, contextTokens, threads, device](State& st) {
         st.unload();
         try {
             ModelSummary summary = ModelInspector::inspect(path);
-            st.ensureBackend(threads);
+            st.ensureBackend(threads, device);
             QElapsedTimer since;
             since.start();
             emitOnOwner(&EngineWorker::loadProgress, 0.0, tr("reading tokenizer"));

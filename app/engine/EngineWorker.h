@@ -27,8 +27,11 @@ public:
     explicit EngineWorker(QObject* parent = nullptr);
     ~EngineWorker() override;
 
-    void inspect(const QString& path);
-    void loadModel(const QString& path, qint64 contextTokens, int threads = 0);
+    // device: where the model runs, "auto" (the GPU when the CUDA backend loads, else the CPU), "cpu" or
+    // "cuda". inspect() describes that backend in the summary (name, GPU memory) for the memory plan.
+    void inspect(const QString& path, const QString& device = QStringLiteral("auto"));
+    void loadModel(const QString& path, qint64 contextTokens, int threads = 0,
+                   const QString& device = QStringLiteral("auto"));
     void cancelLoad() { m_cancelLoad = true; }
     void unloadModel();
     void generate(const GenerationRequest& request);

@@ -1,6 +1,7 @@
 #include "library/LibraryPanel.h"
 
 #include <QCheckBox>
+#include <QComboBox>
 #include <QFileDialog>
 #include <QFormLayout>
 #include <QGroupBox>
@@ -54,6 +55,13 @@ LibraryPanel::LibraryPanel(EngineWorker* worker, Database* db, QWidget* parent)
     m_context->setSuffix(tr(" tokens"));
     m_context->setAccessibleName(tr("Context length"));
     ctxRow->addRow(tr("Context length:"), m_context);
+    m_device = new QComboBox(box);
+    m_device->addItem(tr("Automatic (the GPU when one is usable)"), QStringLiteral("auto"));
+    m_device->addItem(tr("GPU (CUDA)"), QStringLiteral("cuda"));
+    m_device->addItem(tr("CPU"), QStringLiteral("cpu"));
+    m_device->setAccessibleName(tr("Run on"));
+    m_device->setToolTip(tr("Where the model runs. A change applies the next time a model is loaded."));
+    ctxRow->addRow(tr("Run on:"), m_device);
     form->addLayout(ctxRow);
     m_planLabel = new QLabel(box);
     m_planLabel->setWordWrap(true);
@@ -96,6 +104,10 @@ LibraryPanel::LibraryPanel(EngineWorker* worker, Database* db, QWidget* parent)
             [this](QListWidgetItem* item) { openModel(item->data(Qt::UserRole).toString()); });
     connect(m_context, &QSpinBox::valueChanged, this, &LibraryPanel::updatePlan);
     connect(m_override, &QCheckBox::toggled, this, &LibraryPanel::updatePlan);
+    connect(m_device, &QComboBox::currentIndexChanged, this, [this] {
+        emit deviceChanged(device());
+        if (!m_inspected.path.isEmpty()) openModel(m_inspected.path);  // the memory plan of the new device
+    });
     connect(m_load, &QPushButton::clicked, this, &LibraryPanel::loadInspected);
     connect(m_cancel, &QPushButton::clicked, this, [this] {
         m_worker->cancelLoad();
@@ -163,7 +175,7 @@ void LibraryPanel::openModel(const QString& path) {
     m_error->clear();
     m_details->setText(tr("Reading %1…").arg(path));
     m_load->setEnabled(false);
-    m_worker->inspect(path);
+    m_worker->inspect(path, device());
 }
 
 void LibraryPanel::refreshRecent() {
@@ -221,7 +233,7 @@ void LibraryPanel::loadInspected() {
     if (m_inspected.path.isEmpty()) return;
     m_error->clear();
     setBusy(true);
-    m_worker->loadModel(m_inspected.path, m_context->value());
+    m_worker->loadModel(m_inspected.path, m_context->value(), 0, device());
     emit status(tr("Loading %1…").arg(m_inspected.name));
 }
 
@@ -235,6 +247,13 @@ void LibraryPanel::setBusy(bool busy) {
     m_progress->setValue(0);
     m_cancel->setVisible(busy);
     m_load->setEnabled(!busy && !m_inspected.path.isEmpty());
+}
+
+QString LibraryPanel::device() const { return m_device->currentData().toString(); }
+
+void LibraryPanel::setDevice(const QString& device) {
+    const int i = m_device->findData(device);
+    m_device->setCurrentIndex(i >= 0 ? i : 0);  // an unknown value from an old settings file: automatic
 }
 
 void LibraryPanel::setContextTokens(qint64 tokens) { m_context->setValue(int(std::clamp<qint64>(tokens, 256, 1 << 20))); }

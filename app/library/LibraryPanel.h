@@ -10,6 +10,7 @@
 class Database;
 class EngineWorker;
 class QCheckBox;
+class QComboBox;
 class QLabel;
 class QListWidget;
 class QProgressBar;
@@ -23,6 +24,8 @@ public:
     void openModel(const QString& path);  // inspect, then show the plan
     void loadInspected();                 // load what was inspected at the chosen context
     void setContextTokens(qint64 tokens);
+    QString device() const;                 // "auto" | "cuda" | "cpu": where models are loaded
+    void setDevice(const QString& device);  // unknown values select "auto"
     const ModelSummary& loaded() const { return m_loaded; }
     bool isLoaded() const { return !m_loaded.path.isEmpty(); }
 
@@ -32,6 +35,7 @@ public slots:
 signals:
     void modelReady(const ModelSummary& summary);
     void status(const QString& message);
+    void deviceChanged(const QString& device);
 
 private:
     void refreshRecent();
@@ -47,6 +51,7 @@ private:
     QListWidget* m_recent;
     QLabel* m_details;
     QSpinBox* m_context;
+    QComboBox* m_device;
     QLabel* m_planLabel;
     QCheckBox* m_override;
     QPushButton* m_load;

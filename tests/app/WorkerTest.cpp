@@ -62,6 +62,44 @@ private slots:
         QCOMPARE(post.contextTokens, qint64(1024));
     }
 
+    // The Library's "Run on" choice reaches the engine: "cpu" loads on the CPU even where a GPU is usable;
+    // "cuda" either loads on the GPU or (no usable GPU, as on CI) fails saying why, after which "cpu"
+    // loads again in the same worker; a device change while a model is loaded describes the other
+    // device without unloading the model.
+    void deviceChoiceIsHonoured() {
+        EngineWorker worker;
+        QSignalSpy inspected(&worker, &EngineWorker::inspected);
+        QSignalSpy inspectFailed(&worker, &EngineWorker::inspectFailed);
+        QSignalSpy loaded(&worker, &EngineWorker::modelLoaded);
+        QSignalSpy failed(&worker, &EngineWorker::loadFailed);
+        worker.loadModel(m_model, 1024, 1, QStringLiteral("cpu"));
+        QVERIFY2(loaded.wait(60000), failed.isEmpty() ? "timeout" : qPrintable(failed.first().first().toString()));
+        const ModelSummary cpu = loaded.takeFirst().first().value<ModelSummary>();
+        QVERIFY(!cpu.onGpu);
+        QVERIFY2(cpu.backendName.startsWith(QStringLiteral("CPU")), qPrintable(cpu.backendName));
+
+        // With the CPU model loaded, inspecting for "cuda" must not unload it (generation still works).
+        worker.inspect(m_model, QStringLiteral("cuda"));
+        QVERIFY(inspected.wait(30000) || !inspectFailed.isEmpty() || inspectFailed.wait(30000));
+        QSignalSpy finished(&worker, &EngineWorker::replyFinished);
+        QSignalSpy replyFailed(&worker, &EngineWorker::replyFailed);
+        worker.generate(request(7, 4));
+        QVERIFY2(finished.wait(60000), replyFailed.isEmpty() ? "timeout" : qPrintable(replyFailed.first().at(1).toString()));
+
+        worker.loadModel(m_model, 1024, 1, QStringLiteral("cuda"));
+        QTRY_VERIFY_WITH_TIMEOUT(!loaded.isEmpty() || !failed.isEmpty(), 60000);
+        if (!loaded.isEmpty()) {
+            QVERIFY(loaded.first().first().value<ModelSummary>().onGpu);
+        } else {
+            const QString why = failed.first().first().toString();
+            QVERIFY2(why.contains(QStringLiteral("GPU")) || why.contains(QStringLiteral("CUDA")), qPrintable(why));
+            loaded.clear();
+            worker.loadModel(m_model, 1024, 1, QStringLiteral("cpu"));
+            QVERIFY(loaded.wait(60000));
+            QVERIFY(!loaded.first().first().value<ModelSummary>().onGpu);
+        }
+    }
+
     void badFolderGivesPlainMessage() {
         EngineWorker worker;
         QSignalSpy failed(&worker, &EngineWorker::inspectFailed);
