@@ -4,7 +4,10 @@
 // pages in a shuffled order through the block table). Prints time per call, bytes read (cache + q + out;
 // the split partials are not counted), GB/s, and that as a fraction of the device-to-device cudaMemcpy
 // bandwidth measured in the same run (copy bandwidth counted as read + write = 2·bytes/time).
-// Checks a few (sequence, head) outputs against a double-precision CPU recompute; exits 1 on mismatch.
+// Each case runs twice: the fp32 SIMT split kernel (the default) and the TF32 tensor-core one
+// (attention_decode_tc.cu, MlaDecodeArgs::tensor_cores; LATENT_CUDA_ATTENTION=tf32 in the backend).
+// Checks a few (sequence, head) outputs against a double-precision CPU recompute (limit 1e-4 for fp32,
+// 3e-3 for TF32); exits 1 on mismatch.
 // Then a prefill case (kernels/attention_flash.cu): T = S = --prefill tokens (default 4096), H 16,
 // DeepSeek MLA explicit dims 192 / 128, causal; prints time, TFLOP/s (causal FLOPs: 2·H·(dk + dv)·T(T+1)/2)
 // and that as a fraction of an fp32 cuBLAS SGEMM (n = T, 2n³ FLOPs, default math: no TF32) of the same
@@ -12,11 +15,10 @@
 // Not a test, not installed. Usage: latent_cuda_attention_bench [--batch 64] [--context 4096] [--iters 20]
 // [--heads 16|128 (default both)] [--prefill 4096 (0: skip)]. Without a GPU its logic (incl. the paged
 // path) runs in the emulator:
-//   E=tests/kernels/emu; for f in bench/cuda_attention_bench kernels/attention_decode kernels/attention_flash;
-//   do python3 $E/rewrite_launches.py $f.cu /tmp/$(basename $f).cpp; done && g++ -std=c++20 -O2 -pthread -w
-//   -I$E -Ikernels -Iengine/include /tmp/cuda_attention_bench.cpp /tmp/attention_decode.cpp
-//   /tmp/attention_flash.cpp BUILD/engine/liblatent_core.a -o /tmp/bench_emu &&
-//   /tmp/bench_emu --batch 3 --context 640 --iters 1 --heads 16 --prefill 70
+//   E=tests/kernels/emu; O=$(mktemp -d); for f in bench/cuda_attention_bench kernels/attention_decode
+//   kernels/attention_decode_tc kernels/attention_flash; do python3 $E/rewrite_launches.py $f.cu $O/$(basename $f).cpp;
+//   done && g++ -std=c++20 -O2 -pthread -w -I$E -Ikernels -Iengine/include $O/*.cpp BUILD/engine/liblatent_core.a
+//   -o $O/bench_emu && $O/bench_emu --batch 3 --context 640 --iters 1 --heads 16 --prefill 70
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
@@ -109,7 +111,7 @@ double check_one(const MlaDecodeArgs& a, const std::vector<float>& rows, const s
 }
 
 // Runs and checks one configuration; returns false on a mismatch.
-bool run_case(const Opts& o, int64_t H, bool paged, float* cache, const int32_t* d_table,
+bool run_case(const Opts& o, int64_t H, bool paged, bool tc, float* cache, const int32_t* d_table,
               const std::vector<int32_t>& table, float* q, float* out, void* ws, size_t ws_bytes, int sms,
               double copy_gbs) {
     const int64_t B = o.batch, S = o.context, pages = S / kMlaPageTokens;
@@ -121,15 +123,18 @@ bool run_case(const Opts& o, int64_t H, bool paged, float* cache, const int32_t*
     a.out = out, a.o_sb = H * kDv, a.o_st = H * kDv, a.o_sh = kDv;                   // out [B, 1, H, 512]
     a.B = B, a.T = 1, a.H = H, a.dk = kDk, a.dv = kDv, a.S = S, a.q_pos0 = S - 1;
     a.scale = 1.0f / std::sqrt(192.0f);
+    a.tensor_cores = tc;
+    const bool tc_ran = mla_decode_tc_applies(a);
+    const double limit = tc_ran ? 3e-3 : 1e-4;
     ENGINE_CHECK(mla_decode_workspace_bytes(a, sms) <= ws_bytes, kInternal, "workspace too small");
     fill(q, B * H * kDk, 7 + uint64_t(H));
     const double sec = time_it(o.iters, [&] { mla_decode(a, ws, sms, nullptr); });
     CUDA_CHECK(cudaDeviceSynchronize());
     const double bytes = double(B * S * kDk + B * H * kDk + B * H * kDv) * sizeof(float);
     const double gbs = bytes / sec * 1e-9;
-    std::printf("MLA decode B=%lld S=%lld H=%3lld %-10s splits %lld: %8.1f us  %7.1f MB read  %7.1f GB/s  "
+    std::printf("MLA decode B=%lld S=%lld H=%3lld %-10s %-9s splits %lld: %8.1f us  %7.1f MB read  %7.1f GB/s  "
                 "%5.1f%% of D2D copy%s\n",
-                (long long)B, (long long)S, (long long)H, paged ? "paged" : "contiguous",
+                (long long)B, (long long)S, (long long)H, paged ? "paged" : "contiguous", tc_ran ? "TF32 mma" : "fp32 SIMT",
                 (long long)mla_decode_splits(a, sms), sec * 1e6, bytes * 1e-6, gbs, 100.0 * gbs / copy_gbs,
                 gbs >= 0.8 * copy_gbs ? "" : "  (target 80%: missed)");
     // Check sequences 0, B/2+1, B-1 at heads 0, H/2+3, H-1.
@@ -147,9 +152,9 @@ bool run_case(const Opts& o, int64_t H, bool paged, float* cache, const int32_t*
         }
         for (int64_t h : {int64_t(0), std::min(H - 1, H / 2 + 3), H - 1}) {
             const double err = check_one(a, rows, hq, hout, h);
-            if (!(err <= 1e-4)) {
-                std::printf("  MISMATCH sequence %lld head %lld: max rel err %.3g (limit 1e-4)\n", (long long)b,
-                            (long long)h, err);
+            if (!(err <= limit)) {
+                std::printf("  MISMATCH sequence %lld head %lld: max rel err %.3g (limit %.0e)\n", (long long)b,
+                            (long long)h, err, limit);
                 ok = false;
             }
         }
@@ -280,13 +285,17 @@ int run(const Opts& o) {
         MlaDecodeArgs a;
         a.B = B, a.T = 1, a.H = H, a.dk = kDk, a.dv = kDv, a.S = S;
         ws_bytes = std::max(ws_bytes, mla_decode_workspace_bytes(a, sms));
+        a.q = q, a.k = a.v = cache, a.k_ld = a.v_ld = kDk, a.k_sb = a.v_sb = S * kDk, a.q_sh = kDk;
+        a.q_sb = a.q_st = H * kDk, a.tensor_cores = true;  // its splits are rounded to 64 keys: maybe fewer
+        ws_bytes = std::max(ws_bytes, mla_decode_workspace_bytes(a, sms));
     }
     void* ws = nullptr;
     CUDA_CHECK(cudaMalloc(&ws, ws_bytes));
     bool ok = true;
     for (int64_t H : head_counts)
         for (bool paged : {false, true})
-            ok = run_case(o, H, paged, cache, d_table, table, q, out, ws, ws_bytes, sms, copy_gbs) && ok;
+            for (bool tc : {false, true})
+                ok = run_case(o, H, paged, tc, cache, d_table, table, q, out, ws, ws_bytes, sms, copy_gbs) && ok;
     CUDA_CHECK(cudaFree(ws));
     CUDA_CHECK(cudaFree(out));
     CUDA_CHECK(cudaFree(q));

@@ -120,6 +120,7 @@ void CudaBackend::attention(const TensorView& out, const TensorView& q, const Te
         a.k = k.as<float>(), a.k_ld = k.stride[0], a.v = v.as<float>(), a.v_ld = v.stride[0];  // [S, 1, dk|dv]
         a.out = out.as<float>(), a.o_st = out.stride[0], a.o_sh = out.stride[1];            // [T, H, dv]
         a.T = T, a.H = H, a.dk = dk, a.dv = dv, a.S = S, a.q_pos0 = q_pos0, a.scale = scale;
+        a.tensor_cores = attention_tf32_;
         mla_decode(a, workspace(mla_decode_workspace_bytes(a, sm_count_)), sm_count_, stream_);
         return;
     }

@@ -16,8 +16,9 @@
 // Shared memory: 8 × 576 floats of keys (+ 8 × 512 of values when v is a separate tensor) = 18–35 KB.
 // Expected limits (estimates, not measured): per key and head pair a warp issues 34 shared loads for
 // 68 FMAs, so the kernel is shared-load bound at ~0.3 ms for B 64 × S 4096 × H 16 on an H100 (~60% of
-// copy bandwidth); H 128 needs ~8x the math (fp32 CUDA cores: compute bound, far below 80%). Reaching
-// the issue's 80% at H 128 needs tensor cores (TF32/bf16 mma for q·kᵀ and p·v), not done here.
+// copy bandwidth); H 128 needs ~8x the math (fp32 CUDA cores: compute bound, far below 80%). The TF32
+// tensor-core split kernel (attention_decode_tc.cu, MlaDecodeArgs::tensor_cores) is the attempt at the
+// issue's 80%; it shares this file's splits, partials and combine.
 // Registers: __launch_bounds__(256, 2) caps at 128 (ptxas: ~180 B spills in the aliased-v kernel);
 // (256, 1) gives 171 regs without spills but one CTA per SM — to be chosen on the GPU.
 #include <algorithm>
@@ -34,19 +35,7 @@ constexpr int kKeys = kWarps;  // keys per shared tile: warp j loads row j
 constexpr int kQc = int(kMlaDecodeMaxDk / 32), kVc = int(kMlaDecodeMaxDv / 32);  // per-lane columns
 constexpr int64_t kMinChunk = 256;  // keys per split at least
 
-struct Partials {
-    float* o;  // [rows, splits, H, dv] unnormalised Σ p·v
-    float* m;  // [rows, splits, H] running max of the scores
-    float* l;  // [rows, splits, H] Σ p
-};
-
-// Address of key row s of sequence b (contiguous or paged).
-__device__ __forceinline__ const float* row_ptr(const float* base, int64_t ld, int64_t sb, const int32_t* table,
-                                                int64_t bt_ld, int64_t b, int64_t s) {
-    if (table == nullptr) return base + b * sb + s * ld;
-    const int64_t page = table[b * bt_ld + s / kMlaPageTokens];
-    return base + (page * kMlaPageTokens + s % kMlaPageTokens) * ld;
-}
+using Partials = MlaDecodePartials;
 
 __device__ __forceinline__ float warp_sum(float v) {
     for (int off = 16; off > 0; off /= 2) v += __shfl_xor_sync(0xffffffffu, v, off);
@@ -89,14 +78,14 @@ __global__ void __launch_bounds__(kThreads, 2) mla_decode_split_kernel(MlaDecode
     auto load_tile = [&](int64_t s0) {
         const int64_t s = s0 + warp;
         if (s >= s_end) return;
-        const float* kp = row_ptr(a.k, a.k_ld, a.k_sb, a.block_table, a.bt_ld, b, s);
+        const float* kp = mla_row_ptr(a.k, a.k_ld, a.k_sb, a.block_table, a.bt_ld, b, s);
 #pragma unroll
         for (int c = 0; c < kQc; ++c) {
             const int d = lane + 32 * c;
             if (d < dk) kr[c] = kp[d];
         }
         if constexpr (!kAliasV) {
-            const float* vp = row_ptr(a.v, a.v_ld, a.v_sb, a.block_table, a.bt_ld, b, s);
+            const float* vp = mla_row_ptr(a.v, a.v_ld, a.v_sb, a.block_table, a.bt_ld, b, s);
 #pragma unroll
             for (int c = 0; c < kVc; ++c) {
                 const int d = lane + 32 * c;
@@ -223,15 +212,18 @@ __global__ void mla_decode_combine_kernel(MlaDecodeArgs a, int64_t n_splits, Par
     }
 }
 
-bool alias_v(const MlaDecodeArgs& a) {
-    return a.v == a.k && a.v_ld == a.k_ld && (a.block_table != nullptr || a.v_sb == a.k_sb) && a.dv <= a.dk;
-}
 
+// Keys per split: a multiple of the SIMT kernel's 8-key tile, or of 64 for the tensor-core kernel.
 int64_t chunk_keys(const MlaDecodeArgs& a, int64_t splits) {
-    return ceil_div(ceil_div(a.S, splits), kKeys) * kKeys;
+    const int64_t granule = mla_decode_tc_applies(a) ? 64 : kKeys;
+    return ceil_div(ceil_div(a.S, splits), granule) * granule;
 }
 
 }  // namespace
+
+bool alias_v(const MlaDecodeArgs& a) {
+    return a.v == a.k && a.v_ld == a.k_ld && (a.block_table != nullptr || a.v_sb == a.k_sb) && a.dv <= a.dk;
+}
 
 int64_t mla_decode_splits(const MlaDecodeArgs& a, int sm_count) {
     const int64_t ctas = a.B * a.T * ceil_div(a.H, kHeads);
@@ -258,9 +250,13 @@ void mla_decode(const MlaDecodeArgs& a, void* workspace, int sm_count, cudaStrea
     ENGINE_CHECK(a.B * a.T <= 65535 && ceil_div(a.H, kHeads) <= 65535, kInvalidArgument,
                  "mla_decode: grid too large: B·T ", a.B * a.T, ", heads ", a.H);
     const dim3 grid(unsigned(splits), unsigned(ceil_div(a.H, kHeads)), unsigned(a.B * a.T));
-    if (alias_v(a)) mla_decode_split_kernel<true><<<grid, kThreads, 0, stream>>>(a, chunk, part);
-    else mla_decode_split_kernel<false><<<grid, kThreads, 0, stream>>>(a, chunk, part);
-    CUDA_CHECK_LAUNCH();
+    if (mla_decode_tc_applies(a)) {
+        mla_decode_tc_split(a, chunk, grid, part, stream);  // checks its launch
+    } else {
+        if (alias_v(a)) mla_decode_split_kernel<true><<<grid, kThreads, 0, stream>>>(a, chunk, part);
+        else mla_decode_split_kernel<false><<<grid, kThreads, 0, stream>>>(a, chunk, part);
+        CUDA_CHECK_LAUNCH();
+    }
     mla_decode_combine_kernel<<<dim3(unsigned(a.B * a.T), unsigned(a.H)), 128, 0, stream>>>(a, splits, part);
     CUDA_CHECK_LAUNCH();
 }

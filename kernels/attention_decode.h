@@ -33,7 +33,37 @@ struct MlaDecodeArgs {
     int64_t B = 1, T = 1, H = 1, dk = 0, dv = 0, S = 0;
     int64_t q_pos0 = 0;  // query t of every sequence sees keys s ≤ q_pos0 + t
     float scale = 1.0f;
+    // Run the TF32 tensor-core split kernel (attention_decode_tc.cu) where it applies
+    // (mla_decode_tc_applies); else, and by default, the fp32 SIMT kernel. TF32 rounds q, k, v and the
+    // probabilities to 10 mantissa bits: ~1e-3 relative instead of ~1e-6.
+    bool tensor_cores = false;
 };
+
+// Per-split partial results in the workspace, merged by the combine kernel.
+struct MlaDecodePartials {
+    float* o;  // [rows, splits, H, dv] unnormalised Σ p·v
+    float* m;  // [rows, splits, H] running max of the scores
+    float* l;  // [rows, splits, H] Σ p
+};
+
+// Address of key row s of sequence b (contiguous or paged).
+__device__ __forceinline__ const float* mla_row_ptr(const float* base, int64_t ld, int64_t sb, const int32_t* table,
+                                                    int64_t bt_ld, int64_t b, int64_t s) {
+    if (table == nullptr) return base + b * sb + s * ld;
+    const int64_t page = table[b * bt_ld + s / kMlaPageTokens];
+    return base + (page * kMlaPageTokens + s % kMlaPageTokens) * ld;
+}
+
+// The tensor-core kernel's conditions: a.tensor_cores; v the first dv columns of the k rows; H a
+// multiple of 16; dk a multiple of 8; dv a multiple of 64; q and the cache 32-byte aligned with strides
+// multiples of 8 floats (WMMA's pointer rule).
+bool mla_decode_tc_applies(const MlaDecodeArgs& a);
+// v is the first dv columns of the k rows (the absorbed MLA form).
+bool alias_v(const MlaDecodeArgs& a);
+// Launches the tensor-core split kernel (grid as the SIMT one: splits, H / 16, B·T; `chunk` keys per
+// split, a multiple of 64 so no 16-key group crosses a page).
+void mla_decode_tc_split(const MlaDecodeArgs& a, int64_t chunk, dim3 grid, const MlaDecodePartials& part,
+                         cudaStream_t stream);
 
 // Whether mla_decode handles this shape (else the reference attention kernel runs).
 inline bool mla_decode_supported(int64_t T, int64_t Hk, int64_t dk, int64_t dv) {

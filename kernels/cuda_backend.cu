@@ -143,6 +143,7 @@ CudaBackend::CudaBackend(int device) : device_(device) {
     sm_count_ = prop.multiProcessorCount;  // sizes split-KV grids (attention_decode.cu)
     const char* attn = std::getenv("LATENT_CUDA_ATTENTION");
     attention_reference_ = attn != nullptr && std::string(attn) == "reference";
+    attention_tf32_ = attn != nullptr && std::string(attn) == "tf32";
     graphs_enabled_ = graphs_enabled_by_env();
     moe_loop_ = moe_loop_by_env();
     CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));

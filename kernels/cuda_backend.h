@@ -186,6 +186,9 @@ private:
     // LATENT_CUDA_ATTENTION=reference at construction: attention() always runs the reference kernel
     // (attention.cu), so that tests can compare the flash / split-KV kernels with it on the device.
     bool attention_reference_ = false;
+    // LATENT_CUDA_ATTENTION=tf32 at construction: decode attention over the latent cache runs on TF32
+    // tensor cores where it can (attention_decode_tc.cu); opt-in until measured on a GPU.
+    bool attention_tf32_ = false;
     std::string name_;
     cudaStream_t stream_ = nullptr;
     cublasHandle_t cublas_ = nullptr;

@@ -180,8 +180,9 @@ protected:
         const TensorView dkv = dcache.view().slice_last(0, dk);
         const TensorView dvv = c.separate_v ? dvsep.view() : dcache.view().slice_last(0, dv);
         gpu_->attention(dout.view(), dq.view(), dkv, dvv, scale, c.q_pos0);
-        expect_close(to_host(dout.view()), o.as<float>(), 1e-4, what);
+        expect_close(to_host(dout.view()), o.as<float>(), tol_, what);
     }
+    double tol_ = 1e-4;
 };
 
 TEST_F(CudaParityDecode, LatentH16TwoSplits) { run({1, 16, 517, 516, 576, false}, "H16 S517"); }
@@ -198,3 +199,32 @@ TEST_F(CudaParityDecode, LatentShortContextStridedSeparateV) {
     run({1, 20, 37, 36, 580, false}, "S37 H20 ld580");
     run({3, 20, 37, 30, 580, true}, "S37 H20 T3 separate v");
 }
+
+// The same decode through the TF32 tensor-core split kernel (attention_decode_tc.cu), on a second
+// backend created with LATENT_CUDA_ATTENTION=tf32: q, k, v and the probabilities are rounded to 10
+// mantissa bits, so the tolerance is 3e-3 of the largest |output| (emulated: 6.0e-4 to 6.2e-4). Cases:
+// two splits with a tile cut inside a 16-key group and a tail of < 8 keys (S 517), 128 heads, two head
+// groups with whole 8-key steps inside the cut group (H 32, S 200), and causal T = 2. H 20 and
+// 580-float rows take the SIMT kernel (not a multiple of 16 heads; rows not 32-byte aligned).
+class CudaParityDecodeTf32 : public CudaParityDecode {
+protected:
+    void SetUp() override {
+        CudaParityDecode::SetUp();
+        if (IsSkipped()) return;
+        ::setenv("LATENT_CUDA_ATTENTION", "tf32", 1);
+        try {
+            gpu_ = make_cuda_backend(0);
+        } catch (...) {
+            ::unsetenv("LATENT_CUDA_ATTENTION");
+            throw;
+        }
+        ::unsetenv("LATENT_CUDA_ATTENTION");
+        tol_ = 3e-3;
+    }
+};
+
+TEST_F(CudaParityDecodeTf32, H16TwoSplitsCutGroupAndTail) { run({1, 16, 517, 516, 576, false}, "tf32 H16 S517"); }
+TEST_F(CudaParityDecodeTf32, H128) { run({1, 128, 613, 612, 576, false}, "tf32 H128 S613"); }
+TEST_F(CudaParityDecodeTf32, TwoHeadGroupsWholeStepsInCutGroup) { run({1, 32, 200, 199, 576, false}, "tf32 H32 S200"); }
+TEST_F(CudaParityDecodeTf32, CausalT2) { run({2, 16, 699, 400, 576, false}, "tf32 T2 q_pos0 400 S699"); }
+TEST_F(CudaParityDecodeTf32, FallsBackToSimtForOddShapes) { run({1, 20, 37, 36, 580, false}, "tf32 H20 ld580 (SIMT)"); }

@@ -4,7 +4,8 @@
 // What it is: each launch runs its blocks one after the other; a block's threads are real std::threads
 // (one per CUDA thread) that meet at a std::barrier for __syncthreads and at a per-warp barrier for
 // __shfl_xor_sync; __shared__ is a function-local static (one block at a time, so it is per block);
-// device memory is host memory (malloc, poisoned with NaN like uninitialised memory should be treated).
+// device memory is host memory (256-byte aligned like cudaMalloc's, poisoned with NaN like uninitialised
+// memory should be treated).
 // What it checks: indexing, grid/block shapes, reductions, the launchers' validation, workspace layout and
 // the cuBLAS argument mapping (column-major reference GEMM that rejects bad leading dimensions).
 // What it does not: the memory model, races, warp divergence with partial masks (only full-warp shuffles
@@ -32,6 +33,7 @@
 #define __forceinline__ inline
 #define __shared__ static
 #define __launch_bounds__(...)
+#define __align__(n) __attribute__((aligned(n)))
 
 struct dim3 {
     unsigned x = 1, y = 1, z = 1;
@@ -105,6 +107,7 @@ void launch_now(K kernel, dim3 grid, dim3 block, A... args) {
 #define gridDim ::emu::t_gridDim
 
 inline void __syncthreads() { emu::t_block->bar->arrive_and_wait(); }
+inline void __syncwarp(unsigned = 0xffffffffu) { emu::t_block->warp_bar[threadIdx.x / 32]->arrive_and_wait(); }
 
 template <class T>
 inline T __shfl_xor_sync(unsigned, T v, int off) {
@@ -183,7 +186,7 @@ inline cudaError_t cudaStreamDestroy(cudaStream_t) { return cudaSuccess; }
 inline cudaError_t cudaMallocAsync(void** p, size_t n, cudaStream_t) {
     if (emu::t_capture) return emu::refuse_in_capture();
     // poison: NaN floats, so reads of never-written memory show up (alloc() memsets to 0 afterwards itself)
-    *p = std::malloc(n ? n : 1);
+    *p = std::aligned_alloc(256, (n + 255) / 256 * 256 + 256);  // 256-byte aligned, as cudaMalloc's
     if (!*p) return cudaErrorMemoryAllocation;
     for (size_t i = 0; i + 4 <= n; i += 4) { float nan = NAN; std::memcpy(static_cast<char*>(*p) + i, &nan, 4); }
     return cudaSuccess;

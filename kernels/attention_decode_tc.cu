@@ -1,0 +1,202 @@
+// attention_decode_tc.cu — the split kernel of MLA decode attention on TF32 tensor cores (WMMA
+// m16n16k8), opt-in (MlaDecodeArgs::tensor_cores; the backend sets it with LATENT_CUDA_ATTENTION=tf32).
+// Same grid, partials and combine as the fp32 SIMT kernel in attention_decode.cu, which stays the default
+// until the device run has measured both (issue #5 asks for 80 % of copy bandwidth at H 16 and 128; the
+// SIMT kernel is estimated at ~60 % at H 16 and compute-bound at H 128).
+//
+// One CTA = 16 heads × one split of keys of one query; 4 warps; tiles of 64 keys:
+//   1. scores S [16, 64]: warp w multiplies Q [16, dk] (read from global as row-major A fragments) by
+//      its 16 key rows (col-major B fragments straight from the cache: a 16-key group never crosses a
+//      64-token page, because splits and tiles start at multiples of 64), dk / 8 mma steps; a group cut
+//      by the end of the split is scored by plain fp32 dot products instead;
+//   2. online softmax of S·scale in shared memory, 8 threads per head: running max m, sum l, and the
+//      correction e^(m_old − m_new) of the rows already accumulated;
+//   3. O [16, dv] (shared memory: a WMMA accumulator's element layout is unspecified, so rows cannot be
+//      rescaled in registers) is multiplied by the corrections;
+//   4. O += P [16, 64] · V [64, dv]: warp w owns dv/4 columns, 8-key mma steps with V rows as row-major
+//      B fragments from the cache (v = the first dv columns of the k rows); keys past the last whole
+//      8-key step are added by the threads in fp32.
+// q, k, v and p are rounded to TF32 (10 mantissa bits), products accumulate in fp32.
+// Shared memory: O 16 × 516 + P 16 × 68 floats + 48 = 37.6 KB (static, under the 48 KB default).
+// Not measured: no session has had a GPU. Checked against the CPU in the CUDA emulator (which runs WMMA
+// as whole-tile products per thread) by CudaParityDecode's TF32 cases.
+#include <mma.h>
+
+#include "attention_decode.h"
+#include "checks.h"
+#include "common.cuh"
+
+namespace cuda_backend {
+namespace {
+
+using namespace nvcuda;
+
+constexpr int kTcThreads = 128, kTcHeads = 16, kTcTile = 64;
+constexpr int kOLd = int(kMlaDecodeMaxDv) + 4;  // row stride of O in shared memory (a multiple of 4)
+constexpr int kPLd = kTcTile + 4;               // row stride of S / P
+
+using FragA = wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::row_major>;
+using FragBCol = wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::col_major>;
+using FragBRow = wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::row_major>;
+using FragC = wmma::fragment<wmma::accumulator, 16, 16, 8, float>;
+
+template <class Frag>
+__device__ __forceinline__ void round_tf32(Frag& f) {
+    for (int i = 0; i < f.num_elements; ++i) f.x[i] = wmma::__float_to_tf32(f.x[i]);
+}
+
+__device__ __forceinline__ float group8_max(float v) {
+    for (int off = 4; off > 0; off /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, off));
+    return v;
+}
+__device__ __forceinline__ float group8_sum(float v) {
+    for (int off = 4; off > 0; off /= 2) v += __shfl_xor_sync(0xffffffffu, v, off);
+    return v;
+}
+__device__ __forceinline__ float warp_sum32(float v) {
+    for (int off = 16; off > 0; off /= 2) v += __shfl_xor_sync(0xffffffffu, v, off);
+    return v;
+}
+
+// grid (splits, H / 16, B·T), kTcThreads threads.
+__global__ void __launch_bounds__(kTcThreads) mla_decode_tc_kernel(MlaDecodeArgs a, int64_t chunk,
+                                                                   MlaDecodePartials part) {
+    __shared__ __align__(32) float os[kTcHeads * kOLd];  // [16, dv] Σ p·v, unnormalised
+    __shared__ __align__(32) float ps[kTcHeads * kPLd];  // [16, 64] this tile's scores, then probabilities
+    __shared__ float ms[kTcHeads], ls[kTcHeads], cs[kTcHeads];  // running max, running sum, tile correction
+    const int tid = int(threadIdx.x), lane = tid & 31, warp = tid >> 5;
+    const int64_t split = blockIdx.x, n_splits = gridDim.x, row = blockIdx.z;
+    const int64_t h0 = int64_t(blockIdx.y) * kTcHeads;
+    const int64_t b = row / a.T, t = row % a.T;
+    const int64_t n_keys = min(a.S, a.q_pos0 + t + 1);
+    const int64_t s_begin = split * chunk, s_end = min(n_keys, s_begin + chunk);
+    const int dk = int(a.dk), dv = int(a.dv), cols = dv / 4;  // cols: this warp's share of dv
+    const float* q = a.q + b * a.q_sb + t * a.q_st + h0 * a.q_sh;  // [16, dk], rows q_sh apart
+
+    for (int i = tid; i < kTcHeads * dv; i += kTcThreads) os[(i / dv) * kOLd + i % dv] = 0.0f;
+    if (tid < kTcHeads) {
+        ms[tid] = -INFINITY;
+        ls[tid] = 0.0f;
+    }
+    __syncthreads();
+
+    for (int64_t s0 = s_begin; s0 < s_end; s0 += kTcTile) {
+        const int nk = int(min(int64_t(kTcTile), s_end - s0));  // live keys of this tile
+        // 1. scores of the 16 heads against this warp's keys k0 .. k0 + 15
+        const int k0 = warp * 16;
+        if (k0 + 16 <= nk) {
+            const float* kp = mla_row_ptr(a.k, a.k_ld, a.k_sb, a.block_table, a.bt_ld, b, s0 + k0);
+            FragC sc;
+            wmma::fill_fragment(sc, 0.0f);
+            FragA fa;
+            FragBCol fb;
+            for (int kk = 0; kk < dk; kk += 8) {
+                wmma::load_matrix_sync(fa, q + kk, unsigned(a.q_sh));
+                wmma::load_matrix_sync(fb, kp + kk, unsigned(a.k_ld));
+                round_tf32(fa);
+                round_tf32(fb);
+                wmma::mma_sync(sc, fa, fb, sc);
+            }
+            wmma::store_matrix_sync(ps + k0, sc, kPLd, wmma::mem_row_major);
+        } else {
+            for (int r = k0; r < nk; ++r) {  // a group cut by the split's end: fp32 dots, lanes over dk
+                const float* kp = mla_row_ptr(a.k, a.k_ld, a.k_sb, a.block_table, a.bt_ld, b, s0 + r);
+                for (int h = 0; h < kTcHeads; ++h) {
+                    float d = 0.0f;
+                    for (int i = lane; i < dk; i += 32) d += q[h * a.q_sh + i] * kp[i];
+                    d = warp_sum32(d);
+                    if (lane == 0) ps[h * kPLd + r] = d;
+                }
+            }
+        }
+        __syncthreads();
+
+        // 2. online softmax, 8 threads per head (a head's 8 threads are 8 lanes of one warp)
+        {
+            const int h = tid >> 3, sub = tid & 7;
+            float* p = ps + h * kPLd;
+            float mx = -INFINITY;
+            for (int c = sub; c < nk; c += 8) mx = fmaxf(mx, p[c] * a.scale);
+            mx = group8_max(mx);
+            const float m_old = ms[h], m_new = fmaxf(m_old, mx);  // finite: key 0 of the tile is live
+            float sum = 0.0f;
+            for (int c = sub; c < kTcTile; c += 8) {
+                const float e = c < nk ? wmma::__float_to_tf32(expf(p[c] * a.scale - m_new)) : 0.0f;
+                p[c] = e;  // the value the mma uses is the value summed
+                sum += e;
+            }
+            sum = group8_sum(sum);
+            if (sub == 0) {
+                const float corr = expf(m_old - m_new);  // 0 on the first tile (m_old = −inf)
+                cs[h] = corr;
+                ls[h] = ls[h] * corr + sum;
+                ms[h] = m_new;
+            }
+        }
+        __syncthreads();
+
+        // 3. the rows accumulated so far, to the new max
+        for (int i = tid; i < kTcHeads * dv; i += kTcThreads) os[(i / dv) * kOLd + i % dv] *= cs[i / dv];
+        __syncthreads();
+
+        // 4. O[:, this warp's columns] += P · V over the whole 8-key steps
+        const int whole = nk & ~7;
+        for (int n0 = warp * cols; n0 < (warp + 1) * cols; n0 += 16) {
+            FragC acc;
+            wmma::load_matrix_sync(acc, os + n0, kOLd, wmma::mem_row_major);
+            FragA pa;
+            FragBRow vb;
+            for (int kk = 0; kk < whole; kk += 8) {
+                const float* vp = mla_row_ptr(a.k, a.k_ld, a.k_sb, a.block_table, a.bt_ld, b, s0 + kk) + n0;
+                wmma::load_matrix_sync(pa, ps + kk, kPLd);  // already TF32
+                wmma::load_matrix_sync(vb, vp, unsigned(a.k_ld));
+                round_tf32(vb);
+                wmma::mma_sync(acc, pa, vb, acc);
+            }
+            __syncwarp();  // every lane has read this O tile before any lane writes it back
+            wmma::store_matrix_sync(os + n0, acc, kOLd, wmma::mem_row_major);
+        }
+        if (whole < nk) {  // the last < 8 keys of the split, in fp32
+            __syncthreads();
+            for (int i = tid; i < kTcHeads * dv; i += kTcThreads) {
+                const int h = i / dv, d = i % dv;
+                float add = 0.0f;
+                for (int r = whole; r < nk; ++r)
+                    add += ps[h * kPLd + r] * mla_row_ptr(a.k, a.k_ld, a.k_sb, a.block_table, a.bt_ld, b, s0 + r)[d];
+                os[h * kOLd + d] += add;
+            }
+        }
+        __syncthreads();  // before the next tile's scores overwrite ps
+    }
+
+    // Partials of this split (an empty split writes m = −inf, l = 0, o = 0).
+    for (int i = tid; i < kTcHeads * dv; i += kTcThreads) {
+        const int h = i / dv, d = i % dv;
+        part.o[((row * n_splits + split) * a.H + h0 + h) * dv + d] = os[h * kOLd + d];
+    }
+    if (tid < kTcHeads) {
+        const int64_t idx = (row * n_splits + split) * a.H + h0 + tid;
+        part.m[idx] = ms[tid];
+        part.l[idx] = ls[tid];
+    }
+}
+
+bool aligned32(const void* p) { return reinterpret_cast<uintptr_t>(p) % 32 == 0; }
+
+}  // namespace
+
+bool mla_decode_tc_applies(const MlaDecodeArgs& a) {
+    return a.tensor_cores && alias_v(a) && a.H % kTcHeads == 0 && a.dk % 8 == 0 && a.dv % 64 == 0 &&
+           a.dv <= kMlaDecodeMaxDv && aligned32(a.q) && aligned32(a.k) && a.q_sb % 8 == 0 && a.q_st % 8 == 0 &&
+           a.q_sh % 8 == 0 && a.k_ld % 8 == 0 && (a.block_table != nullptr || a.k_sb % 8 == 0);
+}
+
+void mla_decode_tc_split(const MlaDecodeArgs& a, int64_t chunk, dim3 grid, const MlaDecodePartials& part,
+                         cudaStream_t stream) {
+    ENGINE_CHECK(mla_decode_tc_applies(a) && chunk % kTcTile == 0, kInternal,
+                 "mla_decode_tc_split: called for a shape it does not handle");
+    mla_decode_tc_kernel<<<grid, kTcThreads, 0, stream>>>(a, chunk, part);
+    CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace cuda_backend
