@@ -112,6 +112,51 @@ TEST_P(CudaModelParity, Fp8CheckpointDequantizedOnTheDeviceIsExact) {
     EXPECT_EQ(fp8_model->stats().weight_bytes, bf16_model->stats().weight_bytes);
 }
 
+// Decode attention on TF32 tensor cores through the whole model (a backend made with
+// LATENT_CUDA_ATTENTION=tf32): a V3-style config with 16 heads and a 64-wide latent, so the absorbed
+// decode takes attention_decode_tc.cu. Logits within 1e-2 of the CPU's over 3 decode steps (q, k, v and
+// p in TF32; emulated: 0.6e-4 to 2.6e-4, the margin is for a routing flip on a near-tie), and NOT
+// identical to the default fp32 kernel's: identical bits would mean the TF32 kernel never ran.
+// (Prefill, T = 6, takes the flash kernel on both backends.)
+class CudaTf32DecodeModel : public parity::CudaParity {};
+
+TEST_F(CudaTf32DecodeModel, DecodeLogitsMatchCpuAndDifferFromFp32Kernel) {
+    ModelConfig c = tiny::v3_config();
+    c.num_attention_heads = 16;
+    c.num_key_value_heads = 16;
+    c.kv_lora_rank = 64;
+    const tiny::TensorMap weights = tiny::random_weights(c, 31);
+    ::setenv("LATENT_CUDA_ATTENTION", "tf32", 1);
+    std::unique_ptr<Backend> tf32;
+    try {
+        tf32 = make_cuda_backend(0);
+    } catch (...) {
+        ::unsetenv("LATENT_CUDA_ATTENTION");
+        throw;
+    }
+    ::unsetenv("LATENT_CUDA_ATTENTION");
+    auto cpu_model = Model::from_store(c, std::make_unique<tiny::MemoryStore>(weights), *cpu_);
+    auto fp32_model = Model::from_store(c, std::make_unique<tiny::MemoryStore>(weights), *gpu_);
+    auto tf32_model = Model::from_store(c, std::make_unique<tiny::MemoryStore>(weights), *tf32);
+    auto cc = cpu_model->new_cache(16), fc = fp32_model->new_cache(16), tc = tf32_model->new_cache(16);
+    const std::vector<int32_t> prompt = {9, 2, 44, 17, 30, 6};
+    std::vector<float> want, fp32, got;
+    cpu_model->forward(*cc, prompt, ForwardOptions{}, want);
+    fp32_model->forward(*fc, prompt, ForwardOptions{}, fp32);
+    tf32_model->forward(*tc, prompt, ForwardOptions{}, got);
+    size_t differ = 0;
+    for (const int32_t tok : {5, 61, 23}) {
+        const std::vector<int32_t> one = {tok};
+        cpu_model->forward(*cc, one, ForwardOptions{}, want);
+        fp32_model->forward(*fc, one, ForwardOptions{}, fp32);
+        tf32_model->forward(*tc, one, ForwardOptions{}, got);
+        expect_close(got, want, 1e-2, ("TF32 decode logits after token " + std::to_string(tok)).c_str());
+        expect_close(fp32, want, 1e-4, ("fp32 decode logits after token " + std::to_string(tok)).c_str());
+        for (size_t v = 0; v < got.size(); ++v) differ += got[v] != fp32[v];
+    }
+    EXPECT_GT(differ, size_t(0)) << "TF32 and fp32 decode gave identical logits: the tensor-core kernel did not run";
+}
+
 // Decode steps recorded and replayed as CUDA Graphs (ForwardOptions::capture_decode, the default) give the
 // same logits as the same steps run op by op: both run the same kernels in the same order, so the
 // values must be identical. On the GPU the graph path must also have been taken: the first step aborts
