@@ -233,9 +233,13 @@ int64_t mla_decode_splits(const MlaDecodeArgs& a, int sm_count) {
     return ceil_div(a.S, chunk_keys(a, splits));  // no trailing empty split
 }
 
+// The partials (n rows of dv + 2 floats), then, for the tensor-core kernel, its staged q from the next
+// multiple of 8 floats (32 bytes).
 size_t mla_decode_workspace_bytes(const MlaDecodeArgs& a, int sm_count) {
     const int64_t n = a.B * a.T * mla_decode_splits(a, sm_count) * a.H;
-    return size_t(n * (a.dv + 2)) * sizeof(float);
+    int64_t floats = n * (a.dv + 2);
+    if (mla_decode_tc_applies(a)) floats = ceil_div(floats, 8) * 8 + mla_decode_tc_q_floats(a);
+    return size_t(floats) * sizeof(float);
 }
 
 void mla_decode(const MlaDecodeArgs& a, void* workspace, int sm_count, cudaStream_t stream) {
@@ -251,7 +255,7 @@ void mla_decode(const MlaDecodeArgs& a, void* workspace, int sm_count, cudaStrea
                  "mla_decode: grid too large: B·T ", a.B * a.T, ", heads ", a.H);
     const dim3 grid(unsigned(splits), unsigned(ceil_div(a.H, kHeads)), unsigned(a.B * a.T));
     if (mla_decode_tc_applies(a)) {
-        mla_decode_tc_split(a, chunk, grid, part, stream);  // checks its launch
+        mla_decode_tc_split(a, chunk, grid, part, ws + ceil_div(n * (a.dv + 2), 8) * 8, stream);  // checks its launches
     } else {
         if (alias_v(a)) mla_decode_split_kernel<true><<<grid, kThreads, 0, stream>>>(a, chunk, part);
         else mla_decode_split_kernel<false><<<grid, kThreads, 0, stream>>>(a, chunk, part);

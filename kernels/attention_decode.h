@@ -54,16 +54,19 @@ __device__ __forceinline__ const float* mla_row_ptr(const float* base, int64_t l
     return base + (page * kMlaPageTokens + s % kMlaPageTokens) * ld;
 }
 
-// The tensor-core kernel's conditions: a.tensor_cores; v the first dv columns of the k rows; H a
-// multiple of 16; dk a multiple of 8; dv a multiple of 64; q and the cache 32-byte aligned with strides
-// multiples of 8 floats (WMMA's pointer rule).
+// The tensor-core kernel's conditions: a.tensor_cores; v the first dv columns of the k rows; dk a
+// multiple of 8; dv a multiple of 64; the cache 32-byte aligned with strides multiples of 8 floats
+// (WMMA's pointer rule; q is staged into the workspace, so any q layout and head count works).
 bool mla_decode_tc_applies(const MlaDecodeArgs& a);
+// Floats of the workspace the tensor-core kernel stages q in: [B·T, H rounded up to 16, dk].
+int64_t mla_decode_tc_q_floats(const MlaDecodeArgs& a);
 // v is the first dv columns of the k rows (the absorbed MLA form).
 bool alias_v(const MlaDecodeArgs& a);
-// Launches the tensor-core split kernel (grid as the SIMT one: splits, H / 16, B·T; `chunk` keys per
-// split, a multiple of 64 so no 16-key group crosses a page).
+// Stages q into `q_stage` (mla_decode_tc_q_floats, 32-byte aligned) and launches the tensor-core split
+// kernel (grid as the SIMT one: splits, ceil(H / 16), B·T; `chunk` keys per split, a multiple of 64 so no
+// 16-key group crosses a page).
 void mla_decode_tc_split(const MlaDecodeArgs& a, int64_t chunk, dim3 grid, const MlaDecodePartials& part,
-                         cudaStream_t stream);
+                         float* q_stage, cudaStream_t stream);
 
 // Whether mla_decode handles this shape (else the reference attention kernel runs).
 inline bool mla_decode_supported(int64_t T, int64_t Hk, int64_t dk, int64_t dv) {

@@ -4,7 +4,9 @@
 // until the device run has measured both (issue #5 asks for 80 % of copy bandwidth at H 16 and 128; the
 // SIMT kernel is estimated at ~60 % at H 16 and compute-bound at H 128).
 //
-// One CTA = 16 heads × one split of keys of one query; 4 warps; tiles of 64 keys:
+// q is first copied into the workspace padded to whole 16-head groups (zeros) with 32-byte aligned rows,
+// so any head count works (GLM-4.7-Flash has 20) and WMMA's pointer rule holds; the padding heads' results
+// are not written. One CTA = 16 heads × one split of keys of one query; 4 warps; tiles of 64 keys:
 //   1. scores S [16, 64]: warp w multiplies Q [16, dk] (read from global as row-major A fragments) by
 //      its 16 key rows (col-major B fragments straight from the cache: a 16-key group never crosses a
 //      64-token page, because splits and tiles start at multiples of 64), dk / 8 mma steps; a group cut
@@ -169,16 +171,25 @@ __global__ void __launch_bounds__(kTcThreads) mla_decode_tc_kernel(MlaDecodeArgs
         __syncthreads();  // before the next tile's scores overwrite ps
     }
 
-    // Partials of this split (an empty split writes m = −inf, l = 0, o = 0).
+    // Partials of this split's real heads (an empty split writes m = −inf, l = 0, o = 0).
     for (int i = tid; i < kTcHeads * dv; i += kTcThreads) {
         const int h = i / dv, d = i % dv;
-        part.o[((row * n_splits + split) * a.H + h0 + h) * dv + d] = os[h * kOLd + d];
+        if (h0 + h < a.H) part.o[((row * n_splits + split) * a.H + h0 + h) * dv + d] = os[h * kOLd + d];
     }
-    if (tid < kTcHeads) {
+    if (tid < kTcHeads && h0 + tid < a.H) {
         const int64_t idx = (row * n_splits + split) * a.H + h0 + tid;
         part.m[idx] = ms[tid];
         part.l[idx] = ls[tid];
     }
+}
+
+// qs[row, h, :] = q[b, t, h, :] for h < H, zeros for the heads that pad H to a multiple of 16.
+// qs: [B·T, Hp, dk] contiguous (32-byte aligned rows: dk % 8 == 0).
+__global__ void stage_q_kernel(float* qs, MlaDecodeArgs a, int64_t Hp) {
+    const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= a.B * a.T * Hp * a.dk) return;
+    const int64_t d = i % a.dk, h = (i / a.dk) % Hp, row = i / (a.dk * Hp), b = row / a.T, t = row % a.T;
+    qs[i] = h < a.H ? a.q[b * a.q_sb + t * a.q_st + h * a.q_sh + d] : 0.0f;
 }
 
 bool aligned32(const void* p) { return reinterpret_cast<uintptr_t>(p) % 32 == 0; }
@@ -186,16 +197,25 @@ bool aligned32(const void* p) { return reinterpret_cast<uintptr_t>(p) % 32 == 0;
 }  // namespace
 
 bool mla_decode_tc_applies(const MlaDecodeArgs& a) {
-    return a.tensor_cores && alias_v(a) && a.H % kTcHeads == 0 && a.dk % 8 == 0 && a.dv % 64 == 0 &&
-           a.dv <= kMlaDecodeMaxDv && aligned32(a.q) && aligned32(a.k) && a.q_sb % 8 == 0 && a.q_st % 8 == 0 &&
-           a.q_sh % 8 == 0 && a.k_ld % 8 == 0 && (a.block_table != nullptr || a.k_sb % 8 == 0);
+    return a.tensor_cores && alias_v(a) && a.dk % 8 == 0 && a.dv % 64 == 0 && a.dv <= kMlaDecodeMaxDv &&
+           aligned32(a.k) && a.k_ld % 8 == 0 && (a.block_table != nullptr || a.k_sb % 8 == 0);
+}
+
+int64_t mla_decode_tc_q_floats(const MlaDecodeArgs& a) {
+    return a.B * a.T * ceil_div(a.H, kTcHeads) * kTcHeads * a.dk;
 }
 
 void mla_decode_tc_split(const MlaDecodeArgs& a, int64_t chunk, dim3 grid, const MlaDecodePartials& part,
-                         cudaStream_t stream) {
-    ENGINE_CHECK(mla_decode_tc_applies(a) && chunk % kTcTile == 0, kInternal,
+                         float* q_stage, cudaStream_t stream) {
+    ENGINE_CHECK(mla_decode_tc_applies(a) && chunk % kTcTile == 0 && aligned32(q_stage), kInternal,
                  "mla_decode_tc_split: called for a shape it does not handle");
-    mla_decode_tc_kernel<<<grid, kTcThreads, 0, stream>>>(a, chunk, part);
+    // q, padded to whole 16-head groups and 32-byte aligned rows, as WMMA loads it.
+    const int64_t Hp = ceil_div(a.H, kTcHeads) * kTcHeads, n = mla_decode_tc_q_floats(a);
+    stage_q_kernel<<<unsigned(ceil_div(n, 256)), 256, 0, stream>>>(q_stage, a, Hp);
+    CUDA_CHECK_LAUNCH();
+    MlaDecodeArgs s = a;
+    s.q = q_stage, s.q_sb = a.T * Hp * a.dk, s.q_st = Hp * a.dk, s.q_sh = a.dk;
+    mla_decode_tc_kernel<<<grid, kTcThreads, 0, stream>>>(s, chunk, part);
     CUDA_CHECK_LAUNCH();
 }
 

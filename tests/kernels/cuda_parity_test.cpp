@@ -204,8 +204,9 @@ TEST_F(CudaParityDecode, LatentShortContextStridedSeparateV) {
 // backend created with LATENT_CUDA_ATTENTION=tf32: q, k, v and the probabilities are rounded to 10
 // mantissa bits, so the tolerance is 3e-3 of the largest |output| (emulated: 6.0e-4 to 6.2e-4). Cases:
 // two splits with a tile cut inside a 16-key group and a tail of < 8 keys (S 517), 128 heads, two head
-// groups with whole 8-key steps inside the cut group (H 32, S 200), and causal T = 2. H 20 and
-// 580-float rows take the SIMT kernel (not a multiple of 16 heads; rows not 32-byte aligned).
+// groups with whole 8-key steps inside the cut group (H 32, S 200), causal T = 2, and H 20 (GLM-4.7-
+// Flash's head count: a second group of 4 real heads and 12 zero-padded ones). 580-float cache rows are
+// not 32-byte aligned: that case takes the SIMT kernel.
 class CudaParityDecodeTf32 : public CudaParityDecode {
 protected:
     void SetUp() override {
@@ -227,4 +228,5 @@ TEST_F(CudaParityDecodeTf32, H16TwoSplitsCutGroupAndTail) { run({1, 16, 517, 516
 TEST_F(CudaParityDecodeTf32, H128) { run({1, 128, 613, 612, 576, false}, "tf32 H128 S613"); }
 TEST_F(CudaParityDecodeTf32, TwoHeadGroupsWholeStepsInCutGroup) { run({1, 32, 200, 199, 576, false}, "tf32 H32 S200"); }
 TEST_F(CudaParityDecodeTf32, CausalT2) { run({2, 16, 699, 400, 576, false}, "tf32 T2 q_pos0 400 S699"); }
-TEST_F(CudaParityDecodeTf32, FallsBackToSimtForOddShapes) { run({1, 20, 37, 36, 580, false}, "tf32 H20 ld580 (SIMT)"); }
+TEST_F(CudaParityDecodeTf32, H20PaddedHeadGroup) { run({1, 20, 300, 299, 576, false}, "tf32 H20 S300"); }
+TEST_F(CudaParityDecodeTf32, FallsBackToSimtForUnalignedRows) { run({1, 20, 37, 36, 580, false}, "tf32 H20 ld580 (SIMT)"); }
