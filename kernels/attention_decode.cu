@@ -26,6 +26,7 @@
 #include "attention_decode.h"
 #include "checks.h"
 #include "common.cuh"
+#include "reduce.cuh"
 
 namespace cuda_backend {
 namespace {
@@ -36,11 +37,6 @@ constexpr int kQc = int(kMlaDecodeMaxDk / 32), kVc = int(kMlaDecodeMaxDv / 32); 
 constexpr int64_t kMinChunk = 256;  // keys per split at least
 
 using Partials = MlaDecodePartials;
-
-__device__ __forceinline__ float warp_sum(float v) {
-    for (int off = 16; off > 0; off /= 2) v += __shfl_xor_sync(0xffffffffu, v, off);
-    return v;
-}
 
 // grid (splits, ceil(H / 16), B·T); kAliasV: v rows are the first dv columns of the k rows.
 template <bool kAliasV>

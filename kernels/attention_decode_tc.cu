@@ -27,6 +27,7 @@
 #include "attention_decode.h"
 #include "checks.h"
 #include "common.cuh"
+#include "reduce.cuh"
 
 namespace cuda_backend {
 namespace {
@@ -45,19 +46,6 @@ using FragC = wmma::fragment<wmma::accumulator, 16, 16, 8, float>;
 template <class Frag>
 __device__ __forceinline__ void round_tf32(Frag& f) {
     for (int i = 0; i < f.num_elements; ++i) f.x[i] = wmma::__float_to_tf32(f.x[i]);
-}
-
-__device__ __forceinline__ float group8_max(float v) {
-    for (int off = 4; off > 0; off /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, off));
-    return v;
-}
-__device__ __forceinline__ float group8_sum(float v) {
-    for (int off = 4; off > 0; off /= 2) v += __shfl_xor_sync(0xffffffffu, v, off);
-    return v;
-}
-__device__ __forceinline__ float warp_sum32(float v) {
-    for (int off = 16; off > 0; off /= 2) v += __shfl_xor_sync(0xffffffffu, v, off);
-    return v;
 }
 
 // grid (splits, H / 16, B·T), kTcThreads threads.
@@ -106,7 +94,7 @@ __global__ void __launch_bounds__(kTcThreads) mla_decode_tc_kernel(MlaDecodeArgs
                 for (int h = 0; h < kTcHeads; ++h) {
                     float d = 0.0f;
                     for (int i = lane; i < dk; i += 32) d += q[h * a.q_sh + i] * kp[i];
-                    d = warp_sum32(d);
+                    d = warp_sum(d);
                     if (lane == 0) ps[h * kPLd + r] = d;
                 }
             }
@@ -119,7 +107,7 @@ __global__ void __launch_bounds__(kTcThreads) mla_decode_tc_kernel(MlaDecodeArgs
             float* p = ps + h * kPLd;
             float mx = -INFINITY;
             for (int c = sub; c < nk; c += 8) mx = fmaxf(mx, p[c] * a.scale);
-            mx = group8_max(mx);
+            mx = warp_max<8>(mx);
             const float m_old = ms[h], m_new = fmaxf(m_old, mx);  // finite: key 0 of the tile is live
             float sum = 0.0f;
             for (int c = sub; c < kTcTile; c += 8) {
@@ -127,7 +115,7 @@ __global__ void __launch_bounds__(kTcThreads) mla_decode_tc_kernel(MlaDecodeArgs
                 p[c] = e;  // the value the mma uses is the value summed
                 sum += e;
             }
-            sum = group8_sum(sum);
+            sum = warp_sum<8>(sum);
             if (sub == 0) {
                 const float corr = expf(m_old - m_new);  // 0 on the first tile (m_old = −inf)
                 cs[h] = corr;

@@ -33,6 +33,7 @@
 
 #include "attention_flash.h"
 #include "common.cuh"
+#include "reduce.cuh"
 
 namespace cuda_backend {
 namespace {
@@ -52,15 +53,6 @@ constexpr int kBufFloats = std::max(kBK * kKStride, kVKeys * kVStride);
 constexpr int kSharedBytes = int(sizeof(float)) * (kBQ * kQStride + kBufFloats + kBQ * kPStride);
 static_assert(kSharedBytes <= 48 * 1024, "static shared memory must fit the 48 KB default");
 static_assert(kThreads == 4 * kBQ && kBK == 32, "score mapping: 16 × 8 threads, 2 × 4 scores each");
-
-__device__ __forceinline__ float warp_max(float v) {
-    for (int off = 16; off > 0; off /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, off));
-    return v;
-}
-__device__ __forceinline__ float warp_sum(float v) {
-    for (int off = 16; off > 0; off /= 2) v += __shfl_xor_sync(0xffffffffu, v, off);
-    return v;
-}
 
 // grid (ceil(T / kBQ), H), kThreads threads. kStats (the backward's first pass): instead of out, writes
 // per (t, h) the log-sum-exp of the scaled scores, st.lse[t·H + h] = m + log l, and

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common.cuh"
+#include "reduce.cuh"
 #include "cuda_backend.h"
 #include "engine/detail/moe_train_checks.h"
 
@@ -96,15 +97,6 @@ __global__ void permute_place_kernel(const int32_t* idx, const float* weights, i
     rows[at] = int32_t(i / K);
     slot[at] = int32_t(i);
     scale[at] = weights[i];
-}
-
-__device__ __forceinline__ float warp_sum(float v) {
-    for (int off = 16; off > 0; off /= 2) v += __shfl_xor_sync(0xffffffffu, v, off);
-    return v;
-}
-__device__ __forceinline__ float warp_max(float v) {
-    for (int off = 16; off > 0; off /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, off));
-    return v;
 }
 
 // The scores of row `l` (E logits) for this lane's experts e = lane + 32j (j < kPer) and their sum z.

@@ -1,5 +1,5 @@
-// reduce.cuh — warp- and block-wide reductions for the training kernels (sum / max / min over float,
-// double or long long).
+// reduce.cuh — warp- (or lane-group-) and block-wide reductions shared by the kernels (sum / max / min
+// over float, double or long long).
 //
 // Rules: blockDim.x is a multiple of 32 and at most 1024; every thread of the block calls block_reduce
 // (it holds __syncthreads), and every thread gets the result. The combination order depends only on
@@ -21,11 +21,18 @@ struct MinOp {
     __device__ __forceinline__ long long operator()(long long a, long long b) const { return a < b ? a : b; }
 };
 
-template <typename T, typename Op>
+// Over groups of `Width` consecutive lanes (a power of two ≤ 32; 32: the whole warp); every lane of a
+// group gets the group's result. All 32 lanes must call it.
+template <int Width = 32, typename T, typename Op>
 __device__ __forceinline__ T warp_reduce(T v, Op op) {
-    for (int off = 16; off > 0; off /= 2) v = op(v, __shfl_xor_sync(0xffffffffu, v, off));
+    static_assert(Width >= 1 && Width <= 32 && (Width & (Width - 1)) == 0, "Width: a power of two <= 32");
+    for (int off = Width / 2; off > 0; off /= 2) v = op(v, __shfl_xor_sync(0xffffffffu, v, off));
     return v;
 }
+template <int Width = 32>
+__device__ __forceinline__ float warp_sum(float v) { return warp_reduce<Width>(v, SumOp{}); }
+template <int Width = 32>
+__device__ __forceinline__ float warp_max(float v) { return warp_reduce<Width>(v, MaxOp{}); }
 
 template <typename T, typename Op>
 __device__ T block_reduce(T v, T identity, T* shared, Op op) {

@@ -100,28 +100,13 @@ TEST_F(CudaFlashAttention, LatentMqaPrefillStaysCorrect) {
     run_case({6, 2, 1, 576, 512, 4, 10}, true, "latent mqa 576/512, T 6");
 }
 
-// A second CUDA backend forced onto the reference attention kernels (LATENT_CUDA_ATTENTION=reference is
-// read when a backend is created); the variable is unset again whatever happens.
-std::unique_ptr<Backend> reference_attention_backend() {
-    ::setenv("LATENT_CUDA_ATTENTION", "reference", 1);
-    std::unique_ptr<Backend> ref;
-    try {
-        ref = make_cuda_backend(0);
-    } catch (...) {
-        ::unsetenv("LATENT_CUDA_ATTENTION");
-        throw;
-    }
-    ::unsetenv("LATENT_CUDA_ATTENTION");
-    return ref;
-}
-
 // The flash path is the one taken: the same case on a backend forced onto the reference kernel
 // (LATENT_CUDA_ATTENTION=reference) is close too, but not bit-identical (the two kernels sum in a
 // different order: identical bits over the whole output would mean the same kernel ran twice).
 TEST_F(CudaFlashAttention, FlashPathIsTaken) {
     const char* before = std::getenv("LATENT_CUDA_ATTENTION");
     ASSERT_TRUE(before == nullptr) << "unset LATENT_CUDA_ATTENTION to run this test";
-    std::unique_ptr<Backend> ref = reference_attention_backend();
+    std::unique_ptr<Backend> ref = cuda_backend_with_attention("reference");
     const Case c{70, 2, 2, 96, 64, 5, 75};  // 3 query tiles, 3 key tiles
     rng_.seed(7);
     const std::vector<float> flash = run_case(c, false, "flash path");
@@ -221,7 +206,7 @@ TEST_F(CudaFlashAttentionBackward, OddDimsAndStridedRows) {
 // deterministic (the same bits twice).
 TEST_F(CudaFlashAttentionBackward, FlashPathIsTakenAndDeterministic) {
     ASSERT_TRUE(std::getenv("LATENT_CUDA_ATTENTION") == nullptr) << "unset LATENT_CUDA_ATTENTION to run this test";
-    std::unique_ptr<Backend> ref = reference_attention_backend();
+    std::unique_ptr<Backend> ref = cuda_backend_with_attention("reference");
     const Case c{40, 2, 2, 72, 40, 3, 45};
     rng_.seed(11);
     const Grads flash = run_bwd(c, "flash");

@@ -126,15 +126,7 @@ TEST_F(CudaTf32DecodeModel, DecodeLogitsMatchCpuAndDifferFromFp32Kernel) {
     c.num_key_value_heads = 16;
     c.kv_lora_rank = 64;
     const tiny::TensorMap weights = tiny::random_weights(c, 31);
-    ::setenv("LATENT_CUDA_ATTENTION", "tf32", 1);
-    std::unique_ptr<Backend> tf32;
-    try {
-        tf32 = make_cuda_backend(0);
-    } catch (...) {
-        ::unsetenv("LATENT_CUDA_ATTENTION");
-        throw;
-    }
-    ::unsetenv("LATENT_CUDA_ATTENTION");
+    const std::unique_ptr<Backend> tf32 = parity::cuda_backend_with_attention("tf32");
     auto cpu_model = Model::from_store(c, std::make_unique<tiny::MemoryStore>(weights), *cpu_);
     auto fp32_model = Model::from_store(c, std::make_unique<tiny::MemoryStore>(weights), *gpu_);
     auto tf32_model = Model::from_store(c, std::make_unique<tiny::MemoryStore>(weights), *tf32);

@@ -115,4 +115,20 @@ protected:
     bool selftest() const { return gpu_->device() == Device::CPU; }
 };
 
+// A second CUDA backend made with LATENT_CUDA_ATTENTION=`mode` ("reference": the plain attention kernels;
+// "tf32": decode attention on tensor cores). The variable is read when a backend is created and unset
+// again whatever happens.
+inline std::unique_ptr<Backend> cuda_backend_with_attention(const char* mode) {
+    ::setenv("LATENT_CUDA_ATTENTION", mode, 1);
+    std::unique_ptr<Backend> be;
+    try {
+        be = make_cuda_backend(0);
+    } catch (...) {
+        ::unsetenv("LATENT_CUDA_ATTENTION");
+        throw;
+    }
+    ::unsetenv("LATENT_CUDA_ATTENTION");
+    return be;
+}
+
 }  // namespace parity

@@ -212,14 +212,7 @@ protected:
     void SetUp() override {
         CudaParityDecode::SetUp();
         if (IsSkipped()) return;
-        ::setenv("LATENT_CUDA_ATTENTION", "tf32", 1);
-        try {
-            gpu_ = make_cuda_backend(0);
-        } catch (...) {
-            ::unsetenv("LATENT_CUDA_ATTENTION");
-            throw;
-        }
-        ::unsetenv("LATENT_CUDA_ATTENTION");
+        gpu_ = parity::cuda_backend_with_attention("tf32");
         tol_ = 3e-3;
     }
 };
