@@ -9,14 +9,18 @@
 // Checks a few (sequence, head) outputs against a double-precision CPU recompute (limit 1e-4 for fp32,
 // 3e-3 for TF32); exits 1 on mismatch.
 // Then a prefill case (kernels/attention_flash.cu): T = S = --prefill tokens (default 4096), H 16,
-// DeepSeek MLA explicit dims 192 / 128, causal; prints time, TFLOP/s (causal FLOPs: 2·H·(dk + dv)·T(T+1)/2)
-// and that as a fraction of an fp32 cuBLAS SGEMM (n = T, 2n³ FLOPs, default math: no TF32) of the same
-// run; checks 3 queries x 2 heads against a double-precision recompute.
+// DeepSeek MLA explicit dims 192 / 128, causal, with the fp32 SIMT kernel and the TF32 tensor-core one
+// (attention_flash_tc.cu); prints time, TFLOP/s (causal FLOPs: 2·H·(dk + dv)·T(T+1)/2) and that as a
+// fraction of a cuBLAS GEMM of the same math measured in the same run (n = T, 2n³ FLOPs; fp32 SGEMM for
+// the fp32 kernel, CUBLAS_COMPUTE_32F_FAST_TF32 for the TF32 one); checks 3 queries x 2 heads of each
+// against a double-precision recompute (1e-4 / 3e-3). Then the training backward of that case with both
+// kernel sets (flash_attention_backward; TF32: attention_flash_backward_tc.cu), TFLOP/s the same way.
 // Not a test, not installed. Usage: latent_cuda_attention_bench [--batch 64] [--context 4096] [--iters 20]
 // [--heads 16|128 (default both)] [--prefill 4096 (0: skip)]. Without a GPU its logic (incl. the paged
 // path) runs in the emulator:
 //   E=tests/kernels/emu; O=$(mktemp -d); for f in bench/cuda_attention_bench kernels/attention_decode
-//   kernels/attention_decode_tc kernels/attention_flash; do python3 $E/rewrite_launches.py $f.cu $O/$(basename $f).cpp;
+//   kernels/attention_decode_tc kernels/attention_flash kernels/attention_flash_tc kernels/attention_flash_backward
+//   kernels/attention_flash_backward_tc; do python3 $E/rewrite_launches.py $f.cu $O/$(basename $f).cpp;
 //   done && g++ -std=c++20 -O2 -pthread -w -I$E -Ikernels -Iengine/include $O/*.cpp BUILD/engine/liblatent_core.a
 //   -o $O/bench_emu && $O/bench_emu --batch 3 --context 640 --iters 1 --heads 16 --prefill 70
 #include <cublas_v2.h>
@@ -162,8 +166,13 @@ bool run_case(const Opts& o, int64_t H, bool paged, bool tc, float* cache, const
     return ok;
 }
 
-// The prefill case: causal flash attention over T = S = o.prefill tokens, H 16, dk 192, dv 128, against
-// an fp32 SGEMM of n = T measured in the same run. Returns false on a mismatch.
+bool check_prefill(const float* q, const float* k, const float* v, const float* out, int64_t T, int64_t H, int64_t dk,
+                   int64_t dv, float scale, double limit);
+bool run_prefill_backward(const Opts& o, const float* q, const float* k, const float* v, float* dout,
+                          const double gemm_tflops[2], int optin);
+
+// The prefill case: causal flash attention over T = S = o.prefill tokens, H 16, dk 192, dv 128, with both
+// kernels, against GEMMs of n = T of the same math measured in the same run. Returns false on a mismatch.
 bool run_prefill(const Opts& o) {
     constexpr int64_t H = 16, dk = 192, dv = 128;
     const int64_t T = o.prefill;
@@ -173,7 +182,7 @@ bool run_prefill(const Opts& o) {
     CUDA_CHECK(cudaMalloc(&v, size_t(T * H * dv) * 4));    // [S, H, 128]
     CUDA_CHECK(cudaMalloc(&out, size_t(T * H * dv) * 4));  // [T, H, 128]
     fill(q, T * H * dk, 11), fill(k, T * H * dk, 12), fill(v, T * H * dv, 13);
-    // Peak reference: C = A·B, n × n × n fp32 (column-major, all leading dims n), cuBLAS default math.
+    // Peak references: C = A·B, n × n × n fp32 (column-major, all leading dims n), fp32 and TF32 math.
     const int n = int(T);
     float *A = nullptr, *B = nullptr, *C = nullptr;
     CUDA_CHECK(cudaMalloc(&A, size_t(n) * n * 4));
@@ -183,29 +192,117 @@ bool run_prefill(const Opts& o) {
     cublasHandle_t handle = nullptr;
     CUBLAS_CHECK(cublasCreate(&handle));
     const float one = 1.0f, zero = 0.0f;
-    const double gemm_sec = time_it(o.iters, [&] {
-        CUBLAS_CHECK(cublasGemmEx(handle, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, A, CUDA_R_32F, n, B, CUDA_R_32F, n,
-                                  &zero, C, CUDA_R_32F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-    });
+    double gemm_tflops[2] = {0, 0};  // fp32 SGEMM, TF32 tensor-core GEMM
+    for (int tc = 0; tc < 2; ++tc) {
+        const cublasComputeType_t math = tc ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+        const double gemm_sec = time_it(o.iters, [&] {
+            CUBLAS_CHECK(cublasGemmEx(handle, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, A, CUDA_R_32F, n, B, CUDA_R_32F,
+                                      n, &zero, C, CUDA_R_32F, n, math, CUBLAS_GEMM_DEFAULT));
+        });
+        gemm_tflops[tc] = 2.0 * double(n) * n * n / gemm_sec * 1e-12;
+        std::printf("%s cuBLAS GEMM %d^3: %.1f us, %.2f TFLOP/s (the peak reference of the %s kernel below)\n",
+                    tc ? "TF32" : "fp32", n, gemm_sec * 1e6, gemm_tflops[tc], tc ? "TF32" : "fp32");
+    }
     CUBLAS_CHECK(cublasDestroy(handle));
     CUDA_CHECK(cudaFree(A));
     CUDA_CHECK(cudaFree(B));
     CUDA_CHECK(cudaFree(C));
-    const double gemm_tflops = 2.0 * double(n) * n * n / gemm_sec * 1e-12;
-    std::printf("fp32 cuBLAS SGEMM %d^3: %.1f us, %.2f TFLOP/s (the peak reference below)\n", n, gemm_sec * 1e6,
-                gemm_tflops);
-    FlashAttnArgs a;
-    a.q = q, a.q_st = H * dk, a.q_sh = dk, a.k = k, a.k_st = H * dk, a.k_sh = dk;
-    a.v = v, a.v_st = H * dv, a.v_sh = dv, a.out = out, a.o_st = H * dv, a.o_sh = dv;
-    a.T = T, a.H = H, a.Hk = H, a.dk = dk, a.dv = dv, a.S = T, a.q_pos0 = 0, a.scale = 1.0f / std::sqrt(192.0f);
-    const double sec = time_it(o.iters, [&] { flash_attention(a, nullptr); });
-    CUDA_CHECK(cudaDeviceSynchronize());
-    const double flops = 2.0 * double(H) * double(dk + dv) * double(T) * double(T + 1) / 2.0;
-    const double tflops = flops / sec * 1e-12;
-    std::printf("flash prefill T=S=%lld H=%lld dk=%lld dv=%lld causal: %9.1f us  %.2f TFLOP/s  %5.1f%% of SGEMM\n",
-                (long long)T, (long long)H, (long long)dk, (long long)dv, sec * 1e6, tflops,
-                100.0 * tflops / gemm_tflops);
-    // Check queries 0, T/2 + 1, T − 1 at heads 0 and H − 1 against a double-precision recompute.
+    int dev = 0, optin = 0;
+    CUDA_CHECK(cudaGetDevice(&dev));
+    CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+    flash_attention_tc_setup(optin);
+    bool ok = true;
+    for (bool tc : {false, true}) {
+        FlashAttnArgs a;
+        a.q = q, a.q_st = H * dk, a.q_sh = dk, a.k = k, a.k_st = H * dk, a.k_sh = dk;
+        a.v = v, a.v_st = H * dv, a.v_sh = dv, a.out = out, a.o_st = H * dv, a.o_sh = dv;
+        a.T = T, a.H = H, a.Hk = H, a.dk = dk, a.dv = dv, a.S = T, a.q_pos0 = 0, a.scale = 1.0f / std::sqrt(192.0f);
+        a.tensor_cores = tc, a.shared_optin = optin;
+        ENGINE_CHECK(!tc || flash_attention_tc_applies(a), kInternal, "the TF32 flash kernel does not take dk ", dk,
+                     " dv ", dv, " with ", optin, " bytes of shared memory");
+        const double sec = time_it(o.iters, [&] { flash_attention(a, nullptr); });
+        CUDA_CHECK(cudaDeviceSynchronize());
+        const double flops = 2.0 * double(H) * double(dk + dv) * double(T) * double(T + 1) / 2.0;
+        const double tflops = flops / sec * 1e-12;
+        std::printf("flash prefill %s T=S=%lld H=%lld dk=%lld dv=%lld causal: %9.1f us  %.2f TFLOP/s  "
+                    "%5.1f%% of the %s GEMM\n",
+                    tc ? "TF32" : "fp32", (long long)T, (long long)H, (long long)dk, (long long)dv, sec * 1e6, tflops,
+                    100.0 * tflops / gemm_tflops[tc], tc ? "TF32" : "fp32");
+        ok = check_prefill(q, k, v, out, T, H, dk, dv, a.scale, tc ? 3e-3 : 1e-4) && ok;
+    }
+    std::printf("%s: prefill outputs vs double-precision CPU recompute (3 queries x 2 heads, both kernels)\n",
+                ok ? "PASS" : "FAIL");
+    ok = run_prefill_backward(o, q, k, v, out, gemm_tflops, optin) && ok;
+    CUDA_CHECK(cudaFree(q));
+    CUDA_CHECK(cudaFree(k));
+    CUDA_CHECK(cudaFree(v));
+    CUDA_CHECK(cudaFree(out));
+    return ok;
+}
+
+// The training backward of the prefill case (dq, dk, dv from a random dO; flash_attention_backward: the
+// stats pass, then dq, then dk/dv), fp32 kernels and TF32 kernels. FLOPs counted: 2·H·(3·dk + 2·dv) per
+// visible (query, key) pair (dO·vᵀ, and dS·k, dSᵀ·q, Pᵀ·dO; the recomputed q·kᵀ and the stats pass are
+// not counted). The TF32 gradients are checked against the fp32 kernels' (max |diff| / max |fp32| ≤ 1e-2
+// per gradient; the fp32 kernels are the ones the parity tests check against the CPU).
+bool run_prefill_backward(const Opts& o, const float* q, const float* k, const float* v, float* dout,
+                          const double gemm_tflops[2], int optin) {
+    constexpr int64_t H = 16, dk = 192, dv = 128;
+    const int64_t T = o.prefill;
+    const size_t nq = size_t(T * H * dk), nv = size_t(T * H * dv);
+    fill(dout, int64_t(nv), 14);  // dO [T, H, 128]
+    float* grads[2][3] = {};      // [fp32 | tf32][dq, dk, dv]
+    for (auto& g : grads) {
+        CUDA_CHECK(cudaMalloc(&g[0], nq * 4));
+        CUDA_CHECK(cudaMalloc(&g[1], nq * 4));
+        CUDA_CHECK(cudaMalloc(&g[2], nv * 4));
+    }
+    void* ws = nullptr;
+    CUDA_CHECK(cudaMalloc(&ws, flash_attention_backward_workspace_bytes(T, H)));
+    flash_attention_backward_tc_setup(optin);
+    const double flops = 2.0 * double(H) * double(3 * dk + 2 * dv) * double(T) * double(T + 1) / 2.0;
+    for (int tc = 0; tc < 2; ++tc) {
+        FlashAttnBwdArgs a;
+        a.q = q, a.q_st = H * dk, a.q_sh = dk, a.k = k, a.k_st = H * dk, a.k_sh = dk;
+        a.v = v, a.v_st = H * dv, a.v_sh = dv, a.dout = dout, a.do_st = H * dv, a.do_sh = dv;
+        a.dq = grads[tc][0], a.dq_st = H * dk, a.dq_sh = dk, a.dk = grads[tc][1], a.dk_st = H * dk, a.dk_sh = dk;
+        a.dv = grads[tc][2], a.dv_st = H * dv, a.dv_sh = dv;
+        a.T = T, a.H = H, a.Hk = H, a.Dk = dk, a.Dv = dv, a.S = T, a.q_pos0 = 0, a.scale = 1.0f / std::sqrt(192.0f);
+        a.tensor_cores = tc == 1, a.shared_optin = optin;
+        const double sec = time_it(o.iters, [&] { flash_attention_backward(a, ws, nullptr); });
+        CUDA_CHECK(cudaDeviceSynchronize());
+        const double tflops = flops / sec * 1e-12;
+        std::printf("flash backward %s T=S=%lld H=%lld dk=%lld dv=%lld causal: %9.1f us  %.2f TFLOP/s  "
+                    "%5.1f%% of the %s GEMM\n",
+                    tc ? "TF32" : "fp32", (long long)T, (long long)H, (long long)dk, (long long)dv, sec * 1e6, tflops,
+                    100.0 * tflops / gemm_tflops[tc], tc ? "TF32" : "fp32");
+    }
+    bool ok = true;
+    const char* names[3] = {"dq", "dk", "dv"};
+    for (int i = 0; i < 3; ++i) {
+        const size_t n = i < 2 ? nq : nv;
+        std::vector<float> ref(n), got(n);
+        CUDA_CHECK(cudaMemcpy(ref.data(), grads[0][i], n * 4, cudaMemcpyDeviceToHost));
+        CUDA_CHECK(cudaMemcpy(got.data(), grads[1][i], n * 4, cudaMemcpyDeviceToHost));
+        double max_ref = 1e-30, max_err = 0;
+        for (size_t j = 0; j < n; ++j) {
+            max_ref = std::max(max_ref, double(std::fabs(ref[j])));
+            max_err = std::isfinite(got[j]) ? std::max(max_err, double(std::fabs(got[j] - ref[j]))) : INFINITY;
+        }
+        std::printf("  TF32 %s vs fp32 kernels: max rel diff %.3g (limit 1e-2)\n", names[i], max_err / max_ref);
+        ok = ok && max_err / max_ref <= 1e-2;
+    }
+    for (auto& g : grads)
+        for (float* p : g) CUDA_CHECK(cudaFree(p));
+    CUDA_CHECK(cudaFree(ws));
+    std::printf("%s: TF32 backward vs the fp32 kernels\n", ok ? "PASS" : "FAIL");
+    return ok;
+}
+
+// Queries 0, T/2 + 1, T − 1 at heads 0 and H − 1 of the prefill output against a double-precision
+// recompute; false (and a line per mismatch) beyond `limit` relative to the largest output.
+bool check_prefill(const float* q, const float* k, const float* v, const float* out, int64_t T, int64_t H, int64_t dk,
+                   int64_t dv, float scale, double limit) {
     std::vector<float> hq(size_t(T * H * dk)), hk(hq.size()), hv(size_t(T * H * dv)), ho(hv.size());
     CUDA_CHECK(cudaMemcpy(hq.data(), q, hq.size() * 4, cudaMemcpyDeviceToHost));
     CUDA_CHECK(cudaMemcpy(hk.data(), k, hk.size() * 4, cudaMemcpyDeviceToHost));
@@ -220,7 +317,7 @@ bool run_prefill(const Opts& o) {
                 double d = 0;
                 for (int64_t i = 0; i < dk; ++i)
                     d += double(hq[size_t((t * H + h) * dk + i)]) * hk[size_t((s * H + h) * dk + i)];
-                sc[size_t(s)] = d * a.scale;
+                sc[size_t(s)] = d * scale;
                 mx = std::max(mx, sc[size_t(s)]);
             }
             for (auto& e : sc) l += (e = std::exp(e - mx));
@@ -232,17 +329,12 @@ bool run_prefill(const Opts& o) {
                 max_ref = std::max(max_ref, std::fabs(acc));
                 max_err = std::isfinite(got) ? std::max(max_err, std::fabs(got - acc)) : INFINITY;
             }
-            if (!(max_err / max_ref <= 1e-4)) {
-                std::printf("  MISMATCH prefill query %lld head %lld: max rel err %.3g (limit 1e-4)\n", (long long)t,
-                            (long long)h, max_err / max_ref);
+            if (!(max_err / max_ref <= limit)) {
+                std::printf("  MISMATCH prefill query %lld head %lld: max rel err %.3g (limit %.0e)\n", (long long)t,
+                            (long long)h, max_err / max_ref, limit);
                 ok = false;
             }
         }
-    CUDA_CHECK(cudaFree(q));
-    CUDA_CHECK(cudaFree(k));
-    CUDA_CHECK(cudaFree(v));
-    CUDA_CHECK(cudaFree(out));
-    std::printf("%s: prefill outputs vs double-precision CPU recompute (3 queries x 2 heads)\n", ok ? "PASS" : "FAIL");
     return ok;
 }
 

@@ -3,6 +3,8 @@
 //
 // Decode shapes (Hk == 1, T ≤ 4, dk ≤ 576, dv ≤ 512) go to the split-KV kernel of attention_decode.cu,
 // prefill / training shapes (T ≥ 5, dk ≤ 256, dv ≤ 256) to the fused flash kernel of attention_flash.cu.
+// Both have TF32 tensor-core forms for the shapes those allow: decode's with LATENT_CUDA_ATTENTION=tf32,
+// flash's also while a TF32 / bf16 matmul precision is set (training; CudaBackend::flash_tensor_cores).
 // The rest (e.g. the absorbed MLA latent form with T ≥ 5: dk 576, dv 512) runs here, and so does every
 // shape when the backend was created with LATENT_CUDA_ATTENTION=reference in the environment (parity
 // tests compare the fast kernels against this one on the device).
@@ -110,6 +112,7 @@ void CudaBackend::attention(const TensorView& out, const TensorView& q, const Te
         a.v = v.as<float>(), a.v_st = v.stride[0], a.v_sh = v.stride[1];          // [S, Hk, dv]
         a.out = out.as<float>(), a.o_st = out.stride[0], a.o_sh = out.stride[1];  // [T, H, dv]
         a.T = T, a.H = H, a.Hk = Hk, a.dk = dk, a.dv = dv, a.S = S, a.q_pos0 = q_pos0, a.scale = scale;
+        a.tensor_cores = flash_tensor_cores(), a.shared_optin = shared_optin_;
         flash_attention(a, stream_);
         return;
     }

@@ -158,6 +158,7 @@ void CudaBackend::attention_backward(const TensorView& dq, const TensorView& dk,
         a.dk = dk.as<float>(), a.dk_st = dk.stride[0], a.dk_sh = dk.stride[1];
         a.dv = dv.as<float>(), a.dv_st = dv.stride[0], a.dv_sh = dv.stride[1];
         a.T = T, a.H = H, a.Hk = Hk, a.Dk = Dk, a.Dv = Dv, a.S = S, a.q_pos0 = q_pos0, a.scale = scale;
+        a.tensor_cores = flash_tensor_cores(), a.shared_optin = shared_optin_;
         flash_attention_backward(a, workspace(flash_attention_backward_workspace_bytes(T, H)), stream_);
         return;
     }

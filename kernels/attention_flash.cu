@@ -17,6 +17,7 @@
 //   The causal rule is the CPU's: query t (position q_pos0 + t) sees keys s ≤ q_pos0 + t and s < S.
 //   Key 0 is seen by every query, so the running max is finite after the first tile (no −inf − −inf).
 //   The backward (attention_flash_backward.cu) runs the same kernel with kStats for its lse and delta.
+//   With FlashAttnArgs::tensor_cores the TF32 kernel of attention_flash_tc.cu runs instead where it applies.
 // Shared memory (static, no opt-in needed on sm_80..sm_90): q tile 32 × 257 floats (row padded by one
 // so the 4 rows a warp reads at once hit different banks) + one buffer for the k chunk 32 × 65 / the v
 // chunk 8 × 256 + P 32 × 33 = 11360 floats = 45,440 bytes per CTA → up to 5 CTAs per SM by shared
@@ -198,6 +199,7 @@ void check_shape(const FlashAttnArgs& a, const char* op) {
 
 void flash_attention(const FlashAttnArgs& a, cudaStream_t stream) {
     check_shape(a, "flash_attention");
+    if (flash_attention_tc_applies(a)) return flash_attention_tc(a, nullptr, stream);
     const dim3 grid(unsigned(ceil_div(a.T, kBQ)), unsigned(a.H));
     flash_attention_kernel<false><<<grid, kThreads, 0, stream>>>(a, FlashStatsArgs{});
     CUDA_CHECK_LAUNCH();
@@ -205,6 +207,7 @@ void flash_attention(const FlashAttnArgs& a, cudaStream_t stream) {
 
 void flash_attention_stats(const FlashAttnArgs& a, const FlashStatsArgs& st, cudaStream_t stream) {
     check_shape(a, "flash_attention_stats");
+    if (flash_attention_tc_applies(a)) return flash_attention_tc(a, &st, stream);
     const dim3 grid(unsigned(ceil_div(a.T, kBQ)), unsigned(a.H));
     flash_attention_kernel<true><<<grid, kThreads, 0, stream>>>(a, st);
     CUDA_CHECK_LAUNCH();

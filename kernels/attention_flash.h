@@ -27,6 +27,9 @@ struct FlashAttnArgs {
     int64_t T = 0, H = 0, Hk = 1, dk = 0, dv = 0, S = 0;
     int64_t q_pos0 = 0;  // query t sees keys s ≤ q_pos0 + t (and s < S)
     float scale = 1.0f;
+    // TF32 tensor cores (attention_flash_tc.cu) where flash_attention_tc_applies; else fp32 SIMT.
+    bool tensor_cores = false;
+    int shared_optin = 48 * 1024;  // the device's opt-in shared memory per block (bytes)
 };
 
 // Whether flash_attention handles this shape (else the caller runs another kernel).
@@ -38,6 +41,17 @@ inline bool flash_attention_supported(int64_t T, int64_t H, int64_t Hk, int64_t 
 // Enqueues the kernel on `stream` (no workspace). Throws engine::Error: kInvalidArgument for an
 // unsupported shape, kBackend for a launch error.
 void flash_attention(const FlashAttnArgs& a, cudaStream_t stream);
+
+// ---- the TF32 tensor-core forward (attention_flash_tc.cu), taken by flash_attention and
+// flash_attention_stats where it applies: a.tensor_cores, dk % 8 == 0, dv % 8 == 0, dv ≤ 128 and its
+// tiles fit a.shared_optin ----
+bool flash_attention_tc_applies(const FlashAttnArgs& a);
+// Allows its kernels the device's opt-in shared memory (cudaFuncSetAttribute); once per device, before
+// the first launch (the backend's constructor).
+void flash_attention_tc_setup(int shared_optin);
+struct FlashStatsArgs;
+// st == nullptr: writes a.out; else st's lse and delta (the backward's first pass).
+void flash_attention_tc(const FlashAttnArgs& a, const FlashStatsArgs* st, cudaStream_t stream);
 
 // ---- backward (attention_flash_backward.cu) ----
 
@@ -69,6 +83,8 @@ struct FlashAttnBwdArgs {
     int64_t T = 0, H = 0, Hk = 1, Dk = 0, Dv = 0, S = 0;
     int64_t q_pos0 = 0;  // query t sees keys s ≤ min(S − 1, q_pos0 + t)
     float scale = 1.0f;
+    bool tensor_cores = false;     // as FlashAttnArgs's, for the passes that have a TF32 kernel
+    int shared_optin = 48 * 1024;  // the device's opt-in shared memory per block (bytes)
 };
 
 // Workspace of flash_attention_backward: lse and delta, [T, H] floats each.
@@ -77,5 +93,14 @@ inline size_t flash_attention_backward_workspace_bytes(int64_t T, int64_t H) {
 }
 // Enqueues the three passes (stats, dq, dk/dv) on `stream`. Shapes as flash_attention_supported.
 void flash_attention_backward(const FlashAttnBwdArgs& a, void* workspace, cudaStream_t stream);
+
+// ---- passes 2 and 3 on TF32 tensor cores (attention_flash_backward_tc.cu), where a.tensor_cores,
+// Dk % 8 == 0, Dv % 8 == 0, the output's width ≤ 192 and the tiles fit a.shared_optin ----
+void flash_attention_backward_tc_setup(int shared_optin);  // as flash_attention_tc_setup
+// Each enqueues its pass and returns true, or returns false (nothing enqueued) where it does not apply.
+bool flash_attention_backward_tc_dq(const FlashAttnBwdArgs& a, const float* lse, const float* delta,
+                                    cudaStream_t stream);
+bool flash_attention_backward_tc_dkdv(const FlashAttnBwdArgs& a, const float* lse, const float* delta,
+                                      cudaStream_t stream);
 
 }  // namespace cuda_backend

@@ -21,6 +21,8 @@
 // column rows) + 2 × 16 × 33 (P, dS) = 11360 floats = 45,440 bytes. fp32 SIMT only (no tensor cores),
 // P recomputed twice (passes 2 and 3) as in FlashAttention-2; Hk == 1 gives pass 3 only ceil(S / 16)
 // CTAs, each looping over all H heads (fine for training shapes, which use Hk == H). Not measured on a GPU.
+// With FlashAttnBwdArgs::tensor_cores, passes 1–3 take the TF32 kernels (attention_flash_tc.cu,
+// attention_flash_backward_tc.cu) where those apply.
 #include <algorithm>
 #include <climits>
 
@@ -200,15 +202,17 @@ void flash_attention_backward(const FlashAttnBwdArgs& a, void* workspace, cudaSt
         f.q = a.q, f.q_st = a.q_st, f.q_sh = a.q_sh, f.k = a.k, f.k_st = a.k_st, f.k_sh = a.k_sh;
         f.v = a.v, f.v_st = a.v_st, f.v_sh = a.v_sh;
         f.T = a.T, f.H = a.H, f.Hk = a.Hk, f.dk = a.Dk, f.dv = a.Dv, f.S = a.S, f.q_pos0 = a.q_pos0;
-        f.scale = a.scale;
+        f.scale = a.scale, f.tensor_cores = a.tensor_cores, f.shared_optin = a.shared_optin;
         FlashStatsArgs st;
         st.dout = a.dout, st.do_st = a.do_st, st.do_sh = a.do_sh, st.lse = lse, st.delta = delta;
         flash_attention_stats(f, st, stream);
     }
-    const dim3 grid_dq(unsigned(ceil_div(a.T, kR)), unsigned(a.H));
-    flash_attention_backward_kernel<false><<<grid_dq, kThreads, 0, stream>>>(a, lse, delta);
-    CUDA_CHECK_LAUNCH();
-    if (a.S > 0) {
+    if (!flash_attention_backward_tc_dq(a, lse, delta, stream)) {
+        const dim3 grid_dq(unsigned(ceil_div(a.T, kR)), unsigned(a.H));
+        flash_attention_backward_kernel<false><<<grid_dq, kThreads, 0, stream>>>(a, lse, delta);
+        CUDA_CHECK_LAUNCH();
+    }
+    if (a.S > 0 && !flash_attention_backward_tc_dkdv(a, lse, delta, stream)) {
         const dim3 grid_dkv(unsigned(ceil_div(a.S, kR)), unsigned(a.Hk));
         flash_attention_backward_kernel<true><<<grid_dkv, kThreads, 0, stream>>>(a, lse, delta);
         CUDA_CHECK_LAUNCH();

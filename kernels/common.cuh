@@ -39,6 +39,18 @@ namespace cuda_backend {
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// The block's dynamic shared memory (the third <<<>>> argument; above 48 KB the kernel must have been
+// given cudaFuncAttributeMaxDynamicSharedMemorySize first), 16-byte aligned.
+template <typename T>
+__device__ __forceinline__ T* dynamic_shared() {
+#if defined(__CUDACC__)
+    extern __shared__ __align__(16) unsigned char latent_dynamic_shared[];
+    return reinterpret_cast<T*>(latent_dynamic_shared);
+#else
+    return reinterpret_cast<T*>(::emu::dynamic_shared());
+#endif
+}
+
 // Loads one element of a weight of any float dtype as float.
 template <typename T> __device__ __forceinline__ float to_float(T v);
 template <> __device__ __forceinline__ float to_float<float>(float v) { return v; }

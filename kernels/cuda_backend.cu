@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "attention_flash.h"
 #include "checks.h"
 #include "common.cuh"
 #include "cuda_backend.h"
@@ -144,6 +145,9 @@ CudaBackend::CudaBackend(int device) : device_(device) {
     const char* attn = std::getenv("LATENT_CUDA_ATTENTION");
     attention_reference_ = attn != nullptr && std::string(attn) == "reference";
     attention_tf32_ = attn != nullptr && std::string(attn) == "tf32";
+    CUDA_CHECK(cudaDeviceGetAttribute(&shared_optin_, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+    flash_attention_tc_setup(shared_optin_);  // the tensor-core kernels may use all of it
+    flash_attention_backward_tc_setup(shared_optin_);
     graphs_enabled_ = graphs_enabled_by_env();
     moe_loop_ = moe_loop_by_env();
     CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));

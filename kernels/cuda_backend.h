@@ -183,12 +183,22 @@ private:
 
     int device_ = 0;
     int sm_count_ = 1;  // streaming multiprocessors, read once at construction
+    int shared_optin_ = 48 * 1024;  // the most shared memory a block may opt in to (bytes), ditto
     // LATENT_CUDA_ATTENTION=reference at construction: attention() always runs the reference kernel
     // (attention.cu), so that tests can compare the flash / split-KV kernels with it on the device.
     bool attention_reference_ = false;
-    // LATENT_CUDA_ATTENTION=tf32 at construction: decode attention over the latent cache runs on TF32
-    // tensor cores where it can (attention_decode_tc.cu); opt-in until measured on a GPU.
+    // LATENT_CUDA_ATTENTION=tf32 at construction: decode attention over the latent cache and the flash
+    // attention (prefill, training forward and backward) run on TF32 tensor cores where they can
+    // (attention_decode_tc.cu, attention_flash_tc.cu, attention_flash_backward_tc.cu); opt-in until
+    // measured on a GPU.
     bool attention_tf32_ = false;
+    // Whether the flash kernels take their TF32 tensor-core forms: with LATENT_CUDA_ATTENTION=tf32, and
+    // while set_matmul_precision asks for TF32 / bf16 GEMMs (training's default: its products are rounded
+    // to 8 bits already, so 10-bit attention inputs cost no further accuracy that matters and save the
+    // fp32 SIMT attention that would otherwise outlast the GEMMs several times).
+    bool flash_tensor_cores() const {
+        return attention_tf32_ || precision_ != engine::MatmulPrecision::kExact;
+    }
     std::string name_;
     cudaStream_t stream_ = nullptr;
     cublasHandle_t cublas_ = nullptr;

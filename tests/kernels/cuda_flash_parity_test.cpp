@@ -1,8 +1,11 @@
 // cuda_flash_parity_test.cpp — the fused flash attention forward (kernels/attention_flash.cu, taken by
 // CudaBackend::attention for T ≥ 5, dk ≤ 256, dv ≤ 256) and the flash backward
 // (kernels/attention_flash_backward.cu, same shapes) against the CPU backend, and against the reference
-// CUDA kernels (a second CUDA backend created with LATENT_CUDA_ATTENTION=reference).
-// Tolerance: max |gpu − cpu| / max |cpu| ≤ 1e-5 (fp32, different summation order).
+// CUDA kernels (a second CUDA backend created with LATENT_CUDA_ATTENTION=reference); and the TF32
+// tensor-core kernels (attention_flash_tc.cu, attention_flash_backward_tc.cu; LATENT_CUDA_ATTENTION=tf32,
+// or a reduced matmul precision) against the CPU.
+// Tolerance: max |gpu − cpu| / max |cpu| ≤ 1e-5 (fp32, different summation order); 3e-3 for TF32 (10
+// mantissa bits in q, k, p, v: ~5e-4 per product).
 #include <array>
 #include <cstdlib>
 #include <string>
@@ -30,7 +33,8 @@ protected:
     };
     // Runs one case with contiguous tensors (v its own tensor, or the first dv dims of k when alias_v)
     // and returns the GPU output; checks it against the CPU backend.
-    std::vector<float> run_case(const Case& c, bool alias_v, const char* what, Backend* gpu = nullptr) {
+    std::vector<float> run_case(const Case& c, bool alias_v, const char* what, Backend* gpu = nullptr,
+                                double tol = kTol) {
         if (gpu == nullptr) gpu = gpu_.get();
         const float scale = 1.0f / std::sqrt(float(c.dk));
         Tensor q = host(DType::F32, {c.T, c.H, c.dk}), k = host(DType::F32, {c.S, c.Hk, c.dk});
@@ -43,7 +47,7 @@ protected:
         Tensor back = Tensor::cpu(DType::F32, {c.T, c.H, c.dv});
         gpu->copy(back.view(), dout.view());
         std::vector<float> got(back.as<float>(), back.as<float>() + back.view().numel());
-        expect_close(got, o.as<float>(), kTol, what);
+        expect_close(got, o.as<float>(), tol, what);
         return got;
     }
     static Tensor gpu_to(Backend* gpu, const Tensor& h) {
@@ -219,6 +223,141 @@ TEST_F(CudaFlashAttentionBackward, FlashPathIsTakenAndDeterministic) {
     for (size_t i = 0; i < flash.dq.size(); ++i) differ += flash.dq[i] != reference.dq[i];
     for (size_t i = 0; i < flash.dk.size(); ++i) differ += flash.dk[i] != reference.dk[i];
     EXPECT_GT(differ, 0u) << "flash and reference gradients are bit-identical: the flash backward did not run";
+}
+
+// ---- the TF32 tensor-core forward (LATENT_CUDA_ATTENTION=tf32) ----
+
+constexpr double kTf32Tol = 3e-3;
+
+// max |a − b| / max |a|
+double max_rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
+    EXPECT_EQ(a.size(), b.size());
+    double max_diff = 0, max_ref = 1e-30;
+    for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
+        max_diff = std::max(max_diff, double(std::fabs(a[i] - b[i])));
+        max_ref = std::max(max_ref, double(std::fabs(a[i])));
+    }
+    return max_diff / max_ref;
+}
+
+class CudaFlashAttentionTf32 : public CudaFlashAttentionBackward {
+protected:
+    void SetUp() override {
+        CudaFlashAttentionBackward::SetUp();
+        if (IsSkipped() || HasFatalFailure()) return;
+        ASSERT_TRUE(std::getenv("LATENT_CUDA_ATTENTION") == nullptr) << "unset LATENT_CUDA_ATTENTION to run this test";
+        tf32_ = cuda_backend_with_attention("tf32");
+    }
+    std::vector<float> tf32_case(const Case& c, bool alias_v, const char* what, double tol = kTf32Tol) {
+        return run_case(c, alias_v, what, tf32_.get(), tol);
+    }
+    std::unique_ptr<Backend> tf32_;
+};
+
+// DeepSeek's explicit MLA dims (192 / 128: 16 O tiles): 70 queries = a whole 64-query tile and a partial
+// one with three padding warps; 3 key tiles, the last partial.
+TEST_F(CudaFlashAttentionTf32, MlaExplicitDims192x128) { tf32_case({70, 2, 2, 192, 128, 0, 70}, false, "mha 192/128"); }
+
+// The base preset's dims (96 / 64: 8 O tiles) with a cached prefix (the diagonal inside key tiles), keys
+// past the last query, and a long prefix with a 40-query tile (warps of padding rows).
+TEST_F(CudaFlashAttentionTf32, PresetDimsAndCachedPrefix) {
+    tf32_case({21, 2, 2, 96, 64, 45, 66}, false, "96/64, q_pos0 45, S = q_pos0 + T");
+    tf32_case({9, 2, 2, 64, 32, 40, 70}, false, "q_pos0 40, S > q_pos0 + T");
+    tf32_case({40, 1, 1, 16, 8, 260, 300}, false, "long prefix: 10 key tiles");
+}
+
+// Several query tiles over one head: warps whose rows precede a key tile skip it (causal diagonal).
+TEST_F(CudaFlashAttentionTf32, CausalSkipAcrossQueryTiles) {
+    tf32_case({150, 1, 1, 64, 64, 0, 150}, false, "T 150: 3 query tiles, 5 key tiles");
+}
+
+// One shared K/V head, v separate and v = the first dv dims of k (the latent-cache aliasing); and strided
+// views whose rows are not 16-byte aligned (the scalar tile loads).
+TEST_F(CudaFlashAttentionTf32, SharedKvHeadAndStridedViews) {
+    tf32_case({11, 4, 1, 80, 64, 3, 14}, false, "mqa");
+    tf32_case({11, 4, 1, 80, 64, 3, 14}, true, "mqa, v aliases k");
+    const int64_t T = 19, H = 3, dk = 40, dv = 24, S = 25, q_pos0 = 6, W = dk + dv + 3;
+    Tensor q_htd = host(DType::F32, {H, T, dk}), kv = host(DType::F32, {S, H, W});
+    Tensor o = host(DType::F32, {T, H, dv});
+    Tensor dq = to_gpu(q_htd), dkv = to_gpu(kv), dout = to_gpu(host(DType::F32, {T, H, dv + 5}));
+    cpu_->attention(o.view(), heads_outer(q_htd), kv.view().slice_last(0, dk), kv.view().slice_last(dk + 3, W), 0.17f,
+                    q_pos0);
+    const TensorView gout = dout.view().slice_last(2, 2 + dv);
+    tf32_->attention(gout, heads_outer(dq), dkv.view().slice_last(0, dk), dkv.view().slice_last(dk + 3, W), 0.17f,
+                     q_pos0);
+    expect_close(to_host(gout), o.as<float>(), kTf32Tol, "strided views, unaligned rows");
+}
+
+// The tensor-core kernel is the one that ran: its output differs from the fp32 kernel's by a TF32-sized
+// amount (> 1e-6 relative somewhere; the fp32 kernels agree to ~1e-7). Shapes it does not take (dv > 128,
+// dk or dv not a multiple of 8) fall back to the fp32 kernel, within the fp32 tolerance.
+TEST_F(CudaFlashAttentionTf32, TensorCoresRunWhereTheyApplyAndFallBackElsewhere) {
+    const Case c{70, 2, 2, 96, 64, 5, 75};
+    rng_.seed(7);
+    const std::vector<float> fp32 = run_case(c, false, "fp32 kernel");
+    rng_.seed(7);
+    const std::vector<float> tf32 = tf32_case(c, false, "tf32 kernel");
+    EXPECT_GT(max_rel_diff(fp32, tf32), 1e-6)
+        << "TF32 and fp32 outputs agree to fp32 precision: the tensor-core kernel did not run";
+    tf32_case({6, 2, 2, 256, 256, 1, 7}, false, "dv 256: the fp32 kernel", kTol);
+    tf32_case({33, 2, 2, 44, 40, 0, 33}, false, "dk 44: the fp32 kernel", kTol);
+    tf32_case({33, 2, 2, 48, 36, 0, 33}, false, "dv 36: the fp32 kernel", kTol);
+}
+
+// Without the variable, a reduced matmul precision (training's bf16 / TF32 GEMMs) switches the flash
+// forward and backward to the tensor-core kernels too; kExact switches them back (bit-identical to before).
+TEST_F(CudaFlashAttentionTf32, FollowsTheMatmulPrecision) {
+    const Case c{70, 2, 2, 96, 64, 5, 75};
+    rng_.seed(5);
+    const std::vector<float> exact = run_case(c, false, "exact");
+    for (MatmulPrecision p : {MatmulPrecision::kTf32, MatmulPrecision::kBf16}) {
+        gpu_->set_matmul_precision(p);
+        rng_.seed(5);
+        const std::vector<float> reduced = run_case(c, false, matmul_precision_name(p), nullptr, kTf32Tol);
+        rng_.seed(5);
+        const Grads g = run_bwd(c, matmul_precision_name(p), false, 0, nullptr, 1e-2);
+        gpu_->set_matmul_precision(MatmulPrecision::kExact);
+        rng_.seed(5);
+        const Grads g_exact = run_bwd(c, "exact");
+        EXPECT_GT(max_rel_diff(exact, reduced), 1e-6) << matmul_precision_name(p) << ": the forward stayed fp32";
+        EXPECT_GT(max_rel_diff(g_exact.dk, g.dk), 1e-6) << matmul_precision_name(p) << ": the backward stayed fp32";
+    }
+    rng_.seed(5);
+    EXPECT_EQ(run_case(c, false, "exact again"), exact) << "kExact is the fp32 kernel again";
+}
+
+// The backward on the TF32 backend: the stats pass runs the tensor-core forward and the dq, dk and dv
+// passes attention_flash_backward_tc.cu; gradients within a TF32-sized 1e-2 of the CPU's (emulated:
+// 3e-4 to 1.0e-3). Covers 192-wide outputs (24 accumulator tiles), several 64-row CTAs, keys past the last query
+// and S < q_pos0 + T, the shared K/V head (dk, dv summed over heads), the latent aliasing, unaligned
+// padded rows (scalar tile loads), and a shape beyond the kernels (Dk 256) that stays fp32 (1e-5).
+TEST_F(CudaFlashAttentionTf32, Backward) {
+    const double tol = 1e-2;
+    run_bwd({21, 2, 2, 192, 128, 0, 21}, "tf32 mha 192/128", false, 0, tf32_.get(), tol);
+    run_bwd({40, 2, 2, 96, 64, 3, 45}, "tf32 96/64, q_pos0 3", false, 0, tf32_.get(), tol);
+    run_bwd({100, 1, 1, 32, 32, 0, 100}, "tf32 T 100: two row CTAs", false, 0, tf32_.get(), tol);
+    run_bwd({9, 2, 2, 64, 48, 30, 60}, "tf32 S > q_pos0 + T", false, 0, tf32_.get(), tol);
+    run_bwd({8, 2, 2, 32, 32, 10, 12}, "tf32 S < q_pos0 + T", false, 0, tf32_.get(), tol);
+    run_bwd({11, 3, 1, 40, 24, 2, 13}, "tf32 mqa", false, 0, tf32_.get(), tol);
+    run_bwd({11, 3, 1, 40, 24, 2, 13}, "tf32 mqa, v aliases k", true, 0, tf32_.get(), tol);
+    run_bwd({13, 3, 3, 40, 24, 4, 17}, "tf32 padded rows", false, 7, tf32_.get(), tol);
+    run_bwd({6, 2, 2, 256, 256, 1, 7}, "tf32 backend, Dk 256: the fp32 kernels", false, 0, tf32_.get(), kTol);
+}
+
+// The tensor-core backward is the one that ran: dq, dk and dv each differ from the fp32 kernels' by a
+// TF32-sized amount (> 1e-6 relative somewhere), and two runs give the same bits (one writer per output).
+TEST_F(CudaFlashAttentionTf32, BackwardDiffersFromFp32AndIsDeterministic) {
+    const Case c{40, 2, 2, 72, 40, 3, 45};
+    rng_.seed(11);
+    const Grads fp32 = run_bwd(c, "fp32");
+    rng_.seed(11);
+    const Grads tf32 = run_bwd(c, "tf32", false, 0, tf32_.get(), 1e-2);
+    rng_.seed(11);
+    const Grads again = run_bwd(c, "tf32 again", false, 0, tf32_.get(), 1e-2);
+    EXPECT_TRUE(tf32.dq == again.dq && tf32.dk == again.dk && tf32.dv == again.dv) << "not deterministic";
+    EXPECT_GT(max_rel_diff(fp32.dq, tf32.dq), 1e-6) << "dq: TF32 and fp32 agree to fp32 precision";
+    EXPECT_GT(max_rel_diff(fp32.dk, tf32.dk), 1e-6) << "dk: TF32 and fp32 agree to fp32 precision";
+    EXPECT_GT(max_rel_diff(fp32.dv, tf32.dv), 1e-6) << "dv: TF32 and fp32 agree to fp32 precision";
 }
 
 }  // namespace

@@ -117,7 +117,7 @@ TEST_P(CudaModelParity, Fp8CheckpointDequantizedOnTheDeviceIsExact) {
 // decode takes attention_decode_tc.cu. Logits within 1e-2 of the CPU's over 3 decode steps (q, k, v and
 // p in TF32; emulated: 0.6e-4 to 2.6e-4, the margin is for a routing flip on a near-tie), and NOT
 // identical to the default fp32 kernel's: identical bits would mean the TF32 kernel never ran.
-// (Prefill, T = 6, takes the flash kernel on both backends.)
+// (Prefill, T = 6, takes the fp32 flash kernel on both backends: v_head_dim 12 is not a multiple of 8.)
 class CudaTf32DecodeModel : public parity::CudaParity {};
 
 TEST_F(CudaTf32DecodeModel, DecodeLogitsMatchCpuAndDifferFromFp32Kernel) {
@@ -360,6 +360,41 @@ TEST_P(CudaTrainModelParity, LoraWithDropoutMatchesCpu) {
         }
         EXPECT_GT(adapters, 0);
     }
+}
+
+// Training with the flash forward on TF32 tensor cores (LATENT_CUDA_ATTENTION=tf32; the forward and the
+// backward's stats pass take attention_flash_tc.cu): the dense mHC config with head dims 8 + 8 / 8 (the
+// kernel needs multiples of 8). Loss within 1e-3 and every gradient within 1e-2 of the CPU's (TF32 rounds
+// q, k, p, v to 10 mantissa bits), and the gradients NOT identical to the default fp32 kernels' on the
+// same GPU: identical bits would mean the tensor-core kernel never ran.
+class CudaTf32TrainModel : public parity::CudaParity {};
+
+TEST_F(CudaTf32TrainModel, ForwardBackwardOnTensorCoresMatchesCpu) {
+    ModelConfig c = micro(kTrainCases[2]);
+    c.qk_nope_head_dim = 8, c.qk_rope_head_dim = 8, c.v_head_dim = 8;
+    c.validate("TF32 training parity config");
+    const std::unique_ptr<Backend> tf32 = parity::cuda_backend_with_attention("tf32");
+    TrainModel cm(c, *cpu_), fm(c, *gpu_), tm(c, *tf32);
+    for (TrainModel* m : {&cm, &fm, &tm}) m->init(7, 0.3f);
+    const int64_t B = 2, T = 9;
+    const auto [tokens, targets] = pattern_batch(B * T, c.vocab_size, 11, 3, 7, 5);
+    const ForwardStats sc = cm.forward_backward(tokens.data(), targets.data(), B, T, 1.0f, 0.0f);
+    const ForwardStats sf = fm.forward_backward(tokens.data(), targets.data(), B, T, 1.0f, 0.0f);
+    const ForwardStats st = tm.forward_backward(tokens.data(), targets.data(), B, T, 1.0f, 0.0f);
+    EXPECT_NEAR(st.loss, sc.loss, 1e-3 * std::abs(sc.loss));
+    EXPECT_NEAR(sf.loss, sc.loss, 1e-5 * std::abs(sc.loss));
+    size_t differ = 0;
+    for (size_t i = 0; i < cm.params().size(); ++i) {
+        const TrainParam &pc = cm.params()[i], &pf = fm.params()[i], &pt = tm.params()[i];
+        if (!pc.trainable) continue;
+        Tensor h = Tensor::cpu(DType::F32, pt.grad.view().shape.data(), pt.grad.view().ndim);
+        tf32->copy(h.view(), pt.grad.view());
+        const std::vector<float> got(h.as<float>(), h.as<float>() + h.view().numel()), fp32 = to_host(pf.grad.view());
+        expect_close(got, values(pc.grad.view()), 1e-2, ("TF32 grad " + pc.name).c_str());
+        for (size_t j = 0; j < got.size(); ++j) differ += got[j] != fp32[j];
+    }
+    EXPECT_GT(differ, size_t(0))
+        << "TF32 and fp32 attention gave identical gradients: the tensor-core kernel did not run";
 }
 
 INSTANTIATE_TEST_SUITE_P(Configs, CudaTrainModelParity, ::testing::ValuesIn(kTrainCases),

@@ -116,7 +116,7 @@ protected:
 };
 
 // A second CUDA backend made with LATENT_CUDA_ATTENTION=`mode` ("reference": the plain attention kernels;
-// "tf32": decode attention on tensor cores). The variable is read when a backend is created and unset
+// "tf32": decode and flash-forward attention on tensor cores). The variable is read when a backend is created and unset
 // again whatever happens.
 inline std::unique_ptr<Backend> cuda_backend_with_attention(const char* mode) {
     ::setenv("LATENT_CUDA_ATTENTION", mode, 1);

@@ -69,8 +69,9 @@ struct HcParams {
 // run. kExact: fp32 arithmetic (the default, and what the parity tests compare). kTf32 / kBf16: tensor
 // cores with the inputs rounded to TF32 / bf16 and fp32 accumulation and output (cuBLAS's
 // CUBLAS_COMPUTE_32F_FAST_TF32 / _FAST_16BF), the "bf16 in, fp32 accumulate" of mixed-precision training
-// without a second copy of the weights. GEMMs with bf16/f16 weights are bf16/f16 already. The CPU backend
-// computes in fp32 whatever is asked.
+// without a second copy of the weights. GEMMs with bf16/f16 weights are bf16/f16 already. The CUDA
+// backend's flash attention (forward and backward) also runs on TF32 tensor cores while kTf32 / kBf16 is
+// set. The CPU backend computes in fp32 whatever is asked.
 enum class MatmulPrecision { kExact, kTf32, kBf16 };
 const char* matmul_precision_name(MatmulPrecision p);  // "exact" | "tf32" | "bf16"
 MatmulPrecision matmul_precision_from_name(const std::string& name);  // throws kInvalidArgument naming the choices

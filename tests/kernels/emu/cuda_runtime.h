@@ -22,8 +22,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -45,7 +48,19 @@ struct Block {
     std::unique_ptr<std::barrier<>> bar;
     std::vector<std::unique_ptr<std::barrier<>>> warp_bar;
     std::vector<std::array<unsigned long long, 32>> buf;
+    std::vector<std::array<float, 32 * 10>> mma;  // per warp: every lane's A, B and C of an mma (mma_tf32_16x8x8)
+    std::vector<float> dynamic;                   // the launch's dynamic shared memory (poisoned with NaN)
 };
+
+// Dynamic shared memory a kernel may use: 48 KB, or what cudaFuncSetAttribute allowed it (per kernel).
+constexpr size_t kDefaultDynamicShared = 48 * 1024, kOptinShared = 232448;  // an H100's opt-in maximum
+inline std::mutex g_attr_mutex;
+inline std::map<const void*, size_t> g_max_dynamic_shared;
+inline size_t max_dynamic_shared(const void* kernel) {
+    std::lock_guard<std::mutex> lock(g_attr_mutex);
+    const auto it = g_max_dynamic_shared.find(kernel);
+    return it == g_max_dynamic_shared.end() ? kDefaultDynamicShared : it->second;
+}
 inline thread_local dim3 t_threadIdx, t_blockIdx, t_blockDim, t_gridDim;
 inline thread_local Block* t_block = nullptr;
 
@@ -59,29 +74,39 @@ struct Recording {
 inline thread_local Recording* t_capture = nullptr;
 
 template <class K, class... A>
-void launch_now(K kernel, dim3 grid, dim3 block, A... args);
+void launch_now(K kernel, dim3 grid, dim3 block, size_t shared, A... args);
 
-template <class K, class... A>
-void launch(K kernel, dim3 grid, dim3 block, A... args) {
-    if (t_capture) {
-        const unsigned n = block.x * block.y * block.z;
-        if (n == 0 || n > 1024 || grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.y > 65535 || grid.z > 65535)
-            throw std::runtime_error("emu: invalid launch configuration");
-        t_capture->ops.push_back([=] { launch_now(kernel, grid, block, args...); });
-        return;
-    }
-    launch_now(kernel, grid, block, args...);
-}
-
-template <class K, class... A>
-void launch_now(K kernel, dim3 grid, dim3 block, A... args) {
+template <class K>
+void check_launch(K kernel, dim3 grid, dim3 block, size_t shared) {
     const unsigned n = block.x * block.y * block.z;
     if (n == 0 || n > 1024 || grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.y > 65535 || grid.z > 65535)
         throw std::runtime_error("emu: invalid launch configuration");
+    if (shared > max_dynamic_shared(reinterpret_cast<const void*>(kernel)))
+        throw std::runtime_error("emu: " + std::to_string(shared) + " bytes of dynamic shared memory without "
+                                 "cudaFuncAttributeMaxDynamicSharedMemorySize allowing them");
+}
+
+// kernel<<<grid, block, shared, stream>>>(args...) (rewrite_launches.py passes shared = 0 when omitted).
+template <class K, class... A>
+void launch(K kernel, dim3 grid, dim3 block, size_t shared, A... args) {
+    check_launch(kernel, grid, block, shared);
+    if (t_capture) {
+        t_capture->ops.push_back([=] { launch_now(kernel, grid, block, shared, args...); });
+        return;
+    }
+    launch_now(kernel, grid, block, shared, args...);
+}
+
+template <class K, class... A>
+void launch_now(K kernel, dim3 grid, dim3 block, size_t shared, A... args) {
+    check_launch(kernel, grid, block, shared);
+    const unsigned n = block.x * block.y * block.z;
     Block b;
     b.bar = std::make_unique<std::barrier<>>(n);
     for (unsigned w = 0; w < (n + 31) / 32; ++w) b.warp_bar.push_back(std::make_unique<std::barrier<>>(std::min(32u, n - 32 * w)));
     b.buf.resize((n + 31) / 32);
+    b.mma.resize((n + 31) / 32);
+    b.dynamic.assign((shared + 3) / 4, NAN);
     std::vector<std::thread> th;
     for (unsigned tid = 0; tid < n; ++tid)
         th.emplace_back([&, tid] {
@@ -107,6 +132,9 @@ void launch_now(K kernel, dim3 grid, dim3 block, A... args) {
 #define gridDim ::emu::t_gridDim
 
 inline void __syncthreads() { emu::t_block->bar->arrive_and_wait(); }
+namespace emu {
+inline void* dynamic_shared() { return t_block->dynamic.data(); }
+}  // namespace emu
 inline void __syncwarp(unsigned = 0xffffffffu) { emu::t_block->warp_bar[threadIdx.x / 32]->arrive_and_wait(); }
 
 template <class T>
@@ -122,9 +150,44 @@ inline T __shfl_xor_sync(unsigned, T v, int off) {
     return r;
 }
 
+namespace emu {
+// cvt.rna.tf32.f32: round to nearest, ties away from zero, to 10 mantissa bits (kept as a float).
+inline float float_to_tf32(float f) {
+    unsigned u;
+    std::memcpy(&u, &f, 4);
+    if ((u & 0x7f800000u) != 0x7f800000u) u = (u + 0x1000u) & 0xffffe000u;  // finite: round, keep 10 bits
+    std::memcpy(&f, &u, 4);
+    return f;
+}
+
+// mma.sync.m16n8k8 TF32 (kernels/mma_tf32.cuh), with the PTX ISA's fragment layout: every lane publishes
+// its A (4), B (2) and C (4) values, then computes its own 4 outputs from the whole warp's, the products
+// exact (TF32 × TF32 fits a float) and summed in fp32 in k order.
+inline void mma_tf32_16x8x8(float (&d)[4], const float (&a)[4], const float (&b)[2]) {
+    const unsigned lane = threadIdx.x & 31, w = threadIdx.x / 32;
+    float* x = t_block->mma[w].data();  // lane l: [a0..a3, b0, b1, c0..c3] at 10·l
+    for (int i = 0; i < 4; ++i) x[10 * lane + i] = a[i], x[10 * lane + 6 + i] = d[i];
+    x[10 * lane + 4] = b[0], x[10 * lane + 5] = b[1];
+    t_block->warp_bar[w]->arrive_and_wait();
+    auto A = [&](unsigned r, unsigned k) { return x[10 * (4 * (r % 8) + k % 4) + (r >= 8) + 2 * (k >= 4)]; };
+    auto B = [&](unsigned k, unsigned n) { return x[10 * (4 * n + k % 4) + 4 + (k >= 4)]; };
+    const unsigned g = lane / 4, t = lane % 4;
+    float out[4];
+    for (unsigned i = 0; i < 4; ++i) {
+        const unsigned r = g + 8 * (i / 2), c = 2 * t + i % 2;
+        float acc = d[i];
+        for (unsigned k = 0; k < 8; ++k) acc += A(r, k) * B(k, c);
+        out[i] = acc;
+    }
+    t_block->warp_bar[w]->arrive_and_wait();
+    for (int i = 0; i < 4; ++i) d[i] = out[i];
+}
+}  // namespace emu
+
 // Vector type and bit casts the GEMV kernels use (moe_decode.cu).
 struct alignas(16) uint4 { unsigned x, y, z, w; };
 struct alignas(8) uint2 { unsigned x, y; };
+struct alignas(16) float4 { float x, y, z, w; };
 inline float __uint_as_float(unsigned u) { float f; std::memcpy(&f, &u, 4); return f; }
 inline unsigned __float_as_uint(float f) { unsigned u; std::memcpy(&u, &f, 4); return u; }
 
@@ -149,7 +212,7 @@ inline int atomicMax(int* p, int v) {
 // ---- runtime API stubs ----
 enum cudaError_t {
     cudaSuccess = 0, cudaErrorMemoryAllocation = 2, cudaErrorStreamCaptureUnsupported = 900,
-    cudaErrorStreamCaptureInvalidated = 901, cudaErrorIllegalState = 401
+    cudaErrorStreamCaptureInvalidated = 901, cudaErrorIllegalState = 401, cudaErrorInvalidValue = 1
 };
 enum cudaMemcpyKind { cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost, cudaMemcpyDeviceToDevice };
 using cudaStream_t = void*;
@@ -176,8 +239,19 @@ inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return emu::t_capture ?
 inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
 enum { cudaStreamNonBlocking = 1 };
 struct cudaDeviceProp { char name[256]; int major, minor, multiProcessorCount; };
-enum cudaDeviceAttr { cudaDevAttrMultiProcessorCount = 16 };
-inline cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr, int) { *v = 132; return cudaSuccess; }  // an H100 SXM's SMs
+enum cudaDeviceAttr { cudaDevAttrMultiProcessorCount = 16, cudaDevAttrMaxSharedMemoryPerBlockOptin = 97 };
+inline cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr a, int) {  // an H100 SXM's
+    *v = a == cudaDevAttrMaxSharedMemoryPerBlockOptin ? int(emu::kOptinShared) : 132;
+    return cudaSuccess;
+}
+enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize = 8 };
+template <class K>
+inline cudaError_t cudaFuncSetAttribute(K kernel, cudaFuncAttribute, int bytes) {
+    if (bytes < 0 || size_t(bytes) > emu::kOptinShared) return cudaErrorInvalidValue;
+    std::lock_guard<std::mutex> lock(emu::g_attr_mutex);
+    emu::g_max_dynamic_shared[reinterpret_cast<const void*>(kernel)] = size_t(bytes);
+    return cudaSuccess;
+}
 inline cudaError_t cudaGetDeviceCount(int* n) { *n = 1; return cudaSuccess; }
 inline cudaError_t cudaSetDevice(int) { return cudaSuccess; }
 inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int) { std::strcpy(p->name, "emulated H100"); p->major = 9; p->minor = 0; p->multiProcessorCount = 132; return cudaSuccess; }

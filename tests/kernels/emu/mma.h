@@ -1,6 +1,6 @@
 // mma.h (emulated) — the subset of nvcuda::wmma that kernels/attention_decode_tc.cu uses: m16n16k8 TF32
 // fragments (matrix_a row_major, matrix_b row/col_major, float accumulators), load/store/fill/mma_sync,
-// and __float_to_tf32.
+// and __float_to_tf32. (mma.sync m16n8k8, kernels/mma_tf32.cuh, is emulated in cuda_runtime.h.)
 //
 // Every emulated thread holds the WHOLE tile in its fragment and computes the whole product (the real
 // distribution of elements over a warp's lanes is unspecified, and kernels may only touch fragment
@@ -14,13 +14,9 @@
 #include <cstring>
 #include <type_traits>
 
-inline float __float_to_tf32(float f) {
-    unsigned u;
-    std::memcpy(&u, &f, 4);
-    if ((u & 0x7f800000u) != 0x7f800000u) u = (u + 0x1000u) & 0xffffe000u;  // finite: round, keep 10 bits
-    std::memcpy(&f, &u, 4);
-    return f;
-}
+#include "cuda_runtime.h"
+
+inline float __float_to_tf32(float f) { return ::emu::float_to_tf32(f); }
 
 namespace nvcuda::wmma {
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """rewrite_launches.py IN.cu OUT.cpp — turns every `kernel<<<grid, block[, smem, stream]>>>(args)` into
-`::emu::launch(kernel, dim3(grid), dim3(block), args)` so a host compiler can build the file against the
+`::emu::launch(kernel, dim3(grid), dim3(block), size_t(smem), args)` so a host compiler can build the file against the
 emulated CUDA headers in this folder (run_emulated.sh). Nothing else in the file changes."""
 import sys, re
 src = open(sys.argv[1]).read()
@@ -46,6 +46,8 @@ while True:
     args = src[e+4:p]
     out.append(src[i:k])
     sep = ', ' if args.strip() else ''
-    out.append('::emu::launch(%s, dim3(%s), dim3(%s)%s%s)' % (name, parts[0].strip(), parts[1].strip(), sep, args))
+    shared = parts[2].strip() if len(parts) > 2 else '0'
+    out.append('::emu::launch(%s, dim3(%s), dim3(%s), size_t(%s)%s%s)' % (name, parts[0].strip(), parts[1].strip(),
+                                                                        shared, sep, args))
     i = p + 1
 open(sys.argv[2], 'w').write(''.join(out))
