@@ -1,13 +1,14 @@
 // attention.cu — causal scaled-dot-product attention, fp32 softmax, MHA (Hk == H) or MQA (Hk == 1,
 // e.g. the MLA latent cache with v = its first r_kv dims).
 //
-// Decode shapes (Hk == 1, T ≤ 4, dk ≤ 576, dv ≤ 512) go to the split-KV kernel of attention_decode.cu,
-// prefill / training shapes (T ≥ 5, dk ≤ 256, dv ≤ 256) to the fused flash kernel of attention_flash.cu.
+// Prefill / training shapes (T ≥ 5, dk ≤ 256, dv ≤ 256) go to the fused flash kernel of attention_flash.cu,
+// the rest of the latent shapes (Hk == 1, T ≤ 256, dk ≤ 576, dv ≤ 512: decode, and the absorbed form of a
+// chat turn over a cached prefix) to the split-KV kernel of attention_decode.cu.
 // Both have TF32 tensor-core forms for the shapes those allow: decode's with LATENT_CUDA_ATTENTION=tf32,
 // flash's also while a TF32 / bf16 matmul precision is set (training; CudaBackend::flash_tensor_cores).
-// The rest (e.g. the absorbed MLA latent form with T ≥ 5: dk 576, dv 512) runs here, and so does every
-// shape when the backend was created with LATENT_CUDA_ATTENTION=reference in the environment (parity
-// tests compare the fast kernels against this one on the device).
+// The rest (e.g. the absorbed MLA latent form with T > 256, or MHA heads wider than 256) runs here, and
+// so does every shape when the backend was created with LATENT_CUDA_ATTENTION=reference in the
+// environment (parity tests compare the fast kernels against this one on the device).
 // This is the straightforward reference kernel: scores for a chunk of queries go to a workspace
 // [queries, H, S], one block per (query, head) does max/sum/normalise and the P·V product; it stays as
 // the on-device reference of the fast kernels.

@@ -1,6 +1,9 @@
 // attention_decode.h — the split-KV (flash-decoding) MQA attention over the MLA latent cache
-// (attention_decode.cu). Backend-internal: CudaBackend::attention calls it for Hk == 1 and T ≤ 4; the
-// CUDA benchmark (bench/cuda_attention_bench.cu) calls it batched and through a block table.
+// (attention_decode.cu). Backend-internal: CudaBackend::attention calls it for Hk == 1 and T ≤ 256 where
+// the flash kernel does not apply (the absorbed MLA form: dk 576, dv 512): decode steps, and a chat turn's
+// new tokens over a long cached prefix, which the model runs absorbed (deepseek_model.cpp's
+// prefer_absorbed); the CUDA benchmark (bench/cuda_attention_bench.cu) calls it batched and through a
+// block table.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -10,7 +13,10 @@
 
 namespace cuda_backend {
 
-constexpr int64_t kMlaDecodeMaxT = 4;     // queries per sequence (decode, small speculative batches)
+// Queries per sequence: each is a row of the grid that reads the keys it sees (from L2 after the first);
+// beyond 256 the partials would need T·H·dv floats of workspace per split, and the explicit form is the
+// model's choice for such chunks anyway.
+constexpr int64_t kMlaDecodeMaxT = 256;
 constexpr int64_t kMlaDecodeMaxDk = 576;  // r_kv + d_r of DeepSeek-V2/V3
 constexpr int64_t kMlaDecodeMaxDv = 512;  // r_kv
 constexpr int64_t kMlaPageTokens = 64;    // tokens per page of the block table

@@ -99,9 +99,11 @@ TEST_F(CudaFlashAttention, StridedViews) {
 }
 
 // The absorbed MLA latent form with T ≥ 5 (Hk 1, dk 576, dv 512 = the first 512 dims of k) is beyond
-// the flash kernel's dims: the reference kernel keeps it correct.
+// the flash kernel's dims: the split-KV kernel takes it (T ≤ 256); beyond that, and for heads wider than
+// 256 without the latent shape, the reference kernel keeps it correct.
 TEST_F(CudaFlashAttention, LatentMqaPrefillStaysCorrect) {
-    run_case({6, 2, 1, 576, 512, 4, 10}, true, "latent mqa 576/512, T 6");
+    run_case({6, 2, 1, 576, 512, 4, 10}, true, "latent mqa 576/512, T 6: split-KV kernel");
+    run_case({260, 1, 1, 264, 8, 0, 260}, false, "mqa dk 264, T 260: reference kernel");
 }
 
 // The flash path is the one taken: the same case on a backend forced onto the reference kernel

@@ -153,7 +153,7 @@ TEST_F(CudaParity, OutOfMemoryIsReportedAndRecoverable) {
     EXPECT_EQ(v[1023], 2.0f);
 }
 
-// Decode attention over the MLA latent cache (attention_decode.cu's split-KV kernel: Hk = 1, T ≤ 4):
+// Decode attention over the MLA latent cache (attention_decode.cu's split-KV kernel: Hk = 1, T ≤ 256):
 // k = the latent rows [S, 1, 576], v = their first 512 columns (a strided view of the same cache), as
 // the model's MLA path calls it. cpu / gpu outputs must agree to 1e-4 of the largest |output| (fp32;
 // only the summation order differs: splits of 256+ keys, tiles of 8, warp reductions).
@@ -193,6 +193,13 @@ TEST_F(CudaParityDecode, LatentCausalT2) {
     run({2, 16, 699, 400, 576, false}, "T2 q_pos0 400 S699");
     run({2, 16, 699, 100, 576, false}, "T2 q_pos0 100 S699");
 }
+// A chat turn run absorbed: 8 new tokens after 512 cached ones (each query's causal limit inside the
+// second split), and 5 tokens over a short cache. (The TF32 variant below takes 40 tokens; 8 keep the
+// SIMT kernel's emulated run short.)
+TEST_F(CudaParityDecode, LatentChatTurnManyQueries) {
+    run({8, 16, 520, 512, 576, false}, "T8 q_pos0 512 S520");
+    run({5, 16, 12, 7, 576, false}, "T5 q_pos0 7 S12");
+}
 // S below one split (37 keys: 4 full tiles + 5), 20 heads (a partly filled second head group), cache
 // rows with a leading dimension of 580, and v as its own tensor (the non-aliased path).
 TEST_F(CudaParityDecode, LatentShortContextStridedSeparateV) {
@@ -221,5 +228,8 @@ TEST_F(CudaParityDecodeTf32, H16TwoSplitsCutGroupAndTail) { run({1, 16, 517, 516
 TEST_F(CudaParityDecodeTf32, H128) { run({1, 128, 613, 612, 576, false}, "tf32 H128 S613"); }
 TEST_F(CudaParityDecodeTf32, TwoHeadGroupsWholeStepsInCutGroup) { run({1, 32, 200, 199, 576, false}, "tf32 H32 S200"); }
 TEST_F(CudaParityDecodeTf32, CausalT2) { run({2, 16, 699, 400, 576, false}, "tf32 T2 q_pos0 400 S699"); }
+TEST_F(CudaParityDecodeTf32, ChatTurnManyQueries) {
+    run({40, 16, 600, 560, 576, false}, "tf32 T40 q_pos0 560 S600");
+}
 TEST_F(CudaParityDecodeTf32, H20PaddedHeadGroup) { run({1, 20, 300, 299, 576, false}, "tf32 H20 S300"); }
 TEST_F(CudaParityDecodeTf32, FallsBackToSimtForUnalignedRows) { run({1, 20, 37, 36, 580, false}, "tf32 H20 ld580 (SIMT)"); }
