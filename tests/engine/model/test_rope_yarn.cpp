@@ -56,8 +56,12 @@ TEST(RopeYarn, InvFreqBlendLow10High23) {
         const double ramp = std::clamp((i - 10.0) / 13.0, 0.0, 1.0);
         const double expect = fi * ramp + fe * (1.0 - ramp);
         EXPECT_NEAR(f[size_t(i)], expect, 2e-6 * expect) << "i=" << i;
-        if (i <= 10) EXPECT_NEAR(f[size_t(i)], fe, 1e-6 * fe) << "i=" << i << " keeps the original frequency";
-        if (i >= 23) EXPECT_NEAR(f[size_t(i)], fe / 40, 1e-6 * fe / 40) << "i=" << i << " is divided by 40";
+        if (i <= 10) {
+            EXPECT_NEAR(f[size_t(i)], fe, 1e-6 * fe) << "i=" << i << " keeps the original frequency";
+        }
+        if (i >= 23) {
+            EXPECT_NEAR(f[size_t(i)], fe / 40, 1e-6 * fe / 40) << "i=" << i << " is divided by 40";
+        }
     }
     // i = 16 is strictly between: ramp 6/13.
     EXPECT_GT(f[16], 1.0 / std::pow(10000.0, 32.0 / 64.0) / 40.0);

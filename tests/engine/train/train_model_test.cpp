@@ -94,7 +94,9 @@ void gradient_check(const ModelConfig& cfg, float aux_alpha, uint32_t seed) {
     m.zero_grad();
     ForwardStats st = m.forward_backward(tok.data(), tgt.data(), B, T, 1.0f, aux_alpha);
     EXPECT_EQ(st.tokens, 8);  // two of ten targets are ignored
-    if (aux_alpha > 0) EXPECT_GT(st.aux_loss, 0.0);
+    if (aux_alpha > 0) {
+        EXPECT_GT(st.aux_loss, 0.0);
+    }
     std::vector<std::pair<std::string, std::vector<float>>> grads;
     for (TrainParam& p : m.params())
         if (p.trainable)
