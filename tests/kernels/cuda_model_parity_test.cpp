@@ -149,6 +149,33 @@ TEST_F(CudaTf32DecodeModel, DecodeLogitsMatchCpuAndDifferFromFp32Kernel) {
     EXPECT_GT(differ, size_t(0)) << "TF32 and fp32 decode gave identical logits: the tensor-core kernel did not run";
 }
 
+// A chat turn over a cached prefix, run absorbed (what kAuto picks for a few tokens after a long history):
+// with a 512-wide latent the attention is MQA over [S, 1, 520] rows with v their first 512 columns, beyond
+// the flash kernel, so the split-KV kernel takes the 6 queries at once. Logits of every new token within
+// 1e-4 of the CPU's (both fp32; the prompt itself runs explicit on both).
+class CudaChatTurnModel : public parity::CudaParitySelftest {};
+
+TEST_F(CudaChatTurnModel, AbsorbedChunkOverCachedPrefixMatchesCpu) {
+    ModelConfig c = tiny::v3_config();
+    c.kv_lora_rank = 512;
+    c.validate("chat-turn parity config");
+    const tiny::TensorMap weights = tiny::random_weights(c, 41);
+    auto cpu_model = Model::from_store(c, std::make_unique<tiny::MemoryStore>(weights), *cpu_);
+    auto gpu_model = Model::from_store(c, std::make_unique<tiny::MemoryStore>(weights), *gpu_);
+    auto cc = cpu_model->new_cache(32), gc = gpu_model->new_cache(32);
+    const std::vector<int32_t> history = {9, 2, 44, 17, 30, 6, 12, 3}, turn = {5, 61, 23, 8, 40, 1};
+    std::vector<float> want, got;
+    cpu_model->forward(*cc, history, ForwardOptions{}, want);
+    gpu_model->forward(*gc, history, ForwardOptions{}, got);
+    ForwardOptions absorbed;
+    absorbed.attention = AttentionPath::kAbsorbed;
+    absorbed.all_logits = true;
+    cpu_model->forward(*cc, turn, absorbed, want);
+    gpu_model->forward(*gc, turn, absorbed, got);
+    ASSERT_EQ(want.size(), turn.size() * size_t(c.vocab_size));
+    expect_close(got, want, 1e-4, "absorbed chat-turn logits");
+}
+
 // Decode steps recorded and replayed as CUDA Graphs (ForwardOptions::capture_decode, the default) give the
 // same logits as the same steps run op by op: both run the same kernels in the same order, so the
 // values must be identical. On the GPU the graph path must also have been taken: the first step aborts
