@@ -24,6 +24,7 @@
 #include "attention_flash.h"
 #include "common.cuh"
 #include "mma_tf32.cuh"
+#include "tf32_tiles.cuh"
 
 namespace cuda_backend {
 namespace {
@@ -34,33 +35,11 @@ constexpr int kC = 32;  // columns per tile
 constexpr int kMaxOut = 192;
 enum Mode { kDq, kDk, kDv };
 
-__host__ __device__ constexpr int row_stride(int d) { return (d + 31) / 32 * 32 + 4; }
-
 // Floats of shared memory, in the kernel's order: rows₁ [kR, D1], rows₂ [kR, D2] (kDq, kDk), cols₁ [kC, D1],
 // cols₂ [kC, D2], column lse and delta [2, kC]. D1 = Dk (the score dims), D2 = Dv.
 size_t shared_floats(int mode, int64_t Dk, int64_t Dv) {
-    const int64_t l1 = row_stride(int(Dk)), l2 = row_stride(int(Dv));
+    const int64_t l1 = tf32_row_stride(int(Dk)), l2 = tf32_row_stride(int(Dv));
     return size_t(kR * l1 + (mode != kDv ? kR * l2 : 0) + kC * (l1 + l2) + 2 * kC);
-}
-
-// dst[r, c] = TF32(src[r·st + c]) for r < valid, 0 for valid ≤ r < rows; c < cols (cols % 4 == 0).
-__device__ __forceinline__ void load_tile(float* dst, int ld, const float* src, int64_t st, int64_t valid, int rows,
-                                          int cols, bool vec4) {
-    if (vec4) {
-        const int c4 = cols / 4;
-        for (int i = int(threadIdx.x); i < rows * c4; i += kThreads) {
-            const int r = i / c4, c = (i % c4) * 4;
-            float4 x{0.0f, 0.0f, 0.0f, 0.0f};
-            if (r < valid) x = *reinterpret_cast<const float4*>(src + r * st + c);
-            float* o = dst + r * ld + c;
-            o[0] = to_tf32(x.x), o[1] = to_tf32(x.y), o[2] = to_tf32(x.z), o[3] = to_tf32(x.w);
-        }
-    } else {
-        for (int i = int(threadIdx.x); i < rows * cols; i += kThreads) {
-            const int r = i / cols, c = i % cols;
-            dst[r * ld + c] = r < valid ? to_tf32(src[r * st + c]) : 0.0f;
-        }
-    }
 }
 
 // s[j] += A·Bᵀ over d < D: A = this warp's 16 rows of `rows` ([·, D], stride lr), B = the 32 columns of
@@ -86,7 +65,7 @@ __global__ void __launch_bounds__(kThreads) flash_bwd_tc_kernel(FlashAttnBwdArgs
                                                                 const float* delta, bool vec4) {
     constexpr bool kKeyRows = kMode != kDq, kNeedY = kMode != kDv;
     const int Dk = int(a.Dk), Dv = int(a.Dv), Dout = kMode == kDv ? Dv : Dk;
-    const int l1 = row_stride(Dk), l2 = row_stride(Dv), lo = kMode == kDv ? l2 : l1;
+    const int l1 = tf32_row_stride(Dk), l2 = tf32_row_stride(Dv), lo = kMode == kDv ? l2 : l1;
     float* rows1 = dynamic_shared<float>();             // [kR, Dk] q (kDq) or k
     float* rows2 = rows1 + kR * l1;                     // [kR, Dv] dO (kDq) or v; kDq, kDk only
     float* cols1 = rows2 + (kNeedY ? kR * l2 : 0);      // [kC, Dk] k (kDq) or q
@@ -99,11 +78,13 @@ __global__ void __launch_bounds__(kThreads) flash_bwd_tc_kernel(FlashAttnBwdArgs
     const bool padding = rw >= n_rows;
 
     if constexpr (kKeyRows) {
-        load_tile(rows1, l1, a.k + r0 * a.k_st + hr * a.k_sh, a.k_st, a.S - r0, kR, Dk, vec4);
-        if constexpr (kNeedY) load_tile(rows2, l2, a.v + r0 * a.v_st + hr * a.v_sh, a.v_st, a.S - r0, kR, Dv, vec4);
+        load_tile_tf32<kThreads>(rows1, l1, a.k + r0 * a.k_st + hr * a.k_sh, a.k_st, a.S - r0, kR, Dk, vec4);
+        if constexpr (kNeedY) {
+            load_tile_tf32<kThreads>(rows2, l2, a.v + r0 * a.v_st + hr * a.v_sh, a.v_st, a.S - r0, kR, Dv, vec4);
+        }
     } else {
-        load_tile(rows1, l1, a.q + r0 * a.q_st + hr * a.q_sh, a.q_st, a.T - r0, kR, Dk, vec4);
-        load_tile(rows2, l2, a.dout + r0 * a.do_st + hr * a.do_sh, a.do_st, a.T - r0, kR, Dv, vec4);
+        load_tile_tf32<kThreads>(rows1, l1, a.q + r0 * a.q_st + hr * a.q_sh, a.q_st, a.T - r0, kR, Dk, vec4);
+        load_tile_tf32<kThreads>(rows2, l2, a.dout + r0 * a.do_st + hr * a.do_sh, a.do_st, a.T - r0, kR, Dv, vec4);
     }
     // kDq: the lane's two rows' lse and delta (rows past T: never seen, any value)
     float row_lse[2] = {0.0f, 0.0f}, row_delta[2] = {0.0f, 0.0f};
@@ -136,8 +117,8 @@ __global__ void __launch_bounds__(kThreads) flash_bwd_tc_kernel(FlashAttnBwdArgs
         for (int64_t c0 = c_begin; c0 < c_end; c0 += kC) {
             const int nc = int(min(int64_t(kC), c_end - c0));
             __syncthreads();  // the previous tile is consumed (and the row tiles are complete)
-            load_tile(cols1, l1, c1 + c0 * c1_ld, c1_ld, nc, kC, Dk, vec4);
-            load_tile(cols2, l2, c2 + c0 * c2_ld, c2_ld, nc, kC, Dv, vec4);
+            load_tile_tf32<kThreads>(cols1, l1, c1 + c0 * c1_ld, c1_ld, nc, kC, Dk, vec4);
+            load_tile_tf32<kThreads>(cols2, l2, c2 + c0 * c2_ld, c2_ld, nc, kC, Dv, vec4);
             if constexpr (kKeyRows) {
                 for (int i = int(threadIdx.x); i < kC; i += kThreads) {
                     cstat[i] = i < nc ? lse[(c0 + i) * a.H + h] : 0.0f;
@@ -202,8 +183,6 @@ __global__ void __launch_bounds__(kThreads) flash_bwd_tc_kernel(FlashAttnBwdArgs
             if (8 * n < Dout) o[8 * n] = acc[n][2 * r], o[8 * n + 1] = acc[n][2 * r + 1];
     }
 }
-
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 bool applies(const FlashAttnBwdArgs& a, int mode) {
     const int64_t width = mode == kDv ? a.Dv : a.Dk;

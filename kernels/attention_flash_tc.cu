@@ -31,6 +31,7 @@
 #include "attention_flash.h"
 #include "common.cuh"
 #include "mma_tf32.cuh"
+#include "tf32_tiles.cuh"
 #include "reduce.cuh"
 
 namespace cuda_backend {
@@ -41,38 +42,16 @@ constexpr int kBQ = 64;  // queries per CTA (16 per warp)
 constexpr int kBK = 32;  // keys per tile: 4 score n-tiles, 4 P·V k-steps
 constexpr int kMaxDv = 128;
 
-__host__ __device__ constexpr int row_stride(int d) { return (d + 31) / 32 * 32 + 4; }
-
 size_t shared_bytes(int64_t dk, int64_t dv) {
-    const int64_t lk = row_stride(int(dk)), lv = row_stride(int(dv));
+    const int64_t lk = tf32_row_stride(int(dk)), lv = tf32_row_stride(int(dv));
     return size_t((kBQ + kBK) * lk + kBK * lv) * sizeof(float);
-}
-
-// dst[r, c] = TF32(src[r·st + c]) for r < valid, 0 for valid ≤ r < rows; c < cols (cols % 4 == 0).
-__device__ __forceinline__ void load_tile(float* dst, int ld, const float* src, int64_t st, int64_t valid, int rows,
-                                          int cols, bool vec4) {
-    if (vec4) {  // src, st: 16-byte aligned rows
-        const int c4 = cols / 4;
-        for (int i = int(threadIdx.x); i < rows * c4; i += kThreads) {
-            const int r = i / c4, c = (i % c4) * 4;
-            float4 x{0.0f, 0.0f, 0.0f, 0.0f};
-            if (r < valid) x = *reinterpret_cast<const float4*>(src + r * st + c);
-            float* o = dst + r * ld + c;
-            o[0] = to_tf32(x.x), o[1] = to_tf32(x.y), o[2] = to_tf32(x.z), o[3] = to_tf32(x.w);
-        }
-    } else {
-        for (int i = int(threadIdx.x); i < rows * cols; i += kThreads) {
-            const int r = i / cols, c = i % cols;
-            dst[r * ld + c] = r < valid ? to_tf32(src[r * st + c]) : 0.0f;
-        }
-    }
 }
 
 // grid (ceil(T / kBQ), H), kThreads threads, shared_bytes(dk, dv) of dynamic shared memory. kNT: the O
 // accumulator tiles (dv ≤ 8·kNT). kStats: writes lse and delta (attention_flash.h) instead of out.
 template <int kNT, bool kStats>
 __global__ void __launch_bounds__(kThreads) flash_tc_kernel(FlashAttnArgs a, FlashStatsArgs st, bool vec4) {
-    const int dk = int(a.dk), dv = int(a.dv), lk = row_stride(dk), lv = row_stride(dv);
+    const int dk = int(a.dk), dv = int(a.dv), lk = tf32_row_stride(dk), lv = tf32_row_stride(dv);
     float* qs = dynamic_shared<float>();  // [kBQ, dk] the q tile
     float* ks = qs + kBQ * lk;            // [kBK, dk] this tile's keys
     float* vs = ks + kBK * lk;            // [kBK, dv] this tile's values
@@ -88,7 +67,7 @@ __global__ void __launch_bounds__(kThreads) flash_tc_kernel(FlashAttnArgs a, Fla
     const int64_t pos[2] = {a.q_pos0 + min(t0 + r0 + g, a.T - 1), a.q_pos0 + min(t0 + r0 + g + 8, a.T - 1)};
     const int64_t pos_last = a.q_pos0 + min(t0 + r0 + 15, a.T - 1);
 
-    load_tile(qs, lk, a.q + t0 * a.q_st + h * a.q_sh, a.q_st, a.T - t0, kBQ, dk, vec4);
+    load_tile_tf32<kThreads>(qs, lk, a.q + t0 * a.q_st + h * a.q_sh, a.q_st, a.T - t0, kBQ, dk, vec4);
 
     float o[kNT][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
 #pragma unroll
@@ -98,8 +77,8 @@ __global__ void __launch_bounds__(kThreads) flash_tc_kernel(FlashAttnArgs a, Fla
     for (int64_t s0 = 0; s0 < n_keys; s0 += kBK) {
         const int nk = int(min(int64_t(kBK), n_keys - s0));
         __syncthreads();  // the previous tile's k, v are consumed (and the q tile is complete)
-        load_tile(ks, lk, kbase + s0 * a.k_st, a.k_st, nk, kBK, dk, vec4);
-        load_tile(vs, lv, vbase + s0 * a.v_st, a.v_st, nk, kBK, dv, vec4);
+        load_tile_tf32<kThreads>(ks, lk, kbase + s0 * a.k_st, a.k_st, nk, kBK, dk, vec4);
+        load_tile_tf32<kThreads>(vs, lv, vbase + s0 * a.v_st, a.v_st, nk, kBK, dv, vec4);
         __syncthreads();
         if (padding || s0 > pos_last) continue;  // no row of this warp sees a key of the tile
 
@@ -186,8 +165,6 @@ __global__ void __launch_bounds__(kThreads) flash_tc_kernel(FlashAttnArgs a, Fla
         }
     }
 }
-
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 template <int kNT, bool kStats>
 void launch(const FlashAttnArgs& a, const FlashStatsArgs& st, cudaStream_t stream) {
