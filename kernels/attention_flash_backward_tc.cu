@@ -14,8 +14,10 @@
 //   for kDq (registers), per column for kDk / kDv (staged in shared memory with the column tile).
 // Applies where Dk % 8 == 0, Dv % 8 == 0, the output's width ≤ 192 and the tiles fit the device's
 // opt-in shared memory (Dk 192 / Dv 128: 126 KB for kDq and kDk, so sm_80 and sm_90 only; the base
-// preset's 96 / 64: 65 KB); else the SIMT kernel runs that pass. X is recomputed by all three launches
-// and Y by two (FlashAttention-2 recomputes X, Y twice): cheap on tensor cores next to the fp32 kernel.
+// preset's 96 / 64: 65 KB); else the SIMT kernel runs that pass. On an H100 that is 1 CTA (4 warps) per
+// SM at 192 / 128 (likely latency-bound: BF16 tiles, half the bytes, are the first thing to try there)
+// and 3 at 96 / 64. X is recomputed by all three launches and Y by two (FlashAttention-2 recomputes X, Y
+// twice): cheap on tensor cores next to the fp32 kernel.
 // Not measured: no session has had a GPU (estimate as the forward's: shared-load bound, ~40 % of the
 // mma.sync TF32 rate).
 #include <algorithm>

@@ -21,7 +21,8 @@
 //      s[j][1], s[j][3], and B's rows take v's keys in the same order (no shuffles, no shared P).
 // A warp whose 16 queries see no key of a tile skips it (past the diagonal); so does a warp of padding rows.
 // Shared memory (dynamic): (64 + 32)·(⌈dk⌉₃₂ + 4) + 32·(⌈dv⌉₃₂ + 4) floats; row strides ≡ 4 (mod 32) so the
-// fragment loads of a warp hit 32 different banks.
+// fragment loads of a warp hit 32 different banks. Occupancy on an H100 (227 KB per SM): 2 CTAs (8 warps)
+// per SM at 192 / 128 (92 KB), 4 at 96 / 64 (47 KB); registers (128 threads × ≤ 128) do not limit it.
 // Estimated limit (not measured: no session has had a GPU): per key tile a warp issues (dk/8)·4 + 4·dv/8
 // mma and (dk/8)·12 + 4·(dv/8)·2 shared loads (dk 192 / dv 128: 160 mma, 416 loads), so it is bound by
 // shared-memory bandwidth at roughly 40 % of the mma.sync TF32 rate, an estimated 5–10× the SIMT kernel.
