@@ -44,22 +44,6 @@ size_t shared_floats(int mode, int64_t Dk, int64_t Dv) {
     return size_t(kR * l1 + (mode != kDv ? kR * l2 : 0) + kC * (l1 + l2) + 2 * kC);
 }
 
-// s[j] += A·Bᵀ over d < D: A = this warp's 16 rows of `rows` ([·, D], stride lr), B = the 32 columns of
-// `cols` ([32, D], stride lc), 4 n-tiles of 8 columns.
-__device__ __forceinline__ void scores(float (&s)[4][4], const float* rows, int lr, const float* cols, int lc, int D) {
-    const int lane = int(threadIdx.x) & 31, g = lane >> 2, t4 = lane & 3;
-    const float* ra = rows + g * lr + t4;
-    for (int kk = 0; kk < D; kk += 8) {
-        const float fa[4] = {ra[kk], ra[8 * lr + kk], ra[kk + 4], ra[8 * lr + kk + 4]};
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            const float* cb = cols + (8 * j + g) * lc + kk + t4;
-            const float fb[2] = {cb[0], cb[4]};
-            mma_tf32_16x8x8(s[j], fa, fb);
-        }
-    }
-}
-
 // grid (ceil(rows / kR), heads of the rows), kThreads threads, shared_floats(kMode, Dk, Dv) floats of
 // dynamic shared memory. kNT: accumulator tiles of 8 columns (the output's width ≤ 8·kNT).
 template <int kNT, int kMode>
@@ -137,8 +121,8 @@ __global__ void __launch_bounds__(kThreads) flash_bwd_tc_kernel(FlashAttnBwdArgs
             for (int j = 0; j < 4; ++j)
 #pragma unroll
                 for (int e = 0; e < 4; ++e) x[j][e] = y[j][e] = 0.0f;
-            scores(x, rows1 + 16 * warp * l1, l1, cols1, l1, Dk);
-            if constexpr (kNeedY) scores(y, rows2 + 16 * warp * l2, l2, cols2, l2, Dv);
+            mma_scores_16x32(x, rows1 + 16 * warp * l1, l1, cols1, l1, Dk);
+            if constexpr (kNeedY) mma_scores_16x32(y, rows2 + 16 * warp * l2, l2, cols2, l2, Dv);
             // W = P or dS, element (j, e) at row rw + g + 8(e / 2), column c0 + 8j + 2t4 + e % 2
 #pragma unroll
             for (int j = 0; j < 4; ++j)
@@ -156,19 +140,7 @@ __global__ void __launch_bounds__(kThreads) flash_bwd_tc_kernel(FlashAttnBwdArgs
                     }
                     x[j][e] = to_tf32(w);
                 }
-            // acc += W·out_cols; the k index (t, t + 4) of step j = columns (8j + 2t, 8j + 2t + 1)
-#pragma unroll
-            for (int j = 0; j < 4; ++j) {
-                if (8 * j >= nc) break;  // the same for the whole warp
-                const float fa[4] = {x[j][0], x[j][2], x[j][1], x[j][3]};
-                const float* br = out_cols + (8 * j + 2 * t4) * lo + g;
-#pragma unroll
-                for (int n = 0; n < kNT; ++n) {
-                    if (8 * n >= Dout) break;
-                    const float fb[2] = {br[8 * n], br[lo + 8 * n]};
-                    mma_tf32_16x8x8(acc[n], fa, fb);
-                }
-            }
+            mma_accumulate_16x32(acc, x, out_cols, lo, nc, Dout);  // acc += W·(k, q or dO)
         }
     }
 

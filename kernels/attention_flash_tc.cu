@@ -73,7 +73,6 @@ __global__ void __launch_bounds__(kThreads) flash_tc_kernel(FlashAttnArgs a, Fla
     float o[kNT][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
 #pragma unroll
     for (int j = 0; j < kNT; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.0f;
-    const float* qa = qs + (r0 + g) * lk + t4;  // A fragments: rows g, g + 8; columns t, t + 4
 
     for (int64_t s0 = 0; s0 < n_keys; s0 += kBK) {
         const int nk = int(min(int64_t(kBK), n_keys - s0));
@@ -87,15 +86,7 @@ __global__ void __launch_bounds__(kThreads) flash_tc_kernel(FlashAttnArgs a, Fla
         float s[4][4];
 #pragma unroll
         for (int j = 0; j < 4; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
-        for (int kk = 0; kk < dk; kk += 8) {
-            const float fa[4] = {qa[kk], qa[8 * lk + kk], qa[kk + 4], qa[8 * lk + kk + 4]};
-#pragma unroll
-            for (int j = 0; j < 4; ++j) {
-                const float* kr = ks + (8 * j + g) * lk + kk + t4;  // B[k][n] = K[key n][dim k]
-                const float fb[2] = {kr[0], kr[4]};
-                mma_tf32_16x8x8(s[j], fa, fb);
-            }
-        }
+        mma_scores_16x32(s, qs + r0 * lk, lk, ks, lk, dk);
         // 2. scale, mask, online softmax (rows g: elements 0, 1; row g + 8: elements 2, 3)
         float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
@@ -127,19 +118,8 @@ __global__ void __launch_bounds__(kThreads) flash_tc_kernel(FlashAttnArgs a, Fla
         // 3. rescale O
 #pragma unroll
         for (int j = 0; j < kNT; ++j) o[j][0] *= corr[0], o[j][1] *= corr[0], o[j][2] *= corr[1], o[j][3] *= corr[1];
-        // 4. O += P·V, k index (t, t + 4) of step j = keys (8j + 2t, 8j + 2t + 1)
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            if (8 * j >= nk) break;  // the same for the whole warp
-            const float fa[4] = {s[j][0], s[j][2], s[j][1], s[j][3]};
-            const float* vr = vs + (8 * j + 2 * t4) * lv + g;
-#pragma unroll
-            for (int n = 0; n < kNT; ++n) {
-                if (8 * n >= dv) break;
-                const float fb[2] = {vr[8 * n], vr[lv + 8 * n]};
-                mma_tf32_16x8x8(o[n], fa, fb);
-            }
-        }
+        // 4. O += P·V (the probabilities as the A operand, tf32_tiles.cuh)
+        mma_accumulate_16x32(o, s, vs, lv, nk, dv);
     }
 
     // Rows g (elements 0, 1) and g + 8 (elements 2, 3) at columns 8n + 2t, 8n + 2t + 1.
