@@ -21,6 +21,7 @@
 #      by op); the base-preset training bench (MFU, mHC vs residual); 20 training steps with --device
 #      cuda, then cpu
 #   6. compute-sanitizer memcheck on the three suites (issue #5), last because it is the slowest
+# STEPS="3 6" (say) runs only those of steps 2–6, for a second call when the first was cut at its limit.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -29,7 +30,15 @@ W=/tmp/devcheck
 rm -rf "$W" && mkdir -p "$OUT" "$W/results"
 exec > >(tee -a "$OUT/log.txt") 2>&1
 T0=$SECONDS
-step() { echo; echo "=== [$((SECONDS - T0)) s] $*"; }
+# Steps 2–6 to run (default all): e.g. STEPS="3 6" for a second call after a first one ran out of time
+# (step 5's exported-model checks need step 4's models and skip without them).
+STEPS=${STEPS:-2 3 4 5 6}
+runs() { [[ " $STEPS " == *" $1 "* ]]; }
+# results.tar.gz is repacked at every step, so a run cut short by the time limit still returns what it did.
+step() {
+    [ -d "$W/results" ] && tar -C "$W" -czf "$OUT/results.tar.gz" results 2>/dev/null
+    echo; echo "=== [$((SECONDS - T0)) s] $*"
+}
 FAILED=()
 check() {  # check NAME CMD...: run, record a failure by name
     local name=$1; shift
@@ -67,11 +76,17 @@ fi
 ours ldd "$B/latent" "$W/lib/liblatent_cuda.so" | grep -E "not found|cublas|cudart" || true
 export LATENT_CUDA_BACKEND=$W/lib/liblatent_cuda.so OMP_WAIT_POLICY=passive
 
+E=$W/export              # step 4's models, used again by step 5
+PROMPT="Add 25 and 33."
+
 step "2. transformers parity fixtures (tests/parity/make_hf_fixtures.py)"
+if runs 2; then
 check fixtures timeout 240 python3 tests/parity/make_hf_fixtures.py --out "$W/parity"
 [ -d "$W/parity" ] && tar -C "$W/parity" -czf "$OUT/parity.tar.gz" . && ls -la "$W"/parity/*
+fi
 
 step "3. CUDA-vs-CPU parity (forward ops, training ops, whole model)"
+if runs 3; then
 for t in test_kernels test_kernels_train test_kernels_model; do
     check "$t" timeout 240 env -u LATENT_PARITY_SELFTEST LD_LIBRARY_PATH="$LIBS" "$B/$t" --gtest_brief=1 \
         --gtest_output="xml:$W/results/$t.xml"
@@ -89,13 +104,13 @@ for tag, c in bad:
 sys.exit(1 if s else 0)
 PY
 done
+fi
 
 step "4. exported models in transformers (tests/parity/check_export_transformers.py)"
+if runs 4; then
 # A new tiny MoE model without mHC (DeepseekV3ForCausalLM), fine-tuned for a few steps in full and with LoRA,
 # exported by `latent export`; our CPU logits for a fixed prompt; then transformers loads each export.
 # Made here, not carried: 12 MB of f32 weights each.
-E=$W/export
-PROMPT="Add 25 and 33."
 mkdir -p "$E"
 latent_cpu() { LD_LIBRARY_PATH="$LIBS" "$B/latent" "$@" >>"$E/log.txt" 2>&1; }
 latent_cpu new "$E/base" --corpus resources/demo/train.jsonl --preset tiny --moe --residual residual &&
@@ -111,8 +126,10 @@ for m in full lora; do
     check "export-$m" timeout 180 python3 tests/parity/check_export_transformers.py "$E/$m" "$E/$m.logits" \
         --prompt "$PROMPT"
 done
+fi
 
 step "5. whole model on the GPU"
+if runs 5; then
 for m in full lora; do
     [ -f "$E/$m.logits" ] || continue
     check "generate-cuda-$m" timeout 120 env LD_LIBRARY_PATH="$LIBS" "$B/latent" generate "$E/$m" \
@@ -160,14 +177,17 @@ if [ -d "$E/base" ]; then
             --device "$dev"
     done
 fi
+fi
 
 step "6. compute-sanitizer memcheck (last: the slowest)"
+if runs 6; then
 for t in test_kernels test_kernels_train test_kernels_model; do
     check "memcheck-$t" timeout 300 env LD_LIBRARY_PATH="$LIBS" compute-sanitizer --tool memcheck --leak-check full \
         --error-exitcode 3 --log-file "$W/results/memcheck-$t.txt" "$B/$t" --gtest_brief=1 \
         --gtest_filter=-*Chunked*  # the 3-chunk attention case takes minutes under the sanitizer
     tail -3 "$W/results/memcheck-$t.txt" 2>/dev/null
 done
+fi
 
 step "done"
 tar -C "$W" -czf "$OUT/results.tar.gz" results
