@@ -87,6 +87,42 @@ struct FlashAttnBwdArgs {
     int shared_optin = 48 * 1024;  // the device's opt-in shared memory per block (bytes)
 };
 
+// The columns a backward row tile (rows r0 .. r0 + rows − 1 of head hr) visits, in both kernel sets
+// (attention_flash_backward.cu, attention_flash_backward_tc.cu). Query rows (dq): the keys up to the last
+// one the tile's last query sees. Key rows (dk, dv): the queries from the first that sees the tile's first
+// key, for every query head when the K/V head is shared (Hk == 1). For query head h the column operands
+// are cols₁ [cols, Dk] (k, or q for key rows) and cols₂ [cols, Dv] (v, or dO).
+struct FlashBwdColumns {
+    int64_t begin = 0, end = 0;      // columns
+    int64_t h_begin = 0, h_end = 0;  // query heads
+};
+template <bool kKeyRows>
+__host__ __device__ inline FlashBwdColumns flash_bwd_columns(const FlashAttnBwdArgs& a, int64_t r0, int64_t rows,
+                                                             int64_t hr) {
+    FlashBwdColumns c;
+    c.h_begin = hr, c.h_end = hr + 1;
+    if (kKeyRows) {
+        c.begin = r0 > a.q_pos0 ? r0 - a.q_pos0 : 0, c.end = a.T;
+        if (a.Hk == 1) c.h_begin = 0, c.h_end = a.H;
+    } else {
+        const int64_t last = a.T < r0 + rows ? a.T : r0 + rows;  // one past the tile's last query
+        c.end = a.S < a.q_pos0 + last ? a.S : a.q_pos0 + last;
+    }
+    return c;
+}
+struct FlashBwdOperands {
+    const float* c1;  // [cols, Dk], rows c1_ld apart
+    int64_t c1_ld;
+    const float* c2;  // [cols, Dv], rows c2_ld apart
+    int64_t c2_ld;
+};
+template <bool kKeyRows>
+__host__ __device__ inline FlashBwdOperands flash_bwd_operands(const FlashAttnBwdArgs& a, int64_t h) {
+    const int64_t kh = a.Hk == 1 ? 0 : h;
+    if (kKeyRows) return {a.q + h * a.q_sh, a.q_st, a.dout + h * a.do_sh, a.do_st};
+    return {a.k + kh * a.k_sh, a.k_st, a.v + kh * a.v_sh, a.v_st};
+}
+
 // Workspace of flash_attention_backward: lse and delta, [T, H] floats each.
 inline size_t flash_attention_backward_workspace_bytes(int64_t T, int64_t H) {
     return size_t(2 * T * H) * sizeof(float);

@@ -133,21 +133,11 @@ __global__ void __launch_bounds__(kThreads) flash_attention_backward_kernel(Flas
     const int64_t row = r0 + ra;
     // Columns: pass 2 the keys 0 .. the last one the CTA's last query sees; pass 3 the queries from the
     // first that sees the CTA's first key.
-    int64_t c_begin = 0, c_end = 0, h_begin = hr, h_end = hr + 1;
-    if constexpr (kKeyRows) {
-        c_begin = max(int64_t(0), r0 - a.q_pos0), c_end = a.T;
-        if (a.Hk == 1) h_begin = 0, h_end = a.H;  // the shared K/V head: every query head
-    } else {
-        c_end = min(a.S, a.q_pos0 + min(a.T, r0 + kR));
-    }
-    for (int64_t h = h_begin; h < h_end; ++h) {
-        const int64_t kh = a.Hk == 1 ? 0 : h;
-        const float* b1 = kKeyRows ? a.q + h * a.q_sh : a.k + kh * a.k_sh;      // [cols, Dk]
-        const int64_t b1_ld = kKeyRows ? a.q_st : a.k_st;
-        const float* b2 = kKeyRows ? a.dout + h * a.do_sh : a.v + kh * a.v_sh;  // [cols, Dv]
-        const int64_t b2_ld = kKeyRows ? a.do_st : a.v_st;
-        for (int64_t c0 = c_begin; c0 < c_end; c0 += kC) {
-            const int nc = int(min(int64_t(kC), c_end - c0));
+    const FlashBwdColumns cols = flash_bwd_columns<kKeyRows>(a, r0, kR, hr);
+    for (int64_t h = cols.h_begin; h < cols.h_end; ++h) {
+        const auto [b1, b1_ld, b2, b2_ld] = flash_bwd_operands<kKeyRows>(a, h);  // [cols, Dk], [cols, Dv]
+        for (int64_t c0 = cols.begin; c0 < cols.end; c0 += kC) {
+            const int nc = int(min(int64_t(kC), cols.end - c0));
             float x[4] = {0.0f, 0.0f, 0.0f, 0.0f}, y[4] = {0.0f, 0.0f, 0.0f, 0.0f};
             dot_tile(x, as1, b1, b1_ld, c0, nc, Dk, buf, ra, cb);  // scores (unscaled)
             dot_tile(y, as2, b2, b2_ld, c0, nc, Dv, buf, ra, cb);  // dP

@@ -85,23 +85,11 @@ __global__ void __launch_bounds__(kThreads) flash_bwd_tc_kernel(FlashAttnBwdArgs
 #pragma unroll
     for (int n = 0; n < kNT; ++n) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
 
-    // Columns: kDq the keys up to the last one the CTA's last query sees; kDk / kDv the queries from the
-    // first that sees the CTA's first key, for every query head of the K/V head.
-    int64_t c_begin = 0, c_end = 0, h_begin = hr, h_end = hr + 1;
-    if constexpr (kKeyRows) {
-        c_begin = max(int64_t(0), r0 - a.q_pos0), c_end = a.T;
-        if (a.Hk == 1) h_begin = 0, h_end = a.H;
-    } else {
-        c_end = min(a.S, a.q_pos0 + min(a.T, r0 + kR));
-    }
-    for (int64_t h = h_begin; h < h_end; ++h) {
-        const int64_t kh = a.Hk == 1 ? 0 : h;
-        const float* c1 = kKeyRows ? a.q + h * a.q_sh : a.k + kh * a.k_sh;  // [cols, Dk]
-        const int64_t c1_ld = kKeyRows ? a.q_st : a.k_st;
-        const float* c2 = kKeyRows ? a.dout + h * a.do_sh : a.v + kh * a.v_sh;  // [cols, Dv]
-        const int64_t c2_ld = kKeyRows ? a.do_st : a.v_st;
-        for (int64_t c0 = c_begin; c0 < c_end; c0 += kC) {
-            const int nc = int(min(int64_t(kC), c_end - c0));
+    const FlashBwdColumns cols = flash_bwd_columns<kKeyRows>(a, r0, kR, hr);  // which, attention_flash.h
+    for (int64_t h = cols.h_begin; h < cols.h_end; ++h) {
+        const auto [c1, c1_ld, c2, c2_ld] = flash_bwd_operands<kKeyRows>(a, h);  // [cols, Dk], [cols, Dv]
+        for (int64_t c0 = cols.begin; c0 < cols.end; c0 += kC) {
+            const int nc = int(min(int64_t(kC), cols.end - c0));
             __syncthreads();  // the previous tile is consumed (and the row tiles are complete)
             load_tile_tf32<kThreads>(cols1, l1, c1 + c0 * c1_ld, c1_ld, nc, kC, Dk, vec4);
             load_tile_tf32<kThreads>(cols2, l2, c2 + c0 * c2_ld, c2_ld, nc, kC, Dv, vec4);
