@@ -180,13 +180,11 @@ __global__ void stage_q_kernel(float* qs, MlaDecodeArgs a, int64_t Hp) {
     qs[i] = h < a.H ? a.q[b * a.q_sb + t * a.q_st + h * a.q_sh + d] : 0.0f;
 }
 
-bool aligned32(const void* p) { return reinterpret_cast<uintptr_t>(p) % 32 == 0; }
-
 }  // namespace
 
 bool mla_decode_tc_applies(const MlaDecodeArgs& a) {
     return a.tensor_cores && alias_v(a) && a.dk % 8 == 0 && a.dv % 64 == 0 && a.dv <= kMlaDecodeMaxDv &&
-           aligned32(a.k) && a.k_ld % 8 == 0 && (a.block_table != nullptr || a.k_sb % 8 == 0);
+           is_aligned(a.k, 32) && a.k_ld % 8 == 0 && (a.block_table != nullptr || a.k_sb % 8 == 0);
 }
 
 int64_t mla_decode_tc_q_floats(const MlaDecodeArgs& a) {
@@ -195,7 +193,7 @@ int64_t mla_decode_tc_q_floats(const MlaDecodeArgs& a) {
 
 void mla_decode_tc_split(const MlaDecodeArgs& a, int64_t chunk, dim3 grid, const MlaDecodePartials& part,
                          float* q_stage, cudaStream_t stream) {
-    ENGINE_CHECK(mla_decode_tc_applies(a) && chunk % kTcTile == 0 && aligned32(q_stage), kInternal,
+    ENGINE_CHECK(mla_decode_tc_applies(a) && chunk % kTcTile == 0 && is_aligned(q_stage, 32), kInternal,
                  "mla_decode_tc_split: called for a shape it does not handle");
     // q, padded to whole 16-head groups and 32-byte aligned rows, as WMMA loads it.
     const int64_t Hp = ceil_div(a.H, kTcHeads) * kTcHeads, n = mla_decode_tc_q_floats(a);

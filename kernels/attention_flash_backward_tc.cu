@@ -154,9 +154,8 @@ bool applies(const FlashAttnBwdArgs& a, int mode) {
 
 template <int kMode>
 void launch(const FlashAttnBwdArgs& a, const float* lse, const float* delta, cudaStream_t stream) {
-    const bool vec4 = aligned16(a.q) && aligned16(a.k) && aligned16(a.v) && aligned16(a.dout) && a.q_st % 4 == 0 &&
-                      a.q_sh % 4 == 0 && a.k_st % 4 == 0 && a.k_sh % 4 == 0 && a.v_st % 4 == 0 && a.v_sh % 4 == 0 &&
-                      a.do_st % 4 == 0 && a.do_sh % 4 == 0;
+    const bool vec4 = rows_vec4(a.q, a.q_st, a.q_sh) && rows_vec4(a.k, a.k_st, a.k_sh) &&
+                      rows_vec4(a.v, a.v_st, a.v_sh) && rows_vec4(a.dout, a.do_st, a.do_sh);
     const dim3 grid(unsigned(ceil_div(kMode == kDq ? a.T : a.S, kR)), unsigned(kMode == kDq ? a.H : a.Hk));
     const size_t bytes = shared_floats(kMode, a.Dk, a.Dv) * sizeof(float);
     const int64_t width = kMode == kDv ? a.Dv : a.Dk;

@@ -149,8 +149,8 @@ __global__ void __launch_bounds__(kThreads) flash_tc_kernel(FlashAttnArgs a, Fla
 
 template <int kNT, bool kStats>
 void launch(const FlashAttnArgs& a, const FlashStatsArgs& st, cudaStream_t stream) {
-    const bool vec4 = aligned16(a.q) && aligned16(a.k) && aligned16(a.v) && a.q_st % 4 == 0 && a.q_sh % 4 == 0 &&
-                      a.k_st % 4 == 0 && a.k_sh % 4 == 0 && a.v_st % 4 == 0 && a.v_sh % 4 == 0;
+    const bool vec4 =
+        rows_vec4(a.q, a.q_st, a.q_sh) && rows_vec4(a.k, a.k_st, a.k_sh) && rows_vec4(a.v, a.v_st, a.v_sh);
     const dim3 grid(unsigned(ceil_div(a.T, kBQ)), unsigned(a.H));
     flash_tc_kernel<kNT, kStats><<<grid, kThreads, shared_bytes(a.dk, a.dv), stream>>>(a, st, vec4);
     CUDA_CHECK_LAUNCH();

@@ -39,6 +39,9 @@ namespace cuda_backend {
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// Whether a device address is a multiple of `bytes` (vector loads, WMMA / mma operand rules).
+inline bool is_aligned(const void* p, uintptr_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
+
 // The block's dynamic shared memory (the third <<<>>> argument; above 48 KB the kernel must have been
 // given cudaFuncAttributeMaxDynamicSharedMemorySize first), 16-byte aligned.
 template <typename T>

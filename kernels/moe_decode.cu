@@ -137,7 +137,7 @@ __global__ void __launch_bounds__(32 * kWarps) moe_decode_down_kernel(MoeDecodeP
 }
 
 bool aligned16(const void* ptr, int64_t ld, DType dt) {
-    return (reinterpret_cast<uintptr_t>(ptr) & 15u) == 0 && (ld * int64_t(engine::dtype_size(dt))) % 16 == 0;
+    return is_aligned(ptr, 16) && (ld * int64_t(engine::dtype_size(dt))) % 16 == 0;
 }
 
 bool same_entry(const ExpertPtrs& a, const ExpertPtrs& b) {

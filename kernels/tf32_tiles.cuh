@@ -18,7 +18,11 @@ namespace cuda_backend {
 // (lane (g, t) reads row g, column t: 4g + t) and the P·V loads (row 2t, column g: 8t + g) are conflict-free.
 __host__ __device__ constexpr int tf32_row_stride(int d) { return (d + 31) / 32 * 32 + 4; }
 
-inline bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+// Whether every row (token stride st, head stride sh, in floats) of a [rows, heads, d] operand at p starts
+// on 16 bytes, so load_tile_tf32 may use float4 loads.
+inline bool rows_vec4(const float* p, int64_t st, int64_t sh) {
+    return is_aligned(p, 16) && st % 4 == 0 && sh % 4 == 0;
+}
 
 // dst[r, c] = TF32(src[r·st + c]) for r < valid, 0 for valid ≤ r < rows; c < cols (cols % 4 == 0); the
 // block's kThreads threads share the copy. vec4: src and st give 16-byte aligned rows (float4 loads).
