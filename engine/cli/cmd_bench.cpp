@@ -18,7 +18,7 @@
 namespace cli {
 namespace {
 
-constexpr const char* kUsage = "bench MODEL [-p 512] [-n 128] [--threads N] [--device auto|cpu|cuda] [--ctx N] [--bw-mib 512] [--no-warmup]";
+constexpr const char* kUsage = "bench MODEL [-p 512] [-n 128] [--threads N] [--device auto|cpu|cuda] [--ctx N] [--kv-cache f32|bf16] [--bw-mib 512] [--no-warmup]";
 
 // Read bandwidth in bytes/s: `threads` threads each sum their slice of one buffer; best of `reps`.
 // Hand-written because no Debian library measures it; the sum keeps the reads from being optimised out.
@@ -59,6 +59,7 @@ int run_bench(Args& args) {
     const int64_t n_gen = int64_t(args.number_or({"-n", "--gen-tokens"}, 128));
     const int threads_opt = int(args.number_or({"-t", "--threads"}, 0));
     const std::string device = args.option_or({"--device"}, "cpu");
+    const engine::DType kv_dtype = parse_kv_cache(args);
     const double ctx_opt = args.number_or({"-c", "--ctx"}, 0);
     const double bw_mib = args.number_or({"--bw-mib"}, 512);
     const bool warmup = !args.flag({"--no-warmup"});
@@ -91,14 +92,14 @@ int run_bench(Args& args) {
     // memory-mapped weights and first-touches scratch buffers (on a 2-vCPU VM that doubled a 512-token
     // prefill of a 300M-parameter model). It runs in its own session, freed before the timed one.
     if (warmup) {
-        engine::Session warm(*m.model, ctx);
+        engine::Session warm(*m.model, ctx, kv_dtype);
         const auto t0 = std::chrono::steady_clock::now();
         warm.set_tokens(prompt);
         const double cold = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         std::printf("warm-up    prefill of the same %lld tokens right after loading (cold): %.3f s\n",
                     (long long)n_prompt, cold);
     }
-    engine::Session session(*m.model, ctx);
+    engine::Session session(*m.model, ctx, kv_dtype);
     const std::vector<float>* logits = &session.set_tokens(prompt);
     for (int64_t i = 0; i < n_gen; ++i) {
         const int32_t next = int32_t(std::max_element(logits->begin(), logits->end()) - logits->begin());
@@ -113,9 +114,9 @@ int run_bench(Args& args) {
                 tp.prefill_tps());
     std::printf("decode     %lld tokens in %.3f s: %.2f tok/s\n", (long long)tp.decode_tokens, tp.decode_seconds,
                 tp.decode_tps());
-    std::printf("roofline   %s weights + %s KV (mean context %.0f) read per decoded token -> %.2f tok/s at %.2f GB/s\n",
-                human_bytes(double(s.decode_read_bytes)).c_str(),
-                human_bytes(double(kv_bytes_per_token) * mean_ctx).c_str(), mean_ctx, roofline, bw / 1e9);
+    std::printf("roofline   %s weights + %s %s KV (mean context %.0f) read per decoded token -> %.2f tok/s at %.2f GB/s\n",
+                human_bytes(double(s.decode_read_bytes)).c_str(), human_bytes(double(kv_bytes_per_token) * mean_ctx).c_str(),
+                engine::kv_cache_dtype_name(session.kv_stats().dtype), mean_ctx, roofline, bw / 1e9);
     std::printf("decode = %.1f%% of the memory-bandwidth roofline\n", 100.0 * tp.decode_tps() / roofline);
     const engine::Backend::CaptureStats cs = m.model->backend().capture_stats();
     if (m.model->backend().device() != engine::Device::CPU)

@@ -32,12 +32,13 @@ extern "C" void on_sigint(int sig) {
 
 constexpr const char* kUsage =
     "chat MODEL [--system TEXT] [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p M] [--repeat-penalty R] "
-    "[--seed S] [--stop STR]... [--ctx N] [--threads N] [--device auto|cpu|cuda]";
+    "[--seed S] [--stop STR]... [--ctx N] [--kv-cache f32|bf16] [--threads N] [--device auto|cpu|cuda]";
 
 int run_chat(Args& args) {
     auto system = args.option({"--system"});
     const int threads = int(args.number_or({"-t", "--threads"}, 0));
     const std::string device = args.option_or({"--device"}, "auto");
+    const engine::DType kv_dtype = parse_kv_cache(args);
     engine::GenerateOptions opt = parse_generate_options(args, 512);
     opt.context_policy = engine::ContextPolicy::kStopAtLimit;
     const double ctx_opt = args.number_or({"-c", "--ctx"}, 0);
@@ -47,15 +48,15 @@ int run_chat(Args& args) {
     const auto& cfg = m.model->config();
     const int64_t ctx = ctx_opt > 0 ? int64_t(ctx_opt)
                                     : std::min<int64_t>(4096, cfg.max_position_embeddings > 0 ? cfg.max_position_embeddings : 4096);
-    engine::Session session(*m.model, ctx);
+    engine::Session session(*m.model, ctx, kv_dtype);
     nlohmann::json messages = nlohmann::json::array();
     auto start_conversation = [&]() {
         messages = nlohmann::json::array();
         if (system) messages.push_back({{"role", "system"}, {"content", *system}});
     };
     start_conversation();
-    std::fprintf(stderr, "latent chat: %s, context %lld tokens. /reset, /system TEXT, /exit\n", pos[0].c_str(),
-                 (long long)ctx);
+    std::fprintf(stderr, "latent chat: %s, context %lld tokens (%s KV cache). /reset, /system TEXT, /exit\n",
+                 pos[0].c_str(), (long long)ctx, engine::kv_cache_dtype_name(kv_dtype));
 
     std::signal(SIGINT, on_sigint);
     std::string line;

@@ -18,7 +18,7 @@ namespace {
 constexpr const char* kUsage =
     "generate MODEL -p PROMPT [-f FILE] [--chat] [--system TEXT] [-n N] [--temp T] [--top-k K] [--top-p P] "
     "[--min-p M] [--repeat-penalty R] [--repeat-last-n N] [--seed S] [--stop STR]... [--ignore-eos] "
-    "[--logits-out FILE] [--ctx N] [--threads N] [--device auto|cpu|cuda]";
+    "[--logits-out FILE] [--ctx N] [--kv-cache f32|bf16] [--threads N] [--device auto|cpu|cuda]";
 
 int run_generate(Args& args) {
     auto prompt = args.option({"-p", "--prompt"});
@@ -29,6 +29,7 @@ int run_generate(Args& args) {
     auto logits_out = args.option({"--logits-out"});
     const int threads = int(args.number_or({"-t", "--threads"}, 0));
     const std::string device = args.option_or({"--device"}, "auto");
+    const engine::DType kv_dtype = parse_kv_cache(args);
     engine::GenerateOptions opt = parse_generate_options(args, 128);
     const double ctx_opt = args.number_or({"-c", "--ctx"}, 0);
     auto pos = args.positionals(1, 1, kUsage);
@@ -64,7 +65,7 @@ int run_generate(Args& args) {
         writer = std::make_unique<LogitsWriter>(*logits_out, cfg.vocab_size);
         opt.on_logits = [&](std::span<const float> l) { writer->write_row(l); };
     }
-    engine::Session session(*m.model, ctx);
+    engine::Session session(*m.model, ctx, kv_dtype);
     auto result = engine::generate(session, *m.tokenizer, ids, opt, [](const engine::TokenEvent& ev) {
         std::fwrite(ev.text.data(), 1, ev.text.size(), stdout);
         std::fflush(stdout);

@@ -19,11 +19,12 @@
 namespace cli {
 namespace {
 
-constexpr const char* kUsage = "perplexity MODEL TEXTFILE [--ctx N] [--stride S] [--logits-out FILE] [--threads N] [--device auto|cpu|cuda]";
+constexpr const char* kUsage = "perplexity MODEL TEXTFILE [--ctx N] [--kv-cache f32|bf16] [--stride S] [--logits-out FILE] [--threads N] [--device auto|cpu|cuda]";
 
 int run_perplexity(Args& args) {
     const int threads = int(args.number_or({"-t", "--threads"}, 0));
     const std::string device = args.option_or({"--device"}, "auto");
+    const engine::DType kv_dtype = parse_kv_cache(args);
     const double ctx_opt = args.number_or({"-c", "--ctx"}, 512);
     const double stride_opt = args.number_or({"--stride"}, 0);
     auto logits_out = args.option({"--logits-out"});
@@ -47,7 +48,7 @@ int run_perplexity(Args& args) {
     if (logits_out) writer = std::make_unique<LogitsWriter>(*logits_out, vocab);
     nlohmann::json targets = nlohmann::json::array(), positions = nlohmann::json::array();
 
-    auto cache = m.model->new_cache(ctx);
+    auto cache = m.model->new_cache(ctx, kv_dtype);
     engine::ForwardOptions fo;
     fo.all_logits = true;
     std::vector<float> logits;  // [T, vocab]

@@ -87,6 +87,8 @@ LoadedModel load_model(const std::filesystem::path& model_dir, int threads, bool
 engine::GenerateOptions parse_generate_options(Args& args, int default_max_tokens);
 // --ctx N (default: min(4096, max_position_embeddings)), checked > 0.
 int64_t parse_context(Args& args, const engine::ModelConfig& config);
+// --kv-cache f32|bf16 (default f32): the KV cache's element type (Model::new_cache).
+engine::DType parse_kv_cache(Args& args);
 
 // Raw logits dump: FILE holds little-endian f32 rows [rows, vocab]; FILE.json describes it.
 class LogitsWriter {

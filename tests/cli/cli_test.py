@@ -161,6 +161,16 @@ def case_perplexity():
         nll = logz - rows[np.arange(n), meta["targets"]]
         check(abs(math.exp(nll.mean()) - ppl) <= 1e-3 * ppl, f"PPL from dumped logits {math.exp(nll.mean())} vs {ppl}")
         check(meta["positions"] == list(range(1, n + 1)), "each token after the first must be scored exactly once")
+        # The same text over a BF16 KV cache: the latents are rounded to 8 bits, the perplexity barely moves.
+        # Per row, the logits stay within ~0.3% of the largest in most rows; a row can differ more where the
+        # rounding flips a near-tied top-2 expert choice of this random tiny model, hence the median.
+        lpath16 = os.path.join(d, "ppl_bf16.bin")
+        _, out16, _ = run(["perplexity", TINY, txt, "--ctx", "48", "--logits-out", lpath16, "--kv-cache", "bf16"])
+        ppl16 = float(re.search(r"PPL = ([0-9.eE+-]+)", out16).group(1))
+        check(abs(ppl16 - ppl) <= 1e-2 * ppl, f"PPL with a bf16 KV cache {ppl16} vs {ppl} with f32")
+        rows16 = np.fromfile(lpath16, dtype="<f4").reshape(n, vocab)
+        rel = np.abs(rows16 - rows).max(axis=1) / np.abs(rows).max(axis=1)
+        check(np.median(rel) < 5e-3 and rel.max() > 0, f"bf16 vs f32 KV cache: per-row relative diffs {np.sort(rel)}")
 
 
 def case_chat():
@@ -181,8 +191,9 @@ def case_bench():
     check(re.search(r"prefill\s+32 tokens", out) and re.search(r"decode\s+16 tokens", out), out)
     check(re.search(r"read bandwidth [0-9.]+ GB/s", out), out)
     check(re.search(r"warm-up\s+prefill of the same 32 tokens .*\(cold\): [0-9.]+ s", out), out)
-    _, out, _ = run(["bench", TINY, "-p", "8", "-n", "4", "--bw-mib", "16", "--no-warmup"])
+    _, out, _ = run(["bench", TINY, "-p", "8", "-n", "4", "--bw-mib", "16", "--no-warmup", "--kv-cache", "bf16"])
     check("warm-up" not in out and re.search(r"prefill\s+8 tokens", out), out)
+    check(re.search(r"bf16 KV \(mean context", out), f"bench should say the KV cache is bf16: {out}")
 
 
 def case_errors():
@@ -198,6 +209,8 @@ def case_errors():
     check("context window" in err and "8" in err, f"context error should give the numbers: {err}")
     _, _, err = run(["generate", TINY, "-p", "x", "--temp", "-1"], expect_rc="nonzero")
     check("temperature" in err, err)
+    _, _, err = run(["generate", TINY, "-p", "x", "--kv-cache", "q4_0"], expect_rc="nonzero")
+    check("'q4_0'" in err and "f32" in err and "bf16" in err, f"--kv-cache error should name the choices: {err}")
     with tempfile.TemporaryDirectory() as d:  # a folder without config.json
         _, _, err = run(["info", d], expect_rc="nonzero")
         check("config.json" in err, err)

@@ -83,7 +83,8 @@ struct GenerateResult {
 
 class Session {
 public:
-    Session(const Model& model, int64_t context_tokens);
+    // kv_dtype: the KV cache's element type, F32 or BF16 (Model::new_cache).
+    Session(const Model& model, int64_t context_tokens, DType kv_dtype = DType::F32);
     const Model& model() const { return model_; }
     int64_t context_tokens() const;
     const std::vector<int32_t>& tokens() const { return tokens_; }  // what the cache holds

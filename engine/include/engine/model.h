@@ -27,7 +27,7 @@ struct ModelStats {
     int64_t total_params = 0;      // every weight the forward pass uses (MTP excluded)
     int64_t active_params = 0;     // per token: dense parts + top_k routed + shared experts
     int64_t weight_bytes = 0;      // as loaded: the stored dtype (F8_E4M3 weights become BF16)
-    int64_t kv_bytes_per_token = 0;       // MLA latent cache, F32 as we store it
+    int64_t kv_bytes_per_token = 0;       // MLA latent cache in F32 (a BF16 cache: half; KvCacheStats)
     int64_t mha_kv_bytes_per_token = 0;   // what MHA would need (same elem size)
 };
 
@@ -66,8 +66,18 @@ public:
     virtual void forward(KvCache& cache, std::span<const int32_t> tokens, const ForwardOptions& options,
                          std::vector<float>& logits) const = 0;
 
-    virtual std::unique_ptr<KvCache> new_cache(int64_t capacity_tokens) const = 0;
+    // A cache for `capacity_tokens` tokens whose elements are `dtype`: F32 (exact, the default) or BF16
+    // (half the memory and half the bytes a decode step reads; each latent / key / value is rounded to
+    // bf16 once, when it is written, and attention still computes in fp32, as llama.cpp's f16 cache).
+    // Throws kInvalidArgument for other dtypes, kOutOfMemory when the backend cannot hold it.
+    virtual std::unique_ptr<KvCache> new_cache(int64_t capacity_tokens, DType dtype) const = 0;
+    std::unique_ptr<KvCache> new_cache(int64_t capacity_tokens) const { return new_cache(capacity_tokens, DType::F32); }
 };
+
+// "f32" | "bf16" (also the safetensors spellings "F32" / "BF16") -> the KV cache dtype; throws
+// kInvalidArgument naming the choices.
+DType kv_cache_dtype_from_name(const std::string& name);
+const char* kv_cache_dtype_name(DType dtype);  // "f32" | "bf16"
 
 class KvCache {
 public:

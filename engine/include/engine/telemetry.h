@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "engine/dtype.h"
+
 namespace engine {
 
 struct KvCacheStats {
@@ -13,6 +15,7 @@ struct KvCacheStats {
     int64_t bytes_used = 0;                 // tokens · bytes_per_token
     int64_t bytes_per_token = 0;            // MLA: layers · (kv_lora_rank + qk_rope_head_dim) · elem
     int64_t mha_bytes_per_token = 0;        // same model as MHA: layers · 2 · H · v_head_dim · elem
+    DType dtype = DType::F32;               // element type the cache stores (elem above: 4 or 2 bytes)
     std::vector<int64_t> bytes_used_per_layer;
 };
 

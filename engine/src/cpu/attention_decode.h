@@ -13,7 +13,12 @@ namespace engine::cpu {
 // AVX2 / AVX-512 register blocking (no packing copies of the cache, unlike sgemm) and the chunks are
 // merged by the running-max rule. Returns false (nothing done) when the CPU lacks AVX2/FMA: the caller
 // falls back.
+// (Also requires F16C, which every AVX2 CPU has, for the widening loads.)
 bool mqa_decode_avx2(const float* q, int64_t ldq, const float* k, int64_t ldk, const float* v, int64_t ldv,
+                     float* out, int64_t ldo, int64_t H, int64_t n_keys, int64_t dk, int64_t dv, float scale,
+                     int threads);
+// The same over a BF16 cache: k and v hold bf16 bits, widened to fp32 as they are loaded.
+bool mqa_decode_avx2(const float* q, int64_t ldq, const uint16_t* k, int64_t ldk, const uint16_t* v, int64_t ldv,
                      float* out, int64_t ldo, int64_t H, int64_t n_keys, int64_t dk, int64_t dv, float scale,
                      int threads);
 

@@ -81,10 +81,10 @@ void run_forward(const Model& model, KvCache& cache, std::vector<int32_t>& cache
 
 }  // namespace
 
-Session::Session(const Model& model, int64_t context_tokens) : model_(model) {
+Session::Session(const Model& model, int64_t context_tokens, DType kv_dtype) : model_(model) {
     ENGINE_CHECK(context_tokens > 0, kInvalidArgument, "session: context size must be > 0 tokens, got ",
                  context_tokens);
-    cache_ = model_.new_cache(context_tokens);
+    cache_ = model_.new_cache(context_tokens, kv_dtype);
     ENGINE_CHECK(cache_ != nullptr, kInternal, "session: the model returned no KV cache");
     reset_expert_load(expert_load_, model_.config());
 }

@@ -4,6 +4,8 @@
 //     v = the first r_kv dims, then W_UV_h per head, then o_proj (deepseek-arch.md §2).
 //   * MHA (our ablation, docs/model-family.md): q/k/v projections, K and V cached per head.
 // Both MLA paths first append this call's latents (c after kv_a_layernorm, k_pe after RoPE) to the cache.
+// The cache may hold BF16 (Model::new_cache): new rows are computed in F32 and copied in; the explicit path
+// converts the cached latents to F32 for its GEMM; the attention op reads BF16 keys/values itself.
 #include "engine/error.h"
 #include "model/forward_context.h"
 
@@ -37,27 +39,31 @@ void mla_forward(ForwardContext& ctx, const AttentionWeights& a, int64_t layer, 
     TensorView q = ctx.ws.f32(kQ, {T, H * d_qk});  // [T, H*d_qk]
     project_q(ctx, a, x, q);
 
-    // New latents into the cache rows P .. S-1.
+    // New latents [c | k_pe] computed in F32, then copied into the cache rows P .. S-1 (rounded to bf16
+    // there for a BF16 cache).
     TensorView ckv = ctx.ws.f32(kCkv, {T, W});  // [T, r_kv + d_r]
     be.matmul(ckv, x, a.kv_a_proj);
-    const TensorView& lat = ctx.cache.latent(layer);  // [cap, r_kv + d_r]
-    TensorView lat_new = lat.slice_rows(P, S);
-    be.rmsnorm(lat_new.slice_last(0, r_kv), ckv.slice_last(0, r_kv), a.kv_a_norm, 1e-6f);
-    TensorView kpe_new = lat_new.slice_last(r_kv, W);  // [T, d_r]
-    be.copy(kpe_new, ckv.slice_last(r_kv, W));
-    be.rope(strided_view(kpe_new, 0, {T, 1, d_r}, {W, d_r, 1}), ctx.positions, ctx.w.inv_freq,
-            ctx.rope_attn_factor);
+    be.rmsnorm(ckv.slice_last(0, r_kv), ckv.slice_last(0, r_kv), a.kv_a_norm, 1e-6f);
+    be.rope(strided_view(ckv, r_kv, {T, 1, d_r}, {W, d_r, 1}), ctx.positions, ctx.w.inv_freq, ctx.rope_attn_factor);
+    const TensorView& lat = ctx.cache.latent(layer);  // [cap, r_kv + d_r], F32 or BF16
+    be.copy(lat.slice_rows(P, S), ckv);
 
     TensorView o = ctx.ws.f32(kAttnOut, {T, H, d_v});  // [T, H, d_v]
     const TensorView& kvb = a.kv_b_proj.view();       // [H*(d_n+d_v), r_kv] = [H, d_n+d_v, r_kv]
     if (!absorbed) {
-        TensorView c_all = lat.slice_rows(0, S).slice_last(0, r_kv);  // [S, r_kv]
+        TensorView lat_all = lat.slice_rows(0, S);  // [S, r_kv + d_r]; GEMM inputs are F32: convert a BF16 cache
+        if (lat_all.dtype != DType::F32) {
+            TensorView converted = ctx.ws.f32(kLatentF32, {S, W});
+            be.copy(converted, lat_all);
+            lat_all = converted;
+        }
+        TensorView c_all = lat_all.slice_last(0, r_kv);  // [S, r_kv]
         TensorView kv = ctx.ws.f32(kKv, {S, H * d_kv});                // [S, H*(d_n+d_v)]
         be.matmul(kv, c_all, kvb);
         TensorView k = ctx.ws.f32(kKFull, {S, H, d_qk});               // [S, H, d_qk]
         be.copy(strided_view(k, 0, {S, H, d_n}, {H * d_qk, d_qk, 1}),
                 strided_view(kv, 0, {S, H, d_n}, {H * d_kv, d_kv, 1}));
-        TensorView kpe_all = lat.slice_rows(0, S).slice_last(r_kv, W);  // [S, d_r], shared by all heads
+        TensorView kpe_all = lat_all.slice_last(r_kv, W);  // [S, d_r], shared by all heads
         for (int64_t h = 0; h < H; ++h)
             be.copy(strided_view(k, h * d_qk + d_n, {S, d_r}, {H * d_qk, 1}), kpe_all);
         TensorView v = strided_view(kv, d_n, {S, H, d_v}, {H * d_kv, d_kv, 1});  // [S, H, d_v]
@@ -93,12 +99,15 @@ void mha_forward(ForwardContext& ctx, const AttentionWeights& a, int64_t layer, 
     project_q(ctx, a, x, q);
     const TensorView& kc = ctx.cache.keys(layer);    // [cap, H, d_qk]
     const TensorView& vc = ctx.cache.values(layer);  // [cap, H, d_v]
-    TensorView k_new = kc.slice_rows(P, S).reshape({T, H * d_qk});
-    TensorView v_new = vc.slice_rows(P, S).reshape({T, H * d_v});
+    // New keys and values in F32, then copied into the cache rows P .. S-1 (rounded for a BF16 cache).
+    TensorView k_new = ctx.ws.f32(kKFull, {T, H * d_qk});  // [T, H*d_qk]
+    TensorView v_new = ctx.ws.f32(kVNew, {T, H * d_v});    // [T, H*d_v]
     be.matmul(k_new, x, a.k_proj);
     be.matmul(v_new, x, a.v_proj);
     be.rope(strided_view(k_new, d_n, {T, H, d_r}, {H * d_qk, d_qk, 1}), ctx.positions, ctx.w.inv_freq,
             ctx.rope_attn_factor);
+    be.copy(kc.slice_rows(P, S).reshape({T, H * d_qk}), k_new);
+    be.copy(vc.slice_rows(P, S).reshape({T, H * d_v}), v_new);
     TensorView o = ctx.ws.f32(kAttnOut, {T, H, d_v});
     be.attention(o, q.reshape({T, H, d_qk}), kc.slice_rows(0, S), vc.slice_rows(0, S), ctx.softmax_scale, P);
     be.matmul(out, o.reshape({T, H * d_v}), a.o_proj);

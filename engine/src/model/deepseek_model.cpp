@@ -98,8 +98,9 @@ public:
     Backend& backend() const override { return backend_; }
     ModelStats stats() const override { return stats_; }
 
-    std::unique_ptr<KvCache> new_cache(int64_t capacity_tokens) const override {
-        return std::make_unique<DeepseekKvCache>(config_, backend_, capacity_tokens, this);
+    using Model::new_cache;
+    std::unique_ptr<KvCache> new_cache(int64_t capacity_tokens, DType dtype) const override {
+        return std::make_unique<DeepseekKvCache>(config_, backend_, capacity_tokens, dtype, this);
     }
 
     void forward(KvCache& cache_base, std::span<const int32_t> tokens, const ForwardOptions& options,

@@ -2,10 +2,12 @@
 #include "model/kv_cache.h"
 
 #include <algorithm>
+#include <string>
 
 #include "engine/error.h"
 
-namespace engine::model {
+namespace engine {
+namespace model {
 
 TensorView Scratch::get(ScratchSlot slot, DType dtype, std::initializer_list<int64_t> shape) {
     int64_t numel = 1;
@@ -26,20 +28,34 @@ TensorView Scratch::get(ScratchSlot slot, DType dtype, std::initializer_list<int
                                   backend_.device());
 }
 
-DeepseekKvCache::DeepseekKvCache(const ModelConfig& c, Backend& backend, int64_t capacity_tokens,
+}  // namespace model
+
+DType kv_cache_dtype_from_name(const std::string& name) {
+    if (name == "f32" || name == "F32") return DType::F32;
+    if (name == "bf16" || name == "BF16") return DType::BF16;
+    ENGINE_THROW(kInvalidArgument, "unknown KV cache type '", name, "': choose f32 (exact) or bf16 (half the memory)");
+}
+
+const char* kv_cache_dtype_name(DType dtype) { return dtype == DType::BF16 ? "bf16" : "f32"; }
+
+namespace model {
+
+DeepseekKvCache::DeepseekKvCache(const ModelConfig& c, Backend& backend, int64_t capacity_tokens, DType dtype,
                                  const void* owner)
-    : layers_(c.num_hidden_layers), capacity_(capacity_tokens), scratch_(backend), owner_(owner) {
+    : layers_(c.num_hidden_layers), capacity_(capacity_tokens), dtype_(dtype), scratch_(backend), owner_(owner) {
     ENGINE_CHECK(capacity_tokens > 0, kInvalidArgument, "KV cache capacity must be positive, got ",
                  capacity_tokens);
-    const int64_t H = c.num_attention_heads, elem = int64_t(sizeof(float));
+    ENGINE_CHECK(dtype == DType::F32 || dtype == DType::BF16, kInvalidArgument, "KV cache type ", dtype_name(dtype),
+                 " is not supported: choose f32 or bf16");
+    const int64_t H = c.num_attention_heads, elem = int64_t(dtype_size(dtype));
     const bool mha = c.attention_kind == AttentionKind::kMHA;
     k_.reserve(size_t(layers_));
     for (int64_t l = 0; l < layers_; ++l) {
         if (mha) {
-            k_.push_back(backend.alloc(DType::F32, {capacity_tokens, H, c.qk_head_dim()}));
-            v_.push_back(backend.alloc(DType::F32, {capacity_tokens, H, c.v_head_dim}));
+            k_.push_back(backend.alloc(dtype, {capacity_tokens, H, c.qk_head_dim()}));
+            v_.push_back(backend.alloc(dtype, {capacity_tokens, H, c.v_head_dim}));
         } else {
-            k_.push_back(backend.alloc(DType::F32, {capacity_tokens, c.kv_lora_rank + c.qk_rope_head_dim}));
+            k_.push_back(backend.alloc(dtype, {capacity_tokens, c.kv_lora_rank + c.qk_rope_head_dim}));
         }
     }
     bytes_per_token_layer_ = mha ? H * (c.qk_head_dim() + c.v_head_dim) * elem
@@ -60,8 +76,10 @@ KvCacheStats DeepseekKvCache::stats() const {
     s.bytes_allocated = capacity_ * s.bytes_per_token;
     s.bytes_used = size_ * s.bytes_per_token;
     s.mha_bytes_per_token = mha_bytes_per_token_;
+    s.dtype = dtype_;
     s.bytes_used_per_layer.assign(size_t(layers_), size_ * bytes_per_token_layer_);
     return s;
 }
 
-}  // namespace engine::model
+}  // namespace model
+}  // namespace engine

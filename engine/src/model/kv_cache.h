@@ -1,9 +1,11 @@
 // kv_cache.h — the per-session KV cache of a DeepSeek-family model, plus the scratch workspace the
 // forward pass reuses call after call (so a decode step allocates nothing once warmed up).
 //
-// MLA: per layer one F32 tensor [capacity, r_kv + d_r] holding, per token, the latent c after
+// MLA: per layer one tensor [capacity, r_kv + d_r] holding, per token, the latent c after
 // kv_a_layernorm and k_pe after RoPE (deepseek-arch.md §2) — 576 values for V2/V3.
 // MHA ablation (our family): per layer K [capacity, H, d_qk] and V [capacity, H, d_v].
+// Elements are F32 or BF16 (Model::new_cache): attention.cpp computes new rows in F32 scratch and copies
+// them in (the copy rounds to bf16); the attention op reads BF16 keys/values directly.
 #pragma once
 
 #include <cstdint>
@@ -19,7 +21,7 @@ namespace engine::model {
 // Named scratch buffers that grow to the largest request and are then reused.
 enum ScratchSlot : int {
     kIds, kPositions, kHidden, kNormed, kSublayerOut,
-    kQ, kQa, kCkv, kKv, kKFull, kQAbs, kOLatent, kAttnOut,
+    kQ, kQa, kCkv, kKv, kKFull, kQAbs, kOLatent, kAttnOut, kLatentF32, kVNew,
     kMlpGate, kMlpUp, kMlpAct, kSharedOut,
     kRouterLogits, kRouteIdx, kRouteWeights, kMoeRows, kMoeScale, kMoeWork, kDecodeRouteIds,
     kStreamsA, kStreamsB, kHcNormed, kHcMix, kHcPre, kHcPost, kHcMixMat, kHcU, kHcOut,
@@ -48,12 +50,14 @@ private:
 
 class DeepseekKvCache final : public KvCache {
 public:
-    DeepseekKvCache(const ModelConfig& config, Backend& backend, int64_t capacity_tokens, const void* owner);
+    DeepseekKvCache(const ModelConfig& config, Backend& backend, int64_t capacity_tokens, DType dtype,
+                    const void* owner);
 
     int64_t size() const override { return size_; }
     int64_t capacity() const override { return capacity_; }
     void truncate(int64_t tokens) override;
     KvCacheStats stats() const override;
+    DType dtype() const { return dtype_; }
 
     // MLA: [capacity, r_kv + d_r]
     const TensorView& latent(int64_t layer) const { return k_[size_t(layer)].view(); }
@@ -68,6 +72,7 @@ public:
 private:
     int64_t layers_ = 0, capacity_ = 0, size_ = 0;
     int64_t bytes_per_token_layer_ = 0, mha_bytes_per_token_ = 0;
+    DType dtype_ = DType::F32;
     std::vector<Tensor> k_, v_;
     Scratch scratch_;
     const void* owner_;

@@ -1,6 +1,7 @@
 // attention_test.cpp — CpuBackend::attention against a double-precision scalar reference:
 // MHA (Hk == H) and MQA (Hk == 1), decode (T = 1) and prefill, q_pos0 > 0, strided q / v-aliasing-k
-// views, several score blocks, and validation.
+// views, several score blocks, and validation; and all of it again with BF16 keys/values (a BF16 KV
+// cache), whose reference reads the same bf16 values widened exactly.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -66,6 +67,28 @@ TEST_P(AttentionSweep, MatchesReference) {
     check_attention(out, q, k, v, scale, c.q_pos0);
 }
 
+// The same shape with k and v stored as BF16 (rounded once, as a BF16 KV cache is written): every path
+// (AVX2/AVX-512 decode, direct, blocked BLAS with converted key chunks) must equal the fp64 reference over
+// the rounded values to fp32 accuracy.
+Tensor to_bf16(Backend& be, const Tensor& f32) {
+    Tensor b = Tensor::cpu(DType::BF16, f32.view().shape.data(), f32.view().ndim);
+    be.copy(b, f32);
+    return b;
+}
+
+TEST_P(AttentionSweep, Bf16KeysAndValuesMatchReference) {
+    const Case c = GetParam();
+    auto be = make_cpu_backend(2);
+    std::mt19937 rng(unsigned(c.T * 1000 + c.S * 10 + c.H + 7));
+    Tensor q = random_f32(rng, {c.T, c.H, c.dk}, -2.0f, 2.0f);
+    Tensor k = to_bf16(*be, random_f32(rng, {c.S, c.Hk, c.dk}, -2.0f, 2.0f));
+    Tensor v = to_bf16(*be, random_f32(rng, {c.S, c.Hk, c.dv}));
+    Tensor out = random_f32(rng, {c.T, c.H, c.dv});
+    const float scale = 1.0f / std::sqrt(float(c.dk));
+    be->attention(out, q, k, v, scale, c.q_pos0);
+    check_attention(out, q, k, v, scale, c.q_pos0);
+}
+
 INSTANTIATE_TEST_SUITE_P(Cpu, AttentionSweep,
                          ::testing::Values(Case{1, 4, 4, 9, 8, 16, 16},      // decode MHA (direct path)
                                            Case{1, 16, 1, 70, 69, 40, 24},   // decode MQA (BLAS path)
@@ -117,6 +140,22 @@ TEST(Attention, StridedQueriesAndValuesAliasingKeys) {
     }
 }
 
+TEST(Attention, Bf16LatentCacheLayout) {
+    // The absorbed MLA form over a BF16 latent cache: v is the first dv dims of the bf16 k rows, q strided.
+    auto be = make_cpu_backend(2);
+    std::mt19937 rng(22);
+    for (int64_t T : {int64_t(1), int64_t(7)}) {
+        const int64_t H = 8, S = 300, dk = 24, dv = 16;
+        Tensor qb = random_f32(rng, {T, H, dk + 8});
+        TensorView q = qb.view().slice_last(8, 8 + dk);
+        Tensor kb = to_bf16(*be, random_f32(rng, {S, 1, dk}));
+        TensorView v = kb.view().slice_last(0, dv);
+        Tensor out = Tensor::cpu(DType::F32, {T, H, dv});
+        be->attention(out, q, kb, v, 0.3f, S - T);
+        check_attention(out, q, kb, v, 0.3f, S - T);
+    }
+}
+
 TEST(Attention, LargeScoresStayFinite) {
     // Max-subtraction keeps exp() in range even for scores around 1e4.
     auto be = make_cpu_backend(1);
@@ -144,6 +183,9 @@ TEST(Attention, Validation) {
     expect_invalid([&] { be->attention(out, q, kd, v, 1.0f, 0); }, {"attention", "head dims differ"});
     Tensor obad = Tensor::cpu(DType::F32, {2, 4, 9});
     expect_invalid([&] { be->attention(obad, q, k, v, 1.0f, 0); }, {"attention", "out [2, 4, 9]"});
+    Tensor kb = Tensor::cpu(DType::BF16, {6, 1, 8}), kh = Tensor::cpu(DType::F16, {6, 1, 8});
+    expect_invalid([&] { be->attention(out, q, kb, v, 1.0f, 0); }, {"attention", "both BF16", "BF16 and F32"});
+    expect_invalid([&] { be->attention(out, q, kh, kh, 1.0f, 0); }, {"attention", "F32 or both BF16", "F16 and F16"});
 }
 
 }  // namespace

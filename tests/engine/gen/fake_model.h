@@ -58,7 +58,9 @@ public:
     const ModelConfig& config() const override { return cfg_; }
     Backend& backend() const override { ENGINE_THROW(kInternal, "fake model has no backend"); }
     ModelStats stats() const override { return {}; }
-    std::unique_ptr<KvCache> new_cache(int64_t capacity) const override {
+    using Model::new_cache;
+    std::unique_ptr<KvCache> new_cache(int64_t capacity, DType dtype) const override {
+        (void)dtype;
         return std::make_unique<FakeCache>(capacity);
     }
     void forward(KvCache& cache, std::span<const int32_t> tokens, const ForwardOptions& options,

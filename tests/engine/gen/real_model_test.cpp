@@ -119,4 +119,12 @@ TEST(SessionOnModel, KvStatsReportLatentAndMhaBytes) {
     EXPECT_EQ(st.capacity_tokens, 16);
     EXPECT_EQ(st.bytes_per_token, cfg.num_hidden_layers * (cfg.kv_lora_rank + cfg.qk_rope_head_dim) * 4);
     EXPECT_EQ(st.bytes_used, 3 * st.bytes_per_token);
+    EXPECT_EQ(st.dtype, engine::DType::F32);
+
+    // A BF16 cache (Session's kv_dtype): half the bytes per token.
+    Session b(*f.model, 16, engine::DType::BF16);
+    b.set_tokens(seq({1, 2, 3}));
+    EXPECT_EQ(b.kv_stats().dtype, engine::DType::BF16);
+    EXPECT_EQ(b.kv_stats().bytes_per_token * 2, st.bytes_per_token);
+    EXPECT_EQ(b.kv_stats().bytes_used, 3 * b.kv_stats().bytes_per_token);
 }
