@@ -4,10 +4,11 @@
 // pages in a shuffled order through the block table). Prints time per call, bytes read (cache + q + out;
 // the split partials are not counted), GB/s, and that as a fraction of the device-to-device cudaMemcpy
 // bandwidth measured in the same run (copy bandwidth counted as read + write = 2·bytes/time).
-// Each case runs twice: the fp32 SIMT split kernel (the default) and the TF32 tensor-core one
-// (attention_decode_tc.cu, MlaDecodeArgs::tensor_cores; LATENT_CUDA_ATTENTION=tf32 in the backend).
-// Checks a few (sequence, head) outputs against a double-precision CPU recompute (limit 1e-4 for fp32,
-// 3e-3 for TF32); exits 1 on mismatch.
+// Each case runs three times: the fp32 SIMT split kernel (the default), the TF32 tensor-core one
+// (attention_decode_tc.cu, MlaDecodeArgs::tensor_cores; LATENT_CUDA_ATTENTION=tf32 in the backend), and the
+// SIMT kernel over a BF16 copy of the cache (a BF16 KV cache, `--kv-cache bf16`: 2 bytes per value read).
+// Checks a few (sequence, head) outputs against a double-precision CPU recompute over the values the kernel
+// read (limit 1e-4 for fp32 math, 3e-3 for TF32); exits 1 on mismatch.
 // Then a prefill case (kernels/attention_flash.cu): T = S = --prefill tokens (default 4096), H 16,
 // DeepSeek MLA explicit dims 192 / 128, causal, with the fp32 SIMT kernel and the TF32 tensor-core one
 // (attention_flash_tc.cu); prints time, TFLOP/s (causal FLOPs: 2·H·(dk + dv)·T(T+1)/2) and that as a
@@ -39,6 +40,7 @@
 #include "attention_decode.h"
 #include "attention_flash.h"
 #include "common.cuh"
+#include "engine/dtype.h"
 
 using namespace cuda_backend;
 
@@ -60,6 +62,11 @@ __global__ void fill_kernel(float* x, int64_t n, uint64_t seed) {
 void fill(float* x, int64_t n, uint64_t seed) {
     fill_kernel<<<1024, 256>>>(x, n, seed);
     CUDA_CHECK_LAUNCH();
+}
+
+__global__ void to_bf16_kernel(__nv_bfloat16* y, const float* x, int64_t n) {
+    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+        y[i] = __float2bfloat16(x[i]);
 }
 
 struct Opts {
@@ -115,14 +122,18 @@ double check_one(const MlaDecodeArgs& a, const std::vector<float>& rows, const s
 }
 
 // Runs and checks one configuration; returns false on a mismatch.
-bool run_case(const Opts& o, int64_t H, bool paged, bool tc, float* cache, const int32_t* d_table,
-              const std::vector<int32_t>& table, float* q, float* out, void* ws, size_t ws_bytes, int sms,
-              double copy_gbs) {
+// cache16: non-null runs over that BF16 copy of the cache instead of the fp32 one.
+bool run_case(const Opts& o, int64_t H, bool paged, bool tc, float* cache, const __nv_bfloat16* cache16,
+              const int32_t* d_table, const std::vector<int32_t>& table, float* q, float* out, void* ws,
+              size_t ws_bytes, int sms, double copy_gbs) {
     const int64_t B = o.batch, S = o.context, pages = S / kMlaPageTokens;
+    const bool bf16 = cache16 != nullptr;
+    const int64_t elem = bf16 ? 2 : 4;  // bytes per cache value
     MlaDecodeArgs a;
     a.q = q, a.q_sb = H * kDk, a.q_st = H * kDk, a.q_sh = kDk;                        // q [B, 1, H, 576]
-    a.k = cache, a.k_ld = kDk, a.k_sb = S * kDk;                                      // cache [B, S, 576]
-    a.v = cache, a.v_ld = kDk, a.v_sb = S * kDk;                                      // v = its first 512
+    a.k = bf16 ? static_cast<const void*>(cache16) : cache, a.k_ld = kDk, a.k_sb = S * kDk;  // cache [B, S, 576]
+    a.v = a.k, a.v_ld = kDk, a.v_sb = S * kDk;                                        // v = its first 512
+    a.kv_bf16 = bf16;
     a.block_table = paged ? d_table : nullptr, a.bt_ld = pages;                       // table [B, S/64]
     a.out = out, a.o_sb = H * kDv, a.o_st = H * kDv, a.o_sh = kDv;                   // out [B, 1, H, 512]
     a.B = B, a.T = 1, a.H = H, a.dk = kDk, a.dv = kDv, a.S = S, a.q_pos0 = S - 1;
@@ -134,11 +145,12 @@ bool run_case(const Opts& o, int64_t H, bool paged, bool tc, float* cache, const
     fill(q, B * H * kDk, 7 + uint64_t(H));
     const double sec = time_it(o.iters, [&] { mla_decode(a, ws, sms, nullptr); });
     CUDA_CHECK(cudaDeviceSynchronize());
-    const double bytes = double(B * S * kDk + B * H * kDk + B * H * kDv) * sizeof(float);
+    const double bytes = double(B * S * kDk * elem) + double(B * H * kDk + B * H * kDv) * sizeof(float);
     const double gbs = bytes / sec * 1e-9;
-    std::printf("MLA decode B=%lld S=%lld H=%3lld %-10s %-9s splits %lld: %8.1f us  %7.1f MB read  %7.1f GB/s  "
+    std::printf("MLA decode B=%lld S=%lld H=%3lld %-10s %-15s splits %lld: %8.1f us  %7.1f MB read  %7.1f GB/s  "
                 "%5.1f%% of D2D copy%s\n",
-                (long long)B, (long long)S, (long long)H, paged ? "paged" : "contiguous", tc_ran ? "TF32 mma" : "fp32 SIMT",
+                (long long)B, (long long)S, (long long)H, paged ? "paged" : "contiguous",
+                tc_ran ? "TF32 mma" : bf16 ? "bf16 cache SIMT" : "fp32 SIMT",
                 (long long)mla_decode_splits(a, sms), sec * 1e6, bytes * 1e-6, gbs, 100.0 * gbs / copy_gbs,
                 gbs >= 0.8 * copy_gbs ? "" : "  (target 80%: missed)");
     // Check sequences 0, B/2+1, B-1 at heads 0, H/2+3, H-1.
@@ -151,8 +163,15 @@ bool run_case(const Opts& o, int64_t H, bool paged, bool tc, float* cache, const
         for (int64_t p = 0; p < pages; ++p) {  // the sequence's rows in token order
             const int64_t first = paged ? int64_t(table[size_t(b * pages + p)]) * kMlaPageTokens
                                         : b * S + p * kMlaPageTokens;
-            CUDA_CHECK(cudaMemcpy(rows.data() + p * kMlaPageTokens * kDk, cache + first * kDk,
-                                  size_t(kMlaPageTokens * kDk) * 4, cudaMemcpyDeviceToHost));
+            float* dst = rows.data() + p * kMlaPageTokens * kDk;
+            if (bf16) {  // the rounded values the kernel read
+                std::vector<uint16_t> page(size_t(kMlaPageTokens * kDk));
+                CUDA_CHECK(cudaMemcpy(page.data(), cache16 + first * kDk, page.size() * 2, cudaMemcpyDeviceToHost));
+                for (size_t i = 0; i < page.size(); ++i) dst[i] = engine::bf16_to_f32(page[i]);
+            } else {
+                CUDA_CHECK(cudaMemcpy(dst, cache + first * kDk, size_t(kMlaPageTokens * kDk) * 4,
+                                      cudaMemcpyDeviceToHost));
+            }
         }
         for (int64_t h : {int64_t(0), std::min(H - 1, H / 2 + 3), H - 1}) {
             const double err = check_one(a, rows, hq, hout, h);
@@ -383,11 +402,17 @@ int run(const Opts& o) {
     }
     void* ws = nullptr;
     CUDA_CHECK(cudaMalloc(&ws, ws_bytes));
+    __nv_bfloat16* cache16 = nullptr;  // the same cache rounded to bf16
+    CUDA_CHECK(cudaMalloc(&cache16, size_t(n_cache) * 2));
+    to_bf16_kernel<<<1024, 256>>>(cache16, cache, n_cache);
+    CUDA_CHECK_LAUNCH();
     bool ok = true;
     for (int64_t H : head_counts)
         for (bool paged : {false, true})
-            for (bool tc : {false, true})
-                ok = run_case(o, H, paged, tc, cache, d_table, table, q, out, ws, ws_bytes, sms, copy_gbs) && ok;
+            for (int kind = 0; kind < 3; ++kind)  // fp32 SIMT, TF32 mma, bf16 cache SIMT
+                ok = run_case(o, H, paged, kind == 1, cache, kind == 2 ? cache16 : nullptr, d_table, table, q, out,
+                              ws, ws_bytes, sms, copy_gbs) && ok;
+    CUDA_CHECK(cudaFree(cache16));
     CUDA_CHECK(cudaFree(ws));
     CUDA_CHECK(cudaFree(out));
     CUDA_CHECK(cudaFree(q));

@@ -9,6 +9,9 @@
 // The rest (e.g. the absorbed MLA latent form with T > 256, or MHA heads wider than 256) runs here, and
 // so does every shape when the backend was created with LATENT_CUDA_ATTENTION=reference in the
 // environment (parity tests compare the fast kernels against this one on the device).
+// Keys/values may be BF16 (a BF16 KV cache, Model::new_cache): the split-KV kernel and this one read them
+// (widened to fp32 as loaded); the flash kernels take fp32 only, so BF16 prefill-shaped calls (the MHA
+// ablation with a BF16 cache; MLA's explicit path converts its latents first) run here.
 // This is the straightforward reference kernel: scores for a chunk of queries go to a workspace
 // [queries, H, S], one block per (query, head) does max/sum/normalise and the P·V product; it stays as
 // the on-device reference of the fast kernels.
@@ -26,8 +29,8 @@ using engine::TensorView;
 
 struct AttnParams {
     const float* q; int64_t q_st, q_sh;   // [T, H, dk]
-    const float* k; int64_t k_st, k_sh;   // [S, Hk, dk]
-    const float* v; int64_t v_st, v_sh;   // [S, Hk, dv]
+    const void* k; int64_t k_st, k_sh;    // [S, Hk, dk]  fp32, or bf16 (a BF16 KV cache)
+    const void* v; int64_t v_st, v_sh;    // [S, Hk, dv]  same type as k
     float* out; int64_t o_st, o_sh;       // [T, H, dv]
     int64_t H, Hk, dk, dv, S;
     int64_t t0;                            // first query of this chunk
@@ -58,8 +61,11 @@ __device__ float block_reduce(float v, bool is_max, float* shared) {
     return r;
 }
 
-// grid: (chunk queries, H); scores: [chunk, H, S]
+// grid: (chunk queries, H); scores: [chunk, H, S]; KT: float or __nv_bfloat16 keys/values.
+template <class KT>
 __global__ void attention_kernel(AttnParams p, float* scores) {
+    const KT* kt = static_cast<const KT*>(p.k);
+    const KT* vt = static_cast<const KT*>(p.v);
     const int64_t tq = blockIdx.x, h = blockIdx.y, t = p.t0 + tq;
     const int64_t kh = p.Hk == 1 ? 0 : h;
     const int64_t n_keys = min(p.S, p.q_pos0 + t + 1);  // causal
@@ -68,9 +74,9 @@ __global__ void attention_kernel(AttnParams p, float* scores) {
     __shared__ float red[32];
     float local_max = -INFINITY;
     for (int64_t s = threadIdx.x; s < n_keys; s += kThreads) {
-        const float* k = p.k + s * p.k_st + kh * p.k_sh;
+        const KT* k = kt + s * p.k_st + kh * p.k_sh;
         float dot = 0.0f;
-        for (int64_t d = 0; d < p.dk; ++d) dot += q[d] * k[d];
+        for (int64_t d = 0; d < p.dk; ++d) dot += q[d] * to_float(k[d]);
         dot *= p.scale;
         sc[s] = dot;
         local_max = fmaxf(local_max, dot);
@@ -87,14 +93,18 @@ __global__ void attention_kernel(AttnParams p, float* scores) {
     float* o = p.out + t * p.o_st + h * p.o_sh;
     for (int64_t d = threadIdx.x; d < p.dv; d += kThreads) {
         float acc = 0.0f;
-        for (int64_t s = 0; s < n_keys; ++s) acc += sc[s] * p.v[s * p.v_st + kh * p.v_sh + d];
+        for (int64_t s = 0; s < n_keys; ++s) acc += sc[s] * to_float(vt[s * p.v_st + kh * p.v_sh + d]);
         o[d] = acc * inv;
     }
 }
 
 void CudaBackend::attention(const TensorView& out, const TensorView& q, const TensorView& k, const TensorView& v,
                             float scale, int64_t q_pos0) {
-    for (auto* t : {&out, &q, &k, &v}) check_f32(*t, "attention", "tensor");
+    for (auto* t : {&out, &q}) check_f32(*t, "attention", "tensor");
+    ENGINE_CHECK((k.dtype == engine::DType::F32 || k.dtype == engine::DType::BF16) && v.dtype == k.dtype,
+                 kInvalidArgument, "attention: k and v must both be F32 or both BF16 (a KV cache's types), got ",
+                 engine::dtype_name(k.dtype), " and ", engine::dtype_name(v.dtype));
+    const bool kv_bf16 = k.dtype == engine::DType::BF16;
     ENGINE_CHECK(q.ndim == 3 && k.ndim == 3 && v.ndim == 3 && out.ndim == 3, kInvalidArgument,
                  "attention: q, k, v, out must be 3-D [T|S, heads, dim]");
     const int64_t T = q.shape[0], H = q.shape[1], dk = q.shape[2], S = k.shape[0], Hk = k.shape[1], dv = v.shape[2];
@@ -105,7 +115,7 @@ void CudaBackend::attention(const TensorView& out, const TensorView& q, const Te
     ENGINE_CHECK(q_pos0 >= 0 && q_pos0 + T <= S, kInvalidArgument, "attention: queries at ", q_pos0, "..",
                  q_pos0 + T - 1, " need keys up to there, have ", S);
     if (T == 0 || H == 0 || dv == 0) return;
-    if (!attention_reference_ && flash_attention_supported(T, H, Hk, dk, dv)) {
+    if (!attention_reference_ && !kv_bf16 && flash_attention_supported(T, H, Hk, dk, dv)) {
         // prefill / training forward: the fused flash kernel, no score workspace
         FlashAttnArgs a;
         a.q = q.as<float>(), a.q_st = q.stride[0], a.q_sh = q.stride[1];          // [T, H, dk]
@@ -121,7 +131,7 @@ void CudaBackend::attention(const TensorView& out, const TensorView& q, const Te
         // decode over the latent cache: split-KV kernel
         MlaDecodeArgs a;
         a.q = q.as<float>(), a.q_st = q.stride[0], a.q_sh = q.stride[1];                    // [T, H, dk]
-        a.k = k.as<float>(), a.k_ld = k.stride[0], a.v = v.as<float>(), a.v_ld = v.stride[0];  // [S, 1, dk|dv]
+        a.k = k.data, a.k_ld = k.stride[0], a.v = v.data, a.v_ld = v.stride[0], a.kv_bf16 = kv_bf16;  // [S, 1, dk|dv]
         a.out = out.as<float>(), a.o_st = out.stride[0], a.o_sh = out.stride[1];            // [T, H, dv]
         a.T = T, a.H = H, a.dk = dk, a.dv = dv, a.S = S, a.q_pos0 = q_pos0, a.scale = scale;
         a.tensor_cores = attention_tf32_;
@@ -132,13 +142,14 @@ void CudaBackend::attention(const TensorView& out, const TensorView& q, const Te
     const int64_t per_query = H * S * int64_t(sizeof(float));
     const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(T, (256ll << 20) / std::max<int64_t>(per_query, 1)));
     float* scores = static_cast<float*>(workspace(size_t(chunk * per_query)));
-    AttnParams p{q.as<float>(), q.stride[0], q.stride[1], k.as<float>(), k.stride[0], k.stride[1],
-                 v.as<float>(), v.stride[0], v.stride[1], out.as<float>(), out.stride[0], out.stride[1],
+    AttnParams p{q.as<float>(), q.stride[0], q.stride[1], k.data, k.stride[0], k.stride[1],
+                 v.data, v.stride[0], v.stride[1], out.as<float>(), out.stride[0], out.stride[1],
                  H, Hk, dk, dv, S, 0, q_pos0, scale};
     for (int64_t t0 = 0; t0 < T; t0 += chunk) {
         p.t0 = t0;
         dim3 grid(unsigned(std::min(chunk, T - t0)), unsigned(H));
-        attention_kernel<<<grid, kThreads, 0, stream_>>>(p, scores);
+        if (kv_bf16) attention_kernel<__nv_bfloat16><<<grid, kThreads, 0, stream_>>>(p, scores);
+        else attention_kernel<float><<<grid, kThreads, 0, stream_>>>(p, scores);
         CUDA_CHECK_LAUNCH();
     }
 }

@@ -12,7 +12,8 @@
 //   Each split writes its unnormalised o, m, l to the workspace; the combine kernel merges the splits:
 //   out = Σ_c e^(m_c − M) o_c / Σ_c e^(m_c − M) l_c,  M = max_c m_c.
 // Splits: enough CTAs for ~2 waves of the SMs (rows · head groups · splits ≥ 2·SMs), each ≥ 256 keys.
-// fp32 throughout; causal rule as the CPU's: query t sees keys s ≤ q_pos0 + t.
+// fp32 math throughout (a BF16 cache is widened as it is loaded: half the bytes, same arithmetic);
+// causal rule as the CPU's: query t sees keys s ≤ q_pos0 + t.
 // Shared memory: 8 × 576 floats of keys (+ 8 × 512 of values when v is a separate tensor) = 18–35 KB.
 // Expected limits (estimates, not measured): per key and head pair a warp issues 34 shared loads for
 // 68 FMAs, so the kernel is shared-load bound at ~0.3 ms for B 64 × S 4096 × H 16 on an H100 (~60% of
@@ -39,7 +40,8 @@ constexpr int64_t kMinChunk = 256;  // keys per split at least
 using Partials = MlaDecodePartials;
 
 // grid (splits, ceil(H / 16), B·T); kAliasV: v rows are the first dv columns of the k rows.
-template <bool kAliasV>
+// KT: the cache's element type (float, or __nv_bfloat16 for a BF16 cache), widened as it is loaded.
+template <bool kAliasV, class KT>
 __global__ void __launch_bounds__(kThreads, 2) mla_decode_split_kernel(MlaDecodeArgs a, int64_t chunk, Partials part) {
     __shared__ float ks[kKeys * kMlaDecodeMaxDk];                 // [kKeys, dk] this tile's key rows
     __shared__ float vs[kAliasV ? 1 : kKeys * kMlaDecodeMaxDv];  // [kKeys, dv] its value rows
@@ -74,18 +76,18 @@ __global__ void __launch_bounds__(kThreads, 2) mla_decode_split_kernel(MlaDecode
     auto load_tile = [&](int64_t s0) {
         const int64_t s = s0 + warp;
         if (s >= s_end) return;
-        const float* kp = mla_row_ptr(a.k, a.k_ld, a.k_sb, a.block_table, a.bt_ld, b, s);
+        const KT* kp = mla_row_ptr(static_cast<const KT*>(a.k), a.k_ld, a.k_sb, a.block_table, a.bt_ld, b, s);
 #pragma unroll
         for (int c = 0; c < kQc; ++c) {
             const int d = lane + 32 * c;
-            if (d < dk) kr[c] = kp[d];
+            if (d < dk) kr[c] = to_float(kp[d]);
         }
         if constexpr (!kAliasV) {
-            const float* vp = mla_row_ptr(a.v, a.v_ld, a.v_sb, a.block_table, a.bt_ld, b, s);
+            const KT* vp = mla_row_ptr(static_cast<const KT*>(a.v), a.v_ld, a.v_sb, a.block_table, a.bt_ld, b, s);
 #pragma unroll
             for (int c = 0; c < kVc; ++c) {
                 const int d = lane + 32 * c;
-                if (d < dv) vr[c] = vp[d];
+                if (d < dv) vr[c] = to_float(vp[d]);
             }
         }
     };
@@ -253,8 +255,14 @@ void mla_decode(const MlaDecodeArgs& a, void* workspace, int sm_count, cudaStrea
     if (mla_decode_tc_applies(a)) {
         mla_decode_tc_split(a, chunk, grid, part, ws + ceil_div(n * (a.dv + 2), 8) * 8, stream);  // checks its launches
     } else {
-        if (alias_v(a)) mla_decode_split_kernel<true><<<grid, kThreads, 0, stream>>>(a, chunk, part);
-        else mla_decode_split_kernel<false><<<grid, kThreads, 0, stream>>>(a, chunk, part);
+        const bool alias = alias_v(a);
+        if (a.kv_bf16) {
+            if (alias) mla_decode_split_kernel<true, __nv_bfloat16><<<grid, kThreads, 0, stream>>>(a, chunk, part);
+            else mla_decode_split_kernel<false, __nv_bfloat16><<<grid, kThreads, 0, stream>>>(a, chunk, part);
+        } else {
+            if (alias) mla_decode_split_kernel<true, float><<<grid, kThreads, 0, stream>>>(a, chunk, part);
+            else mla_decode_split_kernel<false, float><<<grid, kThreads, 0, stream>>>(a, chunk, part);
+        }
         CUDA_CHECK_LAUNCH();
     }
     mla_decode_combine_kernel<<<dim3(unsigned(a.B * a.T), unsigned(a.H)), 128, 0, stream>>>(a, splits, part);

@@ -28,10 +28,12 @@ struct MlaDecodeArgs {
     // Key rows [B, S, dk]: row s of sequence b at k + b·k_sb + s·k_ld, or, with a block table,
     // k + (block_table[b·bt_ld + s/64]·64 + s%64)·k_ld (k_sb unused). v likewise with v_ld / v_sb
     // ([B, S, dv]; v may be the first dv columns of the k rows: v == k, v_ld == k_ld).
-    const float* k = nullptr;
+    // Elements are fp32, or bf16 when kv_bf16 (a BF16 KV cache: widened to fp32 as they are loaded).
+    const void* k = nullptr;
     int64_t k_ld = 0, k_sb = 0;
-    const float* v = nullptr;
+    const void* v = nullptr;
     int64_t v_ld = 0, v_sb = 0;
+    bool kv_bf16 = false;
     const int32_t* block_table = nullptr;  // optional [B, ceil(S/64)] page indices; nullptr = contiguous
     int64_t bt_ld = 0;
     float* out = nullptr;  // [B, T, H, dv]
@@ -52,15 +54,16 @@ struct MlaDecodePartials {
     float* l;  // [rows, splits, H] Σ p
 };
 
-// Address of key row s of sequence b (contiguous or paged).
-__device__ __forceinline__ const float* mla_row_ptr(const float* base, int64_t ld, int64_t sb, const int32_t* table,
-                                                    int64_t bt_ld, int64_t b, int64_t s) {
+// Address of key row s of sequence b (contiguous or paged); T is the cache's element type.
+template <class T>
+__device__ __forceinline__ const T* mla_row_ptr(const T* base, int64_t ld, int64_t sb, const int32_t* table,
+                                                int64_t bt_ld, int64_t b, int64_t s) {
     if (table == nullptr) return base + b * sb + s * ld;
     const int64_t page = table[b * bt_ld + s / kMlaPageTokens];
     return base + (page * kMlaPageTokens + s % kMlaPageTokens) * ld;
 }
 
-// The tensor-core kernel's conditions: a.tensor_cores; v the first dv columns of the k rows; dk a
+// The tensor-core kernel's conditions: a.tensor_cores; an fp32 cache; v the first dv columns of the k rows; dk a
 // multiple of 8; dv a multiple of 64; the cache 32-byte aligned with strides multiples of 8 floats
 // (WMMA's pointer rule; q is staged into the workspace, so any q layout and head count works).
 bool mla_decode_tc_applies(const MlaDecodeArgs& a);

@@ -56,6 +56,7 @@ __global__ void __launch_bounds__(kTcThreads) mla_decode_tc_kernel(MlaDecodeArgs
     __shared__ float ms[kTcHeads], ls[kTcHeads], cs[kTcHeads];  // running max, running sum, tile correction
     const int tid = int(threadIdx.x), lane = tid & 31, warp = tid >> 5;
     const int64_t split = blockIdx.x, n_splits = gridDim.x, row = blockIdx.z;
+    const float* cache = static_cast<const float*>(a.k);  // fp32 rows (mla_decode_tc_applies)
     const int64_t h0 = int64_t(blockIdx.y) * kTcHeads;
     const int64_t b = row / a.T, t = row % a.T;
     const int64_t n_keys = min(a.S, a.q_pos0 + t + 1);
@@ -75,7 +76,7 @@ __global__ void __launch_bounds__(kTcThreads) mla_decode_tc_kernel(MlaDecodeArgs
         // 1. scores of the 16 heads against this warp's keys k0 .. k0 + 15
         const int k0 = warp * 16;
         if (k0 + 16 <= nk) {
-            const float* kp = mla_row_ptr(a.k, a.k_ld, a.k_sb, a.block_table, a.bt_ld, b, s0 + k0);
+            const float* kp = mla_row_ptr(cache, a.k_ld, a.k_sb, a.block_table, a.bt_ld, b, s0 + k0);
             FragC sc;
             wmma::fill_fragment(sc, 0.0f);
             FragA fa;
@@ -90,7 +91,7 @@ __global__ void __launch_bounds__(kTcThreads) mla_decode_tc_kernel(MlaDecodeArgs
             wmma::store_matrix_sync(ps + k0, sc, kPLd, wmma::mem_row_major);
         } else {
             for (int r = k0; r < nk; ++r) {  // a group cut by the split's end: fp32 dots, lanes over dk
-                const float* kp = mla_row_ptr(a.k, a.k_ld, a.k_sb, a.block_table, a.bt_ld, b, s0 + r);
+                const float* kp = mla_row_ptr(cache, a.k_ld, a.k_sb, a.block_table, a.bt_ld, b, s0 + r);
                 for (int h = 0; h < kTcHeads; ++h) {
                     float d = 0.0f;
                     for (int i = lane; i < dk; i += 32) d += q[h * a.q_sh + i] * kp[i];
@@ -137,7 +138,7 @@ __global__ void __launch_bounds__(kTcThreads) mla_decode_tc_kernel(MlaDecodeArgs
             FragA pa;
             FragBRow vb;
             for (int kk = 0; kk < whole; kk += 8) {
-                const float* vp = mla_row_ptr(a.k, a.k_ld, a.k_sb, a.block_table, a.bt_ld, b, s0 + kk) + n0;
+                const float* vp = mla_row_ptr(cache, a.k_ld, a.k_sb, a.block_table, a.bt_ld, b, s0 + kk) + n0;
                 wmma::load_matrix_sync(pa, ps + kk, kPLd);  // already TF32
                 wmma::load_matrix_sync(vb, vp, unsigned(a.k_ld));
                 round_tf32(vb);
@@ -152,7 +153,7 @@ __global__ void __launch_bounds__(kTcThreads) mla_decode_tc_kernel(MlaDecodeArgs
                 const int h = i / dv, d = i % dv;
                 float add = 0.0f;
                 for (int r = whole; r < nk; ++r)
-                    add += ps[h * kPLd + r] * mla_row_ptr(a.k, a.k_ld, a.k_sb, a.block_table, a.bt_ld, b, s0 + r)[d];
+                    add += ps[h * kPLd + r] * mla_row_ptr(cache, a.k_ld, a.k_sb, a.block_table, a.bt_ld, b, s0 + r)[d];
                 os[h * kOLd + d] += add;
             }
         }
@@ -183,7 +184,7 @@ __global__ void stage_q_kernel(float* qs, MlaDecodeArgs a, int64_t Hp) {
 }  // namespace
 
 bool mla_decode_tc_applies(const MlaDecodeArgs& a) {
-    return a.tensor_cores && alias_v(a) && a.dk % 8 == 0 && a.dv % 64 == 0 && a.dv <= kMlaDecodeMaxDv &&
+    return a.tensor_cores && !a.kv_bf16 && alias_v(a) && a.dk % 8 == 0 && a.dv % 64 == 0 && a.dv <= kMlaDecodeMaxDv &&
            is_aligned(a.k, 32) && a.k_ld % 8 == 0 && (a.block_table != nullptr || a.k_sb % 8 == 0);
 }
 

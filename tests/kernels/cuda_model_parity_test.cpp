@@ -77,6 +77,34 @@ TEST_P(CudaModelParity, PrefillAndDecodeLogitsMatchCpu) {
     EXPECT_EQ(gpu_cache->size(), int64_t(prompt.size() + 3));
 }
 
+// The same with a BF16 KV cache on both backends (Model::new_cache(.., BF16)): new latents / keys are
+// rounded to bf16 as they are written, and attention widens them. The two backends compute the latents
+// in different orders (~1e-6 apart), so an element close to a bf16 rounding boundary can round one way on
+// the CPU and the other on the GPU (a 2^-8 relative difference in that element); 1e-3 of the largest logit
+// leaves room for that, ten times tighter than the F32-vs-BF16 cache difference (2e-3..3.3e-3 on the CPU).
+TEST_P(CudaModelParity, Bf16KvCacheMatchesCpuBf16Cache) {
+    const ModelConfig c = GetParam().config();
+    const tiny::TensorMap weights = tiny::random_weights(c, 2025);
+    auto cpu_model = Model::from_store(c, std::make_unique<tiny::MemoryStore>(weights), *cpu_);
+    auto gpu_model = Model::from_store(c, std::make_unique<tiny::MemoryStore>(weights), *gpu_);
+    auto cpu_cache = cpu_model->new_cache(32, DType::BF16);
+    auto gpu_cache = gpu_model->new_cache(32, DType::BF16);
+    EXPECT_EQ(gpu_cache->stats().dtype, DType::BF16);
+    const std::vector<int32_t> prompt = {5, 17, 3, 42, 9, 63, 0, 28, 11};
+    ForwardOptions all;
+    all.all_logits = true;
+    std::vector<float> want, got;
+    cpu_model->forward(*cpu_cache, prompt, all, want);
+    gpu_model->forward(*gpu_cache, prompt, all, got);
+    expect_close(got, want, 1e-3, "prefill logits, bf16 cache");
+    for (const int32_t tok : {7, 50, 2}) {
+        const std::vector<int32_t> one = {tok};
+        cpu_model->forward(*cpu_cache, one, ForwardOptions{}, want);
+        gpu_model->forward(*gpu_cache, one, ForwardOptions{}, got);
+        expect_close(got, want, 1e-3, ("decode logits after token " + std::to_string(tok) + ", bf16 cache").c_str());
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(Family, CudaModelParity, ::testing::ValuesIn(kCases),
                          [](const auto& info) { return std::string(info.param.name); });
 

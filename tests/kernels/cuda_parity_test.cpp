@@ -89,6 +89,17 @@ TEST_F(CudaParity, AttentionMhaAndLatentMqa) {
     cpu_->attention(ol.view(), ql.view(), cache.view(), vl, 0.15f, 5);
     gpu_->attention(dol.view(), dql.view(), dcache.view(), dcache.view().slice_last(0, 32), 0.15f, 5);
     expect_close(to_host(dol.view()), ol.as<float>(), 1e-4, "latent mqa");
+    // BF16 keys/values (a BF16 KV cache): MHA over 12 queries takes the reference kernel (the flash kernels
+    // read fp32 only); both backends widen the same bf16 values.
+    Tensor qh = host(DType::F32, {12, 3, 24}), kh = host(DType::BF16, {20, 3, 24}), vh = host(DType::BF16, {20, 3, 16});
+    Tensor oh = host(DType::F32, {12, 3, 16});
+    Tensor dqh = to_gpu(qh), dkh = to_gpu(kh), dvh = to_gpu(vh), doh = to_gpu(oh);
+    cpu_->attention(oh.view(), qh.view(), kh.view(), vh.view(), 0.2f, 8);
+    gpu_->attention(doh.view(), dqh.view(), dkh.view(), dvh.view(), 0.2f, 8);
+    expect_close(to_host(doh.view()), oh.as<float>(), 1e-4, "mha bf16 k/v");
+    EXPECT_THROW(gpu_->attention(doh.view(), dqh.view(), dkh.view(), to_gpu(host(DType::F32, {20, 3, 16})).view(),
+                                 0.2f, 8),
+                 Error) << "k BF16 with v F32";
 }
 
 TEST_F(CudaParity, MoeRoutingAndCombine) {
@@ -162,6 +173,7 @@ namespace {
 struct DecodeCase {
     int64_t T, H, S, q_pos0, k_ld;  // k_ld > 576: the cache rows are a slice of wider rows
     bool separate_v;                // v its own tensor [S, 1, 512] instead of a view of the cache
+    bool bf16 = false;              // the cache (and v) in BF16, as a BF16 KV cache holds them
 };
 }  // namespace
 
@@ -170,8 +182,9 @@ protected:
     void run(const DecodeCase& c, const char* what) {
         constexpr int64_t dk = 576, dv = 512;
         const float scale = 0.0722f;  // 1/sqrt(192), DeepSeek's q·k scale before mscale
-        Tensor q = host(DType::F32, {c.T, c.H, dk}), cache = host(DType::F32, {c.S, 1, c.k_ld});
-        Tensor vsep = host(DType::F32, {c.S, 1, dv}), o = host(DType::F32, {c.T, c.H, dv});
+        const DType kv = c.bf16 ? DType::BF16 : DType::F32;
+        Tensor q = host(DType::F32, {c.T, c.H, dk}), cache = host(kv, {c.S, 1, c.k_ld});
+        Tensor vsep = host(kv, {c.S, 1, dv}), o = host(DType::F32, {c.T, c.H, dv});
         const TensorView k = cache.view().slice_last(0, dk);
         const TensorView v = c.separate_v ? vsep.view() : cache.view().slice_last(0, dv);
         cpu_->attention(o.view(), q.view(), k, v, scale, c.q_pos0);
@@ -205,6 +218,13 @@ TEST_F(CudaParityDecode, LatentChatTurnManyQueries) {
 TEST_F(CudaParityDecode, LatentShortContextStridedSeparateV) {
     run({1, 20, 37, 36, 580, false}, "S37 H20 ld580");
     run({3, 20, 37, 30, 580, true}, "S37 H20 T3 separate v");
+}
+// A BF16 latent cache (Model::new_cache(.., BF16)): both backends read the same bf16 values and compute
+// in fp32, so the fp32 tolerance holds. Two splits, a chat turn's queries, and a separate strided v.
+TEST_F(CudaParityDecode, Bf16LatentCache) {
+    run({1, 16, 517, 516, 576, false, true}, "bf16 H16 S517");
+    run({5, 16, 300, 290, 576, false, true}, "bf16 T5 q_pos0 290 S300");
+    run({3, 20, 37, 30, 580, true, true}, "bf16 S37 H20 T3 separate v");
 }
 
 // The same decode through the TF32 tensor-core split kernel (attention_decode_tc.cu), on a second

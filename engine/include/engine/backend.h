@@ -158,7 +158,8 @@ public:
     //   k   [S, Hk, dk]    keys for positions 0 .. S-1;  Hk == H (MHA) or Hk == 1 (MQA, e.g. the MLA latent)
     //   v   [S, Hk, dv]    (may alias k, e.g. the first r_kv dims of the latent cache)
     //   out [T, H,  dv]
-    // Query t attends keys s <= q_pos0 + t.
+    // Query t attends keys s <= q_pos0 + t. q and out are F32; k and v are both F32 or both BF16 (a BF16
+    // KV cache, Model::new_cache), widened to fp32 as they are read.
     virtual void attention(const TensorView& out, const TensorView& q, const TensorView& k,
                            const TensorView& v, float scale, int64_t q_pos0) = 0;
 
