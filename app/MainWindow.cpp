@@ -37,6 +37,10 @@ MainWindow::MainWindow(const AppOptions& options, QWidget* parent)
     m_library->setDevice(m_settings.settings().value(QStringLiteral("engine/device"), QStringLiteral("auto")).toString());
     connect(m_library, &LibraryPanel::deviceChanged, this,
             [this](const QString& device) { m_settings.settings().setValue(QStringLiteral("engine/device"), device); });
+    m_library->setKvCache(
+        m_settings.settings().value(QStringLiteral("engine/kvCache"), QStringLiteral("f32")).toString());
+    connect(m_library, &LibraryPanel::kvCacheChanged, this,
+            [this](const QString& type) { m_settings.settings().setValue(QStringLiteral("engine/kvCache"), type); });
     m_chat = new ChatPanel(m_worker.get(), m_db.get(), m_tabs);
     m_train = new TrainRunsPanel(m_db.get(), m_tabs);
     m_train->setRunsRoot(QDir(options.dataDir).filePath(QStringLiteral("runs")));
@@ -79,7 +83,8 @@ MainWindow::MainWindow(const AppOptions& options, QWidget* parent)
     connect(m_library, &LibraryPanel::modelReady, this, [this](const ModelSummary& s) {
         m_chat->setModel(s);
         m_train->setBaseModel(s.path);
-        m_modelLabel->setText(tr("%1 · %2 · ctx %3").arg(s.name, s.backendName).arg(s.contextTokens));
+        m_modelLabel->setText(
+            tr("%1 · %2 · ctx %3 · %4 KV").arg(s.name, s.backendName).arg(s.contextTokens).arg(s.kvCacheType));
         m_modelReady = true;
         m_tabs->setCurrentWidget(m_chat);
         if (m_dbReady && !m_options.autoPrompt.isEmpty() && !m_autoPromptSent) {

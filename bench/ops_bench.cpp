@@ -174,19 +174,21 @@ int main(int argc, char** argv) {
     // (e) attention. Decode with the MLA absorbed latent (MQA: H=16 query heads on one 576-wide key whose
     // first 512 dims are the value): memory-bound on the cache, vs (a). Prefill MHA: vs (b), counting only
     // the causal (unmasked) FLOPs.
-    for (int64_t S : {int64_t(1024), int64_t(4096)}) {
-        const int64_t H = 16, dk = 576, dv = 512;
-        Tensor q = random_tensor(DType::F32, {1, H, dk}, 5);
-        Tensor k = random_tensor(DType::F32, {S, 1, dk}, 6);
-        TensorView v = k.view().slice_last(0, dv);
-        Tensor out = Tensor::cpu(DType::F32, {1, H, dv});
-        const double t = best_of(reps * 4, [&] { be->attention(out, q, k, v, 0.05f, S - 1); });
-        const double gbs = double(k.view().nbytes()) / t * 1e-9;
-        char buf[200];
-        std::snprintf(buf, sizeof buf, "(e) attention decode MLA-latent H=16 S=%-5lld      %8.3f ms  %7.2f GB/s ", (long long)S,
-                      t * 1e3, gbs);
-        lines.push_back({buf, gbs, true});
-    }
+    // The cache in fp32 and in bf16 (`--kv-cache bf16`: half the bytes, widened in registers).
+    for (DType cache_dt : {DType::F32, DType::BF16})
+        for (int64_t S : {int64_t(1024), int64_t(4096)}) {
+            const int64_t H = 16, dk = 576, dv = 512;
+            Tensor q = random_tensor(DType::F32, {1, H, dk}, 5);
+            Tensor k = random_tensor(cache_dt, {S, 1, dk}, 6);
+            TensorView v = k.view().slice_last(0, dv);
+            Tensor out = Tensor::cpu(DType::F32, {1, H, dv});
+            const double t = best_of(reps * 4, [&] { be->attention(out, q, k, v, 0.05f, S - 1); });
+            const double gbs = double(k.view().nbytes()) / t * 1e-9;
+            char buf[200];
+            std::snprintf(buf, sizeof buf, "(e) attention decode MLA-latent H=16 S=%-5lld %-4s %8.3f ms  %7.2f GB/s ",
+                          (long long)S, cache_dt == DType::BF16 ? "bf16" : "f32", t * 1e3, gbs);
+            lines.push_back({buf, gbs, true});
+        }
     if (!decode_only) {
         const int64_t T = 1024, H = 16, dk = 192, dv = 128;
         Tensor q = random_tensor(DType::F32, {T, H, dk}, 7);

@@ -17,6 +17,7 @@ struct ModelSummary {
     qint64 mhaKvBytesPerToken = 0;  // the same model with plain MHA
     qint64 maxContext = 0;          // max_position_embeddings
     qint64 contextTokens = 0;       // the context a loaded model's sessions use
+    QString kvCacheType = QStringLiteral("f32");  // their KV cache's element type: "f32" | "bf16"
     int layers = 0;
     int routedExperts = 0;
     int expertsPerToken = 0;

@@ -26,6 +26,7 @@ struct EngineWorker::State {
     std::unique_ptr<engine::Tokenizer> tokenizer;
     ModelSummary summary;
     qint64 contextTokens = 0;
+    engine::DType kvDtype = engine::DType::F32;  // the sessions' KV cache element type
     // One session (KV cache) per conversation, most recently used first; a few are kept so switching
     // chats does not re-prefill, and memory stays bounded.
     std::list<std::pair<qint64, std::unique_ptr<engine::Session>>> sessions;
@@ -76,7 +77,7 @@ struct EngineWorker::State {
             }
         }
         if (sessions.size() >= kMaxSessions) sessions.pop_back();
-        sessions.emplace_front(conversationId, std::make_unique<engine::Session>(*model, contextTokens));
+        sessions.emplace_front(conversationId, std::make_unique<engine::Session>(*model, contextTokens, kvDtype));
         return *sessions.front().second;
     }
 };
@@ -167,11 +168,13 @@ void EngineWorker::inspect(const QString& path, const QString& device) {
     });
 }
 
-void EngineWorker::loadModel(const QString& path, qint64 contextTokens, int threads, const QString& device) {
+void EngineWorker::loadModel(const QString& path, qint64 contextTokens, int threads, const QString& device,
+                             const QString& kvCache) {
     m_cancelLoad = false;
-    post([this, path, contextTokens, threads, device](State& st) {
+    post([this, path, contextTokens, threads, device, kvCache](State& st) {
         st.unload();
         try {
+            st.kvDtype = engine::kv_cache_dtype_from_name(kvCache.toStdString());
             ModelSummary summary = ModelInspector::inspect(path);
             st.ensureBackend(threads, device);
             QElapsedTimer since;
@@ -191,8 +194,11 @@ void EngineWorker::loadModel(const QString& path, qint64 contextTokens, int thre
             summary.totalParams = stats.total_params;
             summary.activeParams = stats.active_params;
             summary.weightBytes = stats.weight_bytes;
-            summary.kvBytesPerToken = stats.kv_bytes_per_token;
-            summary.mhaKvBytesPerToken = stats.mha_kv_bytes_per_token;
+            // The stats count fp32 elements; a BF16 cache stores half (the MHA comparison likewise).
+            const int64_t kvDiv = st.kvDtype == engine::DType::BF16 ? 2 : 1;
+            summary.kvBytesPerToken = stats.kv_bytes_per_token / kvDiv;
+            summary.mhaKvBytesPerToken = stats.mha_kv_bytes_per_token / kvDiv;
+            summary.kvCacheType = kvCache;
             st.describeBackend(summary);
             const qint64 maxCtx = st.model->config().max_position_embeddings;
             st.contextTokens = maxCtx > 0 ? std::min(contextTokens, maxCtx) : contextTokens;

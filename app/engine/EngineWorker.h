@@ -30,8 +30,9 @@ public:
     // device: where the model runs, "auto" (the GPU when the CUDA backend loads, else the CPU), "cpu" or
     // "cuda". inspect() describes that backend in the summary (name, GPU memory) for the memory plan.
     void inspect(const QString& path, const QString& device = QStringLiteral("auto"));
+    // kvCache: the sessions' KV cache element type, "f32" or "bf16" (engine::Model::new_cache).
     void loadModel(const QString& path, qint64 contextTokens, int threads = 0,
-                   const QString& device = QStringLiteral("auto"));
+                   const QString& device = QStringLiteral("auto"), const QString& kvCache = QStringLiteral("f32"));
     void cancelLoad() { m_cancelLoad = true; }
     void unloadModel();
     void generate(const GenerationRequest& request);

@@ -62,6 +62,14 @@ LibraryPanel::LibraryPanel(EngineWorker* worker, Database* db, QWidget* parent)
     m_device->setAccessibleName(tr("Run on"));
     m_device->setToolTip(tr("Where the model runs. A change applies the next time a model is loaded."));
     ctxRow->addRow(tr("Run on:"), m_device);
+    m_kvCache = new QComboBox(box);
+    m_kvCache->addItem(tr("Full precision (fp32)"), QStringLiteral("f32"));
+    m_kvCache->addItem(tr("Half precision (bf16): half the memory"), QStringLiteral("bf16"));
+    m_kvCache->setAccessibleName(tr("KV cache precision"));
+    m_kvCache->setToolTip(tr("How each token's cached latent is stored. bf16 halves the KV cache's memory and "
+                             "the bytes each generated token reads, at a small cost in accuracy. A change "
+                             "applies the next time a model is loaded."));
+    ctxRow->addRow(tr("KV cache:"), m_kvCache);
     form->addLayout(ctxRow);
     m_planLabel = new QLabel(box);
     m_planLabel->setWordWrap(true);
@@ -108,6 +116,10 @@ LibraryPanel::LibraryPanel(EngineWorker* worker, Database* db, QWidget* parent)
         emit deviceChanged(device());
         if (!m_inspected.path.isEmpty()) openModel(m_inspected.path);  // the memory plan of the new device
     });
+    connect(m_kvCache, &QComboBox::currentIndexChanged, this, [this] {
+        emit kvCacheChanged(kvCache());
+        updatePlan();
+    });
     connect(m_load, &QPushButton::clicked, this, &LibraryPanel::loadInspected);
     connect(m_cancel, &QPushButton::clicked, this, [this] {
         m_worker->cancelLoad();
@@ -149,7 +161,8 @@ LibraryPanel::LibraryPanel(EngineWorker* worker, Database* db, QWidget* parent)
     connect(m_worker, &EngineWorker::modelLoaded, this, [this](const ModelSummary& s) {
         setBusy(false);
         m_loaded = s;
-        m_stage->setText(tr("Loaded on %1 · context %2 tokens").arg(s.backendName).arg(s.contextTokens));
+        m_stage->setText(tr("Loaded on %1 · context %2 tokens · %3 KV cache").arg(s.backendName).arg(s.contextTokens)
+                             .arg(s.kvCacheType));
         RecentModel recent{s.path, s.name, s.architecture, s.totalParams, 0};
         m_db->call(this, [recent](ChatStore& st) { st.touchModel(recent); }, [this] { refreshRecent(); });
         emit modelReady(s);
@@ -193,7 +206,9 @@ void LibraryPanel::updatePlan() {
     if (m_inspected.path.isEmpty()) return;
     MemoryPlanInput in;
     in.weightBytes = m_inspected.weightBytes;
-    in.kvBytesPerToken = m_inspected.kvBytesPerToken;
+    // The inspector counts an fp32 cache; bf16 stores half.
+    const qint64 kvDiv = kvCache() == QLatin1String("bf16") ? 2 : 1;
+    in.kvBytesPerToken = m_inspected.kvBytesPerToken / kvDiv;
     in.contextTokens = m_context->value();
     in.maxContextTokens = m_inspected.maxContext;
     // A model already loaded frees its memory when replaced.
@@ -202,14 +217,14 @@ void LibraryPanel::updatePlan() {
     const char* color = m_plan.verdict == MemoryPlan::Verdict::Fits ? "#27ae60"
                         : m_plan.verdict == MemoryPlan::Verdict::FitsWithSmallerContext ? "#d68910" : "#c0392b";
     m_planLabel->setText(tr("<b>Memory plan (CPU RAM):</b> <span style='color:%1'><b>%2</b></span><br>"
-                            "weights %3 + KV cache %4 at %5 tokens (MLA: %6 KiB/token; MHA would need %7 KiB/token) "
+                            "weights %3 + %9 KV cache %4 at %5 tokens (MLA: %6 KiB/token; MHA would need %7 KiB/token) "
                             "· free RAM %8")
                              .arg(QLatin1String(color), m_plan.summary.toHtmlEscaped(),
                                   MemoryPlanner::gigabytes(in.weightBytes), MemoryPlanner::gigabytes(m_plan.kvBytes))
                              .arg(in.contextTokens)
-                             .arg(m_inspected.kvBytesPerToken / 1024.0, 0, 'f', 1)
-                             .arg(m_inspected.mhaKvBytesPerToken / 1024.0, 0, 'f', 1)
-                             .arg(MemoryPlanner::gigabytes(in.freeBytes)));
+                             .arg(in.kvBytesPerToken / 1024.0, 0, 'f', 1)
+                             .arg(m_inspected.mhaKvBytesPerToken / kvDiv / 1024.0, 0, 'f', 1)
+                             .arg(MemoryPlanner::gigabytes(in.freeBytes), kvCache()));
     QString extra;
     if (m_inspected.onGpu) {
         // The model runs on the GPU: its memory is what must fit (weights are uploaded there).
@@ -233,7 +248,7 @@ void LibraryPanel::loadInspected() {
     if (m_inspected.path.isEmpty()) return;
     m_error->clear();
     setBusy(true);
-    m_worker->loadModel(m_inspected.path, m_context->value(), 0, device());
+    m_worker->loadModel(m_inspected.path, m_context->value(), 0, device(), kvCache());
     emit status(tr("Loading %1…").arg(m_inspected.name));
 }
 
@@ -254,6 +269,13 @@ QString LibraryPanel::device() const { return m_device->currentData().toString()
 void LibraryPanel::setDevice(const QString& device) {
     const int i = m_device->findData(device);
     m_device->setCurrentIndex(i >= 0 ? i : 0);  // an unknown value from an old settings file: automatic
+}
+
+QString LibraryPanel::kvCache() const { return m_kvCache->currentData().toString(); }
+
+void LibraryPanel::setKvCache(const QString& type) {
+    const int i = m_kvCache->findData(type);
+    m_kvCache->setCurrentIndex(i >= 0 ? i : 0);  // an unknown value from an old settings file: fp32
 }
 
 void LibraryPanel::setContextTokens(qint64 tokens) { m_context->setValue(int(std::clamp<qint64>(tokens, 256, 1 << 20))); }

@@ -26,6 +26,8 @@ public:
     void setContextTokens(qint64 tokens);
     QString device() const;                 // "auto" | "cuda" | "cpu": where models are loaded
     void setDevice(const QString& device);  // unknown values select "auto"
+    QString kvCache() const;                 // "f32" | "bf16": the KV cache's element type
+    void setKvCache(const QString& type);    // unknown values select "f32"
     const ModelSummary& loaded() const { return m_loaded; }
     bool isLoaded() const { return !m_loaded.path.isEmpty(); }
 
@@ -36,6 +38,7 @@ signals:
     void modelReady(const ModelSummary& summary);
     void status(const QString& message);
     void deviceChanged(const QString& device);
+    void kvCacheChanged(const QString& type);
 
 private:
     void refreshRecent();
@@ -52,6 +55,7 @@ private:
     QLabel* m_details;
     QSpinBox* m_context;
     QComboBox* m_device;
+    QComboBox* m_kvCache;
     QLabel* m_planLabel;
     QCheckBox* m_override;
     QPushButton* m_load;

@@ -18,7 +18,8 @@
 namespace cli {
 namespace {
 
-constexpr const char* kUsage = "bench MODEL [-p 512] [-n 128] [--threads N] [--device auto|cpu|cuda] [--ctx N] [--kv-cache f32|bf16] [--bw-mib 512] [--no-warmup]";
+constexpr const char* kUsage = "bench MODEL [-p 512] [-n 128] [--threads N] [--device auto|cpu|cuda] [--ctx N] "
+                                "[--kv-cache f32|bf16] [--bw-mib 512] [--no-warmup]";
 
 // Read bandwidth in bytes/s: `threads` threads each sum their slice of one buffer; best of `reps`.
 // Hand-written because no Debian library measures it; the sum keeps the reads from being optimised out.
@@ -114,8 +115,10 @@ int run_bench(Args& args) {
                 tp.prefill_tps());
     std::printf("decode     %lld tokens in %.3f s: %.2f tok/s\n", (long long)tp.decode_tokens, tp.decode_seconds,
                 tp.decode_tps());
-    std::printf("roofline   %s weights + %s %s KV (mean context %.0f) read per decoded token -> %.2f tok/s at %.2f GB/s\n",
-                human_bytes(double(s.decode_read_bytes)).c_str(), human_bytes(double(kv_bytes_per_token) * mean_ctx).c_str(),
+    std::printf("roofline   %s weights + %s %s KV (mean context %.0f) read per decoded token -> %.2f tok/s at "
+                "%.2f GB/s\n",
+                human_bytes(double(s.decode_read_bytes)).c_str(),
+                human_bytes(double(kv_bytes_per_token) * mean_ctx).c_str(),
                 engine::kv_cache_dtype_name(session.kv_stats().dtype), mean_ctx, roofline, bw / 1e9);
     std::printf("decode = %.1f%% of the memory-bandwidth roofline\n", 100.0 * tp.decode_tps() / roofline);
     const engine::Backend::CaptureStats cs = m.model->backend().capture_stats();

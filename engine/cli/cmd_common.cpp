@@ -124,7 +124,9 @@ int64_t parse_context(Args& args, const engine::ModelConfig& config) {
     return int64_t(ctx);
 }
 
-engine::DType parse_kv_cache(Args& args) { return engine::kv_cache_dtype_from_name(args.option_or({"--kv-cache"}, "f32")); }
+engine::DType parse_kv_cache(Args& args) {
+    return engine::kv_cache_dtype_from_name(args.option_or({"--kv-cache"}, "f32"));
+}
 
 LogitsWriter::LogitsWriter(const std::filesystem::path& path, int64_t vocab) : path_(path), vocab_(vocab) {
     static_assert(std::endian::native == std::endian::little, "logits dumps are written little-endian");

@@ -19,7 +19,8 @@
 namespace cli {
 namespace {
 
-constexpr const char* kUsage = "perplexity MODEL TEXTFILE [--ctx N] [--kv-cache f32|bf16] [--stride S] [--logits-out FILE] [--threads N] [--device auto|cpu|cuda]";
+constexpr const char* kUsage = "perplexity MODEL TEXTFILE [--ctx N] [--kv-cache f32|bf16] [--stride S] "
+                                "[--logits-out FILE] [--threads N] [--device auto|cpu|cuda]";
 
 int run_perplexity(Args& args) {
     const int threads = int(args.number_or({"-t", "--threads"}, 0));

@@ -62,6 +62,41 @@ private slots:
         QCOMPARE(post.contextTokens, qint64(1024));
     }
 
+    // The Library's "KV cache" choice reaches the sessions: bf16 reports (and the telemetry measures) half
+    // the bytes per token of the fp32 cache, and a chat still streams; an unknown type fails saying the choices.
+    void kvCacheChoiceIsHonoured() {
+        EngineWorker worker;
+        QSignalSpy inspected(&worker, &EngineWorker::inspected);
+        QSignalSpy loaded(&worker, &EngineWorker::modelLoaded);
+        QSignalSpy failed(&worker, &EngineWorker::loadFailed);
+        worker.inspect(m_model, QStringLiteral("cpu"));
+        QVERIFY(inspected.wait(30000));
+        const ModelSummary pre = inspected.first().first().value<ModelSummary>();
+        worker.loadModel(m_model, 1024, 1, QStringLiteral("cpu"), QStringLiteral("bf16"));
+        QVERIFY2(loaded.wait(60000), failed.isEmpty() ? "timeout" : qPrintable(failed.first().first().toString()));
+        const ModelSummary post = loaded.first().first().value<ModelSummary>();
+        QCOMPARE(post.kvCacheType, QStringLiteral("bf16"));
+        QCOMPARE(post.kvBytesPerToken * 2, pre.kvBytesPerToken);
+        QCOMPARE(post.mhaKvBytesPerToken * 2, pre.mhaKvBytesPerToken);
+
+        QSignalSpy telemetry(&worker, &EngineWorker::telemetry);
+        QSignalSpy finished(&worker, &EngineWorker::replyFinished);
+        QSignalSpy replyFailed(&worker, &EngineWorker::replyFailed);
+        worker.generate(request(7, 8));
+        QVERIFY2(finished.wait(120000),
+                 replyFailed.isEmpty() ? "timeout" : qPrintable(replyFailed.first().at(1).toString()));
+        QVERIFY(finished.first().at(1).value<ReplyStats>().tokens > 0);
+        QVERIFY(!telemetry.isEmpty());
+        const TelemetrySnapshot last = telemetry.last().at(1).value<TelemetrySnapshot>();
+        QCOMPARE(last.kvBytesPerToken, post.kvBytesPerToken);  // measured from the session's cache
+        QCOMPARE(last.kvBytesUsed, last.kvTokens * last.kvBytesPerToken);
+
+        worker.loadModel(m_model, 1024, 1, QStringLiteral("cpu"), QStringLiteral("q4_0"));
+        QVERIFY(failed.wait(30000));
+        const QString why = failed.last().first().toString();
+        QVERIFY2(why.contains(QStringLiteral("q4_0")) && why.contains(QStringLiteral("bf16")), qPrintable(why));
+    }
+
     // The Library's "Run on" choice reaches the engine: "cpu" loads on the CPU even where a GPU is usable;
     // "cuda" either loads on the GPU or (no usable GPU, as on CI) fails saying why, after which "cpu"
     // loads again in the same worker; a device change while a model is loaded describes the other
