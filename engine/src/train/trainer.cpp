@@ -112,33 +112,28 @@ StepStats Trainer::step(const std::vector<Batch>& micro) {
                 if (p.trainable) be.scale(p.grad, s);
         }
         adamw_->step(st.lr);
-        // Aux-loss-free balancing (V3): overloaded experts' bias goes down, underloaded up.
-        if (cfg_.bias_update_rate > 0) {
-            for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-                const auto& load = st.expert_load[size_t(l)];
-                TrainParam* bias = model_.find("model.layers." + std::to_string(l) + ".mlp.gate.e_score_correction_bias");
-                if (!bias || load.empty()) continue;
-                double mean = 0;
-                for (int64_t x : load) mean += double(x) / double(load.size());
-                const TensorView& bv = bias->value.view();  // [E], may live on a GPU: updated on the host
-                std::vector<float> b(size_t(bv.numel()));
-                be.copy(TensorView::contiguous(b.data(), DType::F32, {bv.numel()}), bv);
-                for (size_t e = 0; e < load.size(); ++e) {
-                    const double d = mean - double(load[e]);
-                    b[e] += cfg_.bias_update_rate * float((d > 0) - (d < 0));
-                }
-                be.copy(bv, TensorView::contiguous(b.data(), DType::F32, {bv.numel()}));
-            }
-        }
     }
+    // Per layer, the router bias is read once (it may live on a GPU), updated on the host by the
+    // aux-loss-free rule (V3: overloaded experts' bias goes down, underloaded up) when enabled and the step
+    // counted, written back, and reported: one read and at most one write of E floats per MoE layer.
+    const bool update_bias = cfg_.bias_update_rate > 0 && !st.skipped;
     for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
         TrainParam* bias = model_.find("model.layers." + std::to_string(l) + ".mlp.gate.e_score_correction_bias");
         st.router_bias.emplace_back();
-        if (bias) {
-            st.router_bias.back().resize(size_t(bias->value.view().numel()));
-            be.copy(TensorView::contiguous(st.router_bias.back().data(), DType::F32, {bias->value.view().numel()}),
-                    bias->value.view());
+        if (!bias) continue;
+        const TensorView& bv = bias->value.view();  // [E]
+        std::vector<float>& b = st.router_bias.back();
+        b.resize(size_t(bv.numel()));
+        be.copy(TensorView::contiguous(b.data(), DType::F32, {bv.numel()}), bv);
+        if (!update_bias || size_t(l) >= st.expert_load.size() || st.expert_load[size_t(l)].empty()) continue;
+        const auto& load = st.expert_load[size_t(l)];
+        double mean = 0;
+        for (int64_t x : load) mean += double(x) / double(load.size());
+        for (size_t e = 0; e < load.size(); ++e) {
+            const double d = mean - double(load[e]);
+            b[e] += cfg_.bias_update_rate * float((d > 0) - (d < 0));
         }
+        be.copy(bv, TensorView::contiguous(b.data(), DType::F32, {bv.numel()}));
     }
     st.skipped_total = skipped_;
     st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
