@@ -7,7 +7,8 @@
 //              active weights in bf16 (every dense weight, the router, the LM head, the shared experts and
 //              the top-k routed experts; the embedding table contributes one row) + the MLA latent cache
 //              at the mean context of the run; with decode steps as CUDA Graphs (the default) and op by
-//              op (ForwardOptions::capture_decode = false), same tokens
+//              op (ForwardOptions::capture_decode = false), same tokens; then again with a BF16 KV cache
+//              (`--kv-cache bf16`: half the cache bytes), graphs only
 //
 // The weights never touch the disk: a synthetic WeightStore makes each tensor on demand (uniform values
 // with std 1/sqrt(fan_in), seeded by the tensor's name) into a small ring of host buffers, and the CUDA
@@ -250,33 +251,39 @@ int main(int argc, char** argv) {
                     shape_name.c_str(), double(st.total_params) * 1e-6, double(st.active_params) * 1e-6, t_load,
                     (long long)st.kv_bytes_per_token);
 
-        auto cache = model->new_cache(prompt + n_decode + 8);
-        std::vector<int32_t> toks(static_cast<size_t>(prompt));
-        for (int64_t i = 0; i < prompt; ++i) toks[size_t(i)] = int32_t(2 + (i * 7919) % (s.V - 2));
-        std::vector<float> logits;
-        model->forward(*cache, toks, ForwardOptions{}, logits);
-        decode(*model, *cache, logits, 4, true);  // warm-up: scratch, expert tables, graphs, cuBLAS heuristics
+        for (const DType kv : {DType::F32, DType::BF16}) {
+            auto cache = model->new_cache(prompt + n_decode + 8, kv);
+            const double kv_tok = double(cache->stats().bytes_per_token);
+            std::vector<int32_t> toks(static_cast<size_t>(prompt));
+            for (int64_t i = 0; i < prompt; ++i) toks[size_t(i)] = int32_t(2 + (i * 7919) % (s.V - 2));
+            std::vector<float> logits;
+            model->forward(*cache, toks, ForwardOptions{}, logits);
+            decode(*model, *cache, logits, 4, true);  // warm-up: scratch, expert tables, graphs, cuBLAS heuristics
 
-        const double ctx = double(prompt) + double(n_decode) / 2;
-        const double bytes_tok = weight_bytes + ctx * double(st.kv_bytes_per_token);
-        const double roof = bw * 1e9 / bytes_tok;  // tokens/s if every byte moved at the copy bandwidth
-        std::printf("bytes per token: %.1f MB (weights %.1f MB + MLA cache %.1f MB at mean context %.0f) -> roofline "
-                    "%.1f tok/s\n",
-                    bytes_tok * 1e-6, weight_bytes * 1e-6, (bytes_tok - weight_bytes) * 1e-6, ctx, roof);
-        const Backend::CaptureStats c0 = be->capture_stats();
-        const DecodeRun graphs = decode(*model, *cache, logits, n_decode, true);
-        const Backend::CaptureStats c1 = be->capture_stats();
-        const DecodeRun eager = decode(*model, *cache, logits, n_decode, false);
-        const char* captured = gpu ? "decode, CUDA Graphs" : "decode, capture on (the CPU never captures)";
-        for (const auto& [name, r] : {std::pair<const char*, DecodeRun>{captured, graphs},
-                                      std::pair<const char*, DecodeRun>{"decode, op by op   ", eager}})
-            std::printf("%s: median %.3f ms/token (%.1f tok/s) = %.1f%% of roofline; best %.3f ms = %.1f%%\n", name,
-                        r.median_s * 1e3, 1.0 / r.median_s, 100.0 / r.median_s / roof, r.best_s * 1e3,
-                        100.0 / r.best_s / roof);
-        std::printf("graph steps in the timed run: %lld launched (%lld instantiated, %lld updated), %lld aborted%s\n",
-                    (long long)(c1.launched - c0.launched), (long long)(c1.instantiated - c0.instantiated),
-                    (long long)(c1.updated - c0.updated), (long long)(c1.aborted - c0.aborted),
-                    c1.disabled ? "; capture disabled" : "");
+            const double ctx = double(prompt) + double(n_decode) / 2;
+            const double bytes_tok = weight_bytes + ctx * kv_tok;
+            const double roof = bw * 1e9 / bytes_tok;  // tokens/s if every byte moved at the copy bandwidth
+            std::printf("%s KV cache: bytes per token: %.1f MB (weights %.1f MB + MLA cache %.1f MB at mean context "
+                        "%.0f) -> roofline %.1f tok/s\n",
+                        kv_cache_dtype_name(kv), bytes_tok * 1e-6, weight_bytes * 1e-6,
+                        (bytes_tok - weight_bytes) * 1e-6, ctx, roof);
+            const Backend::CaptureStats c0 = be->capture_stats();
+            const DecodeRun graphs = decode(*model, *cache, logits, n_decode, true);
+            const Backend::CaptureStats c1 = be->capture_stats();
+            const char* captured = gpu ? "decode, CUDA Graphs" : "decode, capture on (the CPU never captures)";
+            std::vector<std::pair<const char*, DecodeRun>> runs = {{captured, graphs}};
+            if (kv == DType::F32)  // op by op once, for the graphs' gain
+                runs.push_back({"decode, op by op   ", decode(*model, *cache, logits, n_decode, false)});
+            for (const auto& [name, r] : runs)
+                std::printf("%s: median %.3f ms/token (%.1f tok/s) = %.1f%% of roofline; best %.3f ms = %.1f%%\n",
+                            name, r.median_s * 1e3, 1.0 / r.median_s, 100.0 / r.median_s / roof, r.best_s * 1e3,
+                            100.0 / r.best_s / roof);
+            std::printf("graph steps in the timed run: %lld launched (%lld instantiated, %lld updated), %lld "
+                        "aborted%s\n",
+                        (long long)(c1.launched - c0.launched), (long long)(c1.instantiated - c0.instantiated),
+                        (long long)(c1.updated - c0.updated), (long long)(c1.aborted - c0.aborted),
+                        c1.disabled ? "; capture disabled" : "");
+        }
     } catch (const Error& e) {
         std::fprintf(stderr, "error: %s\n", e.what());
         return 1;
