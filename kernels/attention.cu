@@ -4,8 +4,9 @@
 // Prefill / training shapes (T ≥ 5, dk ≤ 256, dv ≤ 256) go to the fused flash kernel of attention_flash.cu,
 // the rest of the latent shapes (Hk == 1, T ≤ 256, dk ≤ 576, dv ≤ 512: decode, and the absorbed form of a
 // chat turn over a cached prefix) to the split-KV kernel of attention_decode.cu.
-// Both have TF32 tensor-core forms for the shapes those allow: decode's with LATENT_CUDA_ATTENTION=tf32,
-// flash's also while a TF32 / bf16 matmul precision is set (training; CudaBackend::flash_tensor_cores).
+// Both have TF32 tensor-core forms for the shapes those allow (decode's is bf16 over a BF16 cache):
+// decode's with LATENT_CUDA_ATTENTION=tf32, flash's also while a TF32 / bf16 matmul precision is set
+// (training; CudaBackend::flash_tensor_cores).
 // The rest (e.g. the absorbed MLA latent form with T > 256, or MHA heads wider than 256) runs here, and
 // so does every shape when the backend was created with LATENT_CUDA_ATTENTION=reference in the
 // environment (parity tests compare the fast kernels against this one on the device).

@@ -41,9 +41,10 @@ struct MlaDecodeArgs {
     int64_t B = 1, T = 1, H = 1, dk = 0, dv = 0, S = 0;
     int64_t q_pos0 = 0;  // query t of every sequence sees keys s ≤ q_pos0 + t
     float scale = 1.0f;
-    // Run the TF32 tensor-core split kernel (attention_decode_tc.cu) where it applies
-    // (mla_decode_tc_applies); else, and by default, the fp32 SIMT kernel. TF32 rounds q, k, v and the
-    // probabilities to 10 mantissa bits: ~1e-3 relative instead of ~1e-6.
+    // Run the tensor-core split kernel (attention_decode_tc.cu) where it applies (mla_decode_tc_applies);
+    // else, and by default, the fp32 SIMT kernel. Over an fp32 cache it is TF32 (q, k, v and the
+    // probabilities rounded to 10 mantissa bits: ~1e-3 relative instead of ~1e-6); over a BF16 cache, bf16
+    // (q and the probabilities rounded to 7 bits as well).
     bool tensor_cores = false;
 };
 
@@ -63,9 +64,10 @@ __device__ __forceinline__ const T* mla_row_ptr(const T* base, int64_t ld, int64
     return base + (page * kMlaPageTokens + s % kMlaPageTokens) * ld;
 }
 
-// The tensor-core kernel's conditions: a.tensor_cores; an fp32 cache; v the first dv columns of the k rows; dk a
-// multiple of 8; dv a multiple of 64; the cache 32-byte aligned with strides multiples of 8 floats
-// (WMMA's pointer rule; q is staged into the workspace, so any q layout and head count works).
+// The tensor-core kernel's conditions: a.tensor_cores; v the first dv columns of the k rows; dk a
+// multiple of the k step (TF32: 8, bf16 cache: 16); dv a multiple of 64; the cache 32-byte aligned with
+// strides of whole 32 bytes (WMMA's pointer rule; q is staged into the workspace, so any q layout and head
+// count works).
 bool mla_decode_tc_applies(const MlaDecodeArgs& a);
 // Floats of the workspace the tensor-core kernel stages q in: [B·T, H rounded up to 16, dk].
 int64_t mla_decode_tc_q_floats(const MlaDecodeArgs& a);

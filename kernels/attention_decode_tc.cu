@@ -1,5 +1,7 @@
-// attention_decode_tc.cu — the split kernel of MLA decode attention on TF32 tensor cores (WMMA
-// m16n16k8), opt-in (MlaDecodeArgs::tensor_cores; the backend sets it with LATENT_CUDA_ATTENTION=tf32).
+// attention_decode_tc.cu — the split kernel of MLA decode attention on tensor cores, opt-in
+// (MlaDecodeArgs::tensor_cores; the backend sets it with LATENT_CUDA_ATTENTION=tf32). Over an fp32 cache it
+// runs TF32 WMMA m16n16k8; over a BF16 cache (`--kv-cache bf16`) BF16 WMMA m16n16k16 (twice TF32's rate,
+// half the bytes: the form FlashMLA uses), with q and p rounded to bf16. One template, E = the element.
 // Same grid, partials and combine as the fp32 SIMT kernel in attention_decode.cu, which stays the default
 // until the device run has measured both (issue #5 asks for 80 % of copy bandwidth at H 16 and 128; the
 // SIMT kernel is estimated at ~60 % at H 16 and compute-bound at H 128).
@@ -15,14 +17,17 @@
 //      correction e^(m_old − m_new) of the rows already accumulated;
 //   3. O [16, dv] (shared memory: a WMMA accumulator's element layout is unspecified, so rows cannot be
 //      rescaled in registers) is multiplied by the corrections;
-//   4. O += P [16, 64] · V [64, dv]: warp w owns dv/4 columns, 8-key mma steps with V rows as row-major
-//      B fragments from the cache (v = the first dv columns of the k rows); keys past the last whole
-//      8-key step are added by the threads in fp32.
-// q, k, v and p are rounded to TF32 (10 mantissa bits), products accumulate in fp32.
-// Shared memory: O 16 × 516 + P 16 × 68 floats + 48 = 37.6 KB (static, under the 48 KB default).
+//   4. O += P [16, 64] · V [64, dv]: warp w owns dv/4 columns, 8-key (bf16: 16-key) mma steps with V rows
+//      as row-major B fragments from the cache (v = the first dv columns of the k rows); keys past the
+//      last whole step are added by the threads in fp32.
+// q, k, v and p are rounded to TF32 (10 mantissa bits) or bf16 (7), products accumulate in fp32.
+// Shared memory: O 16 × 516 + P 16 × 68 floats + 48 = 37.6 KB (static, under the 48 KB default); the
+// bf16 form adds P as bf16, 16 × 72 × 2 B = 2.3 KB.
 // Not measured: no session has had a GPU. Checked against the CPU in the CUDA emulator (which runs WMMA
 // as whole-tile products per thread) by CudaParityDecode's TF32 cases.
 #include <mma.h>
+
+#include <type_traits>
 
 #include "attention_decode.h"
 #include "checks.h"
@@ -38,31 +43,61 @@ constexpr int kTcThreads = 128, kTcHeads = 16, kTcTile = 64;
 constexpr int kOLd = int(kMlaDecodeMaxDv) + 4;  // row stride of O in shared memory (a multiple of 4)
 constexpr int kPLd = kTcTile + 4;               // row stride of S / P
 
-using FragA = wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::row_major>;
-using FragBCol = wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::col_major>;
-using FragBRow = wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::row_major>;
-using FragC = wmma::fragment<wmma::accumulator, 16, 16, 8, float>;
+constexpr int kPLdB = kTcTile + 8;              // row stride of P in bf16 (WMMA: a multiple of 8)
 
-template <class Frag>
-__device__ __forceinline__ void round_tf32(Frag& f) {
-    for (int i = 0; i < f.num_elements; ++i) f.x[i] = wmma::__float_to_tf32(f.x[i]);
+// The math of element type E: WMMA's type and k step, and the rounding the tensor cores apply.
+template <class E>
+struct TcMath;
+template <>
+struct TcMath<float> {
+    using Prec = wmma::precision::tf32;
+    static constexpr int kK = 8;
+    __device__ static float round(float x) { return wmma::__float_to_tf32(x); }
+};
+template <>
+struct TcMath<__nv_bfloat16> {
+    using Prec = __nv_bfloat16;
+    static constexpr int kK = 16;
+    __device__ static float round(float x) { return __bfloat162float(__float2bfloat16(x)); }
+};
+
+template <class E>
+using FragA = wmma::fragment<wmma::matrix_a, 16, 16, TcMath<E>::kK, typename TcMath<E>::Prec, wmma::row_major>;
+template <class E>
+using FragBCol = wmma::fragment<wmma::matrix_b, 16, 16, TcMath<E>::kK, typename TcMath<E>::Prec, wmma::col_major>;
+template <class E>
+using FragBRow = wmma::fragment<wmma::matrix_b, 16, 16, TcMath<E>::kK, typename TcMath<E>::Prec, wmma::row_major>;
+template <class E>
+using FragC = wmma::fragment<wmma::accumulator, 16, 16, TcMath<E>::kK, float>;
+
+// TF32 fragments are loaded as fp32 and must be rounded; bf16 ones hold bf16 already.
+template <class E, class Frag>
+__device__ __forceinline__ void round_operand(Frag& f) {
+    if constexpr (std::is_same_v<E, float>)
+        for (int i = 0; i < f.num_elements; ++i) f.x[i] = wmma::__float_to_tf32(f.x[i]);
 }
 
-// grid (splits, H / 16, B·T), kTcThreads threads.
-__global__ void __launch_bounds__(kTcThreads) mla_decode_tc_kernel(MlaDecodeArgs a, int64_t chunk,
+// grid (splits, H / 16, B·T), kTcThreads threads. E: the cache's element (float or __nv_bfloat16); q_stage
+// holds q in E (stage_q_kernel), rows q_sh apart.
+template <class E>
+__global__ void __launch_bounds__(kTcThreads) mla_decode_tc_kernel(MlaDecodeArgs a, const E* q_stage, int64_t chunk,
                                                                    MlaDecodePartials part) {
+    using M = TcMath<E>;
+    constexpr int kK = M::kK;
+    constexpr bool kBf16 = !std::is_same_v<E, float>;
     __shared__ __align__(32) float os[kTcHeads * kOLd];  // [16, dv] Σ p·v, unnormalised
     __shared__ __align__(32) float ps[kTcHeads * kPLd];  // [16, 64] this tile's scores, then probabilities
+    __shared__ __align__(32) E pb[kBf16 ? kTcHeads * kPLdB : 8];  // bf16: the probabilities as the A operand
     __shared__ float ms[kTcHeads], ls[kTcHeads], cs[kTcHeads];  // running max, running sum, tile correction
     const int tid = int(threadIdx.x), lane = tid & 31, warp = tid >> 5;
     const int64_t split = blockIdx.x, n_splits = gridDim.x, row = blockIdx.z;
-    const float* cache = static_cast<const float*>(a.k);  // fp32 rows (mla_decode_tc_applies)
+    const E* cache = static_cast<const E*>(a.k);  // mla_decode_tc_applies: E matches a.kv_bf16
     const int64_t h0 = int64_t(blockIdx.y) * kTcHeads;
     const int64_t b = row / a.T, t = row % a.T;
     const int64_t n_keys = min(a.S, a.q_pos0 + t + 1);
     const int64_t s_begin = split * chunk, s_end = min(n_keys, s_begin + chunk);
     const int dk = int(a.dk), dv = int(a.dv), cols = dv / 4;  // cols: this warp's share of dv
-    const float* q = a.q + b * a.q_sb + t * a.q_st + h0 * a.q_sh;  // [16, dk], rows q_sh apart
+    const E* q = q_stage + b * a.q_sb + t * a.q_st + h0 * a.q_sh;  // [16, dk], rows q_sh apart
 
     for (int i = tid; i < kTcHeads * dv; i += kTcThreads) os[(i / dv) * kOLd + i % dv] = 0.0f;
     if (tid < kTcHeads) {
@@ -76,25 +111,25 @@ __global__ void __launch_bounds__(kTcThreads) mla_decode_tc_kernel(MlaDecodeArgs
         // 1. scores of the 16 heads against this warp's keys k0 .. k0 + 15
         const int k0 = warp * 16;
         if (k0 + 16 <= nk) {
-            const float* kp = mla_row_ptr(cache, a.k_ld, a.k_sb, a.block_table, a.bt_ld, b, s0 + k0);
-            FragC sc;
+            const E* kp = mla_row_ptr(cache, a.k_ld, a.k_sb, a.block_table, a.bt_ld, b, s0 + k0);
+            FragC<E> sc;
             wmma::fill_fragment(sc, 0.0f);
-            FragA fa;
-            FragBCol fb;
-            for (int kk = 0; kk < dk; kk += 8) {
+            FragA<E> fa;
+            FragBCol<E> fb;
+            for (int kk = 0; kk < dk; kk += kK) {
                 wmma::load_matrix_sync(fa, q + kk, unsigned(a.q_sh));
                 wmma::load_matrix_sync(fb, kp + kk, unsigned(a.k_ld));
-                round_tf32(fa);
-                round_tf32(fb);
+                round_operand<E>(fa);
+                round_operand<E>(fb);
                 wmma::mma_sync(sc, fa, fb, sc);
             }
             wmma::store_matrix_sync(ps + k0, sc, kPLd, wmma::mem_row_major);
         } else {
             for (int r = k0; r < nk; ++r) {  // a group cut by the split's end: fp32 dots, lanes over dk
-                const float* kp = mla_row_ptr(cache, a.k_ld, a.k_sb, a.block_table, a.bt_ld, b, s0 + r);
+                const E* kp = mla_row_ptr(cache, a.k_ld, a.k_sb, a.block_table, a.bt_ld, b, s0 + r);
                 for (int h = 0; h < kTcHeads; ++h) {
                     float d = 0.0f;
-                    for (int i = lane; i < dk; i += 32) d += q[h * a.q_sh + i] * kp[i];
+                    for (int i = lane; i < dk; i += 32) d += to_float(q[h * a.q_sh + i]) * to_float(kp[i]);
                     d = warp_sum(d);
                     if (lane == 0) ps[h * kPLd + r] = d;
                 }
@@ -112,8 +147,9 @@ __global__ void __launch_bounds__(kTcThreads) mla_decode_tc_kernel(MlaDecodeArgs
             const float m_old = ms[h], m_new = fmaxf(m_old, mx);  // finite: key 0 of the tile is live
             float sum = 0.0f;
             for (int c = sub; c < kTcTile; c += 8) {
-                const float e = c < nk ? wmma::__float_to_tf32(expf(p[c] * a.scale - m_new)) : 0.0f;
+                const float e = c < nk ? M::round(expf(p[c] * a.scale - m_new)) : 0.0f;
                 p[c] = e;  // the value the mma uses is the value summed
+                if constexpr (kBf16) pb[h * kPLdB + c] = __float2bfloat16(e);  // exact: e is rounded
                 sum += e;
             }
             sum = warp_sum<8>(sum);
@@ -130,30 +166,32 @@ __global__ void __launch_bounds__(kTcThreads) mla_decode_tc_kernel(MlaDecodeArgs
         for (int i = tid; i < kTcHeads * dv; i += kTcThreads) os[(i / dv) * kOLd + i % dv] *= cs[i / dv];
         __syncthreads();
 
-        // 4. O[:, this warp's columns] += P · V over the whole 8-key steps
-        const int whole = nk & ~7;
+        // 4. O[:, this warp's columns] += P · V over the whole kK-key steps
+        const int whole = nk & ~(kK - 1);
         for (int n0 = warp * cols; n0 < (warp + 1) * cols; n0 += 16) {
-            FragC acc;
+            FragC<E> acc;
             wmma::load_matrix_sync(acc, os + n0, kOLd, wmma::mem_row_major);
-            FragA pa;
-            FragBRow vb;
-            for (int kk = 0; kk < whole; kk += 8) {
-                const float* vp = mla_row_ptr(cache, a.k_ld, a.k_sb, a.block_table, a.bt_ld, b, s0 + kk) + n0;
-                wmma::load_matrix_sync(pa, ps + kk, kPLd);  // already TF32
+            FragA<E> pa;
+            FragBRow<E> vb;
+            for (int kk = 0; kk < whole; kk += kK) {
+                const E* vp = mla_row_ptr(cache, a.k_ld, a.k_sb, a.block_table, a.bt_ld, b, s0 + kk) + n0;
+                if constexpr (kBf16) wmma::load_matrix_sync(pa, pb + kk, kPLdB);
+                else wmma::load_matrix_sync(pa, ps + kk, kPLd);  // already TF32
                 wmma::load_matrix_sync(vb, vp, unsigned(a.k_ld));
-                round_tf32(vb);
+                round_operand<E>(vb);
                 wmma::mma_sync(acc, pa, vb, acc);
             }
             __syncwarp();  // every lane has read this O tile before any lane writes it back
             wmma::store_matrix_sync(os + n0, acc, kOLd, wmma::mem_row_major);
         }
-        if (whole < nk) {  // the last < 8 keys of the split, in fp32
+        if (whole < nk) {  // the last < kK keys of the split, in fp32
             __syncthreads();
             for (int i = tid; i < kTcHeads * dv; i += kTcThreads) {
                 const int h = i / dv, d = i % dv;
                 float add = 0.0f;
                 for (int r = whole; r < nk; ++r)
-                    add += ps[h * kPLd + r] * mla_row_ptr(cache, a.k_ld, a.k_sb, a.block_table, a.bt_ld, b, s0 + r)[d];
+                    add += ps[h * kPLd + r] * to_float(mla_row_ptr(cache, a.k_ld, a.k_sb, a.block_table, a.bt_ld, b,
+                                                                   s0 + r)[d]);
                 os[h * kOLd + d] += add;
             }
         }
@@ -172,20 +210,38 @@ __global__ void __launch_bounds__(kTcThreads) mla_decode_tc_kernel(MlaDecodeArgs
     }
 }
 
-// qs[row, h, :] = q[b, t, h, :] for h < H, zeros for the heads that pad H to a multiple of 16.
-// qs: [B·T, Hp, dk] contiguous (32-byte aligned rows: dk % 8 == 0).
-__global__ void stage_q_kernel(float* qs, MlaDecodeArgs a, int64_t Hp) {
+// qs[row, h, :] = q[b, t, h, :] as E for h < H, zeros for the heads that pad H to a multiple of 16.
+// qs: [B·T, Hp, dk] contiguous (32-byte aligned rows: dk a multiple of the k step).
+template <class E>
+__global__ void stage_q_kernel(E* qs, MlaDecodeArgs a, int64_t Hp) {
     const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
     if (i >= a.B * a.T * Hp * a.dk) return;
     const int64_t d = i % a.dk, h = (i / a.dk) % Hp, row = i / (a.dk * Hp), b = row / a.T, t = row % a.T;
-    qs[i] = h < a.H ? a.q[b * a.q_sb + t * a.q_st + h * a.q_sh + d] : 0.0f;
+    const float v = h < a.H ? a.q[b * a.q_sb + t * a.q_st + h * a.q_sh + d] : 0.0f;
+    if constexpr (std::is_same_v<E, float>) qs[i] = v;
+    else qs[i] = __float2bfloat16(v);
+}
+
+template <class E>
+void launch_tc(const MlaDecodeArgs& a, int64_t chunk, dim3 grid, const MlaDecodePartials& part, void* q_stage,
+               cudaStream_t stream) {
+    // q, padded to whole 16-head groups and 32-byte aligned rows, as WMMA loads it.
+    const int64_t Hp = ceil_div(a.H, kTcHeads) * kTcHeads, n = a.B * a.T * Hp * a.dk;
+    E* qs = static_cast<E*>(q_stage);
+    stage_q_kernel<E><<<unsigned(ceil_div(n, 256)), 256, 0, stream>>>(qs, a, Hp);
+    CUDA_CHECK_LAUNCH();
+    MlaDecodeArgs s = a;
+    s.q = nullptr, s.q_sb = a.T * Hp * a.dk, s.q_st = Hp * a.dk, s.q_sh = a.dk;  // the strides of qs
+    mla_decode_tc_kernel<E><<<grid, kTcThreads, 0, stream>>>(s, qs, chunk, part);
+    CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace
 
 bool mla_decode_tc_applies(const MlaDecodeArgs& a) {
-    return a.tensor_cores && !a.kv_bf16 && alias_v(a) && a.dk % 8 == 0 && a.dv % 64 == 0 && a.dv <= kMlaDecodeMaxDv &&
-           is_aligned(a.k, 32) && a.k_ld % 8 == 0 && (a.block_table != nullptr || a.k_sb % 8 == 0);
+    const int64_t step = a.kv_bf16 ? 16 : 8;  // the k step, and the elements in 32 bytes
+    return a.tensor_cores && alias_v(a) && a.dk % step == 0 && a.dv % 64 == 0 && a.dv <= kMlaDecodeMaxDv &&
+           is_aligned(a.k, 32) && a.k_ld % step == 0 && (a.block_table != nullptr || a.k_sb % step == 0);
 }
 
 int64_t mla_decode_tc_q_floats(const MlaDecodeArgs& a) {
@@ -196,14 +252,8 @@ void mla_decode_tc_split(const MlaDecodeArgs& a, int64_t chunk, dim3 grid, const
                          float* q_stage, cudaStream_t stream) {
     ENGINE_CHECK(mla_decode_tc_applies(a) && chunk % kTcTile == 0 && is_aligned(q_stage, 32), kInternal,
                  "mla_decode_tc_split: called for a shape it does not handle");
-    // q, padded to whole 16-head groups and 32-byte aligned rows, as WMMA loads it.
-    const int64_t Hp = ceil_div(a.H, kTcHeads) * kTcHeads, n = mla_decode_tc_q_floats(a);
-    stage_q_kernel<<<unsigned(ceil_div(n, 256)), 256, 0, stream>>>(q_stage, a, Hp);
-    CUDA_CHECK_LAUNCH();
-    MlaDecodeArgs s = a;
-    s.q = q_stage, s.q_sb = a.T * Hp * a.dk, s.q_st = Hp * a.dk, s.q_sh = a.dk;
-    mla_decode_tc_kernel<<<grid, kTcThreads, 0, stream>>>(s, chunk, part);
-    CUDA_CHECK_LAUNCH();
+    if (a.kv_bf16) launch_tc<__nv_bfloat16>(a, chunk, grid, part, q_stage, stream);  // q_stage holds twice this
+    else launch_tc<float>(a, chunk, grid, part, q_stage, stream);
 }
 
 }  // namespace cuda_backend

@@ -252,4 +252,27 @@ TEST_F(CudaParityDecodeTf32, ChatTurnManyQueries) {
     run({40, 16, 600, 560, 576, false}, "tf32 T40 q_pos0 560 S600");
 }
 TEST_F(CudaParityDecodeTf32, H20PaddedHeadGroup) { run({1, 20, 300, 299, 576, false}, "tf32 H20 S300"); }
+// A BF16 cache on the tensor-core kernel (bf16 WMMA m16n16k16: q and the probabilities rounded to bf16
+// as well, 7 mantissa bits): against the CPU over the same bf16 cache, tolerance 1e-2 of the largest
+// |output| (emulated: 2.0e-3 at H 16, 2.1e-3 at H 128). Cases: two splits with a tail of 5 keys after the
+// last 16-key step, 128 heads, a chat turn's queries, 20 heads (a padded group), and 580-element rows (not
+// 32-byte aligned: the SIMT kernel, 1e-4).
+class CudaParityDecodeBf16Mma : public CudaParityDecodeTf32 {
+protected:
+    void SetUp() override {
+        CudaParityDecodeTf32::SetUp();
+        tol_ = 1e-2;
+    }
+};
+
+TEST_F(CudaParityDecodeBf16Mma, H16TwoSplitsAndTail) { run({1, 16, 517, 516, 576, false, true}, "bf16 mma H16 S517"); }
+TEST_F(CudaParityDecodeBf16Mma, H128) { run({1, 128, 613, 612, 576, false, true}, "bf16 mma H128 S613"); }
+TEST_F(CudaParityDecodeBf16Mma, ChatTurnAndPaddedHeads) {
+    run({9, 16, 300, 291, 576, false, true}, "bf16 mma T9 q_pos0 291 S300");
+    run({1, 20, 300, 299, 576, false, true}, "bf16 mma H20 S300");
+}
+TEST_F(CudaParityDecodeBf16Mma, FallsBackToSimtForUnalignedRows) {
+    tol_ = 1e-4;
+    run({1, 20, 37, 36, 580, false, true}, "bf16 H20 ld580 (SIMT)");
+}
 TEST_F(CudaParityDecodeTf32, FallsBackToSimtForUnalignedRows) { run({1, 20, 37, 36, 580, false}, "tf32 H20 ld580 (SIMT)"); }

@@ -1,6 +1,7 @@
 // mma.h (emulated) — the subset of nvcuda::wmma that kernels/attention_decode_tc.cu uses: m16n16k8 TF32
-// fragments (matrix_a row_major, matrix_b row/col_major, float accumulators), load/store/fill/mma_sync,
-// and __float_to_tf32. (mma.sync m16n8k8, kernels/mma_tf32.cuh, is emulated in cuda_runtime.h.)
+// and m16n16k16 __nv_bfloat16 fragments (matrix_a row_major, matrix_b row/col_major, float accumulators),
+// load/store/fill/mma_sync, and __float_to_tf32. A bf16 fragment holds its values widened to float
+// (exactly); kernels do not touch bf16 fragments' elements. (mma.sync m16n8k8, kernels/mma_tf32.cuh, is emulated in cuda_runtime.h.)
 //
 // Every emulated thread holds the WHOLE tile in its fragment and computes the whole product (the real
 // distribution of elements over a warp's lanes is unspecified, and kernels may only touch fragment
@@ -14,6 +15,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "cuda_bf16.h"
 #include "cuda_runtime.h"
 
 inline float __float_to_tf32(float f) { return ::emu::float_to_tf32(f); }
@@ -40,12 +42,19 @@ struct fragment {
     float x[num_elements];
 };
 
-template <class Use, int M, int N, int K, class T, class Layout>
-inline void load_matrix_sync(fragment<Use, M, N, K, T, Layout>& f, const float* p, unsigned ldm) {
+inline float widen(float v) { return v; }
+inline float widen(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+// P: float for TF32 fragments, __nv_bfloat16 for bf16 ones (as the real overloads require).
+template <class Use, int M, int N, int K, class T, class Layout, class P>
+inline void load_matrix_sync(fragment<Use, M, N, K, T, Layout>& f, const P* p, unsigned ldm) {
     using F = fragment<Use, M, N, K, T, Layout>;
+    static_assert(std::is_same_v<P, __nv_bfloat16> == std::is_same_v<T, __nv_bfloat16>, "pointer type vs fragment");
+    static_assert(!std::is_same_v<T, __nv_bfloat16> || K == 16, "bf16 fragments are m16n16k16");
     for (int r = 0; r < F::rows; ++r)
         for (int c = 0; c < F::cols; ++c)
-            f.x[r * F::cols + c] = std::is_same_v<Layout, col_major> ? p[size_t(c) * ldm + r] : p[size_t(r) * ldm + c];
+            f.x[r * F::cols + c] =
+                widen(std::is_same_v<Layout, col_major> ? p[size_t(c) * ldm + r] : p[size_t(r) * ldm + c]);
 }
 
 template <int M, int N, int K>
@@ -65,10 +74,9 @@ inline void fill_fragment(fragment<Use, M, N, K, T, Layout>& f, float v) {
     for (float& e : f.x) e = v;
 }
 
-template <int M, int N, int K, class LA, class LB>
-inline void mma_sync(fragment<accumulator, M, N, K, float>& d, const fragment<matrix_a, M, N, K, precision::tf32, LA>& a,
-                     const fragment<matrix_b, M, N, K, precision::tf32, LB>& b,
-                     const fragment<accumulator, M, N, K, float>& c) {
+template <int M, int N, int K, class T, class LA, class LB>
+inline void mma_sync(fragment<accumulator, M, N, K, float>& d, const fragment<matrix_a, M, N, K, T, LA>& a,
+                     const fragment<matrix_b, M, N, K, T, LB>& b, const fragment<accumulator, M, N, K, float>& c) {
     float out[M * N];
     for (int i = 0; i < M; ++i)
         for (int j = 0; j < N; ++j) {
