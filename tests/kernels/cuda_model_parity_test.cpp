@@ -11,6 +11,7 @@
 // LATENT_PARITY_SELFTEST=1 runs the cases with a single-threaded CPU backend in the GPU's place (the
 // ctest entry test_kernels_model_cpu_selftest), so the test code runs in CI without a GPU.
 //
+// Bf16KvCacheMatchesCpuBf16Cache runs the same with a BF16 KV cache on both backends.
 // DecodeStepsAsGraphsMatchOpByOp checks the CUDA Graph decode path against op-by-op decode.
 // The second suite (CudaTrainModelParity, below) trains on the GPU: forward_backward + AdamW.
 #include <gtest/gtest.h>
@@ -49,32 +50,41 @@ const Case kCases[] = {{"v2", tiny::v2_config},
                        {"latent_mha", latent_mha}};
 
 void PrintTo(const Case& k, std::ostream* os) { *os << k.name; }
-class CudaModelParity : public parity::CudaParitySelftest, public ::testing::WithParamInterface<Case> {};
+class CudaModelParity : public parity::CudaParitySelftest, public ::testing::WithParamInterface<Case> {
+protected:
+    // A 9-token prefill (all logits) then three decode steps, on the CPU and the GPU, each with a cache of
+    // `kv`; logits compared at every step within `tol` of the largest.
+    void prefill_and_decode_match(DType kv, uint32_t seed, double tol) {
+        const ModelConfig c = GetParam().config();
+        const tiny::TensorMap weights = tiny::random_weights(c, seed);
+        auto cpu_model = Model::from_store(c, std::make_unique<tiny::MemoryStore>(weights), *cpu_);
+        auto gpu_model = Model::from_store(c, std::make_unique<tiny::MemoryStore>(weights), *gpu_);
+        auto cpu_cache = cpu_model->new_cache(32, kv);
+        auto gpu_cache = gpu_model->new_cache(32, kv);
+        EXPECT_EQ(gpu_cache->stats().dtype, kv);
+        const std::string tag = std::string(", ") + kv_cache_dtype_name(kv) + " cache";
+        const std::vector<int32_t> prompt = {5, 17, 3, 42, 9, 63, 0, 28, 11};
+        ForwardOptions all;
+        all.all_logits = true;
+        std::vector<float> want, got;
+        cpu_model->forward(*cpu_cache, prompt, all, want);
+        gpu_model->forward(*gpu_cache, prompt, all, got);
+        ASSERT_EQ(want.size(), prompt.size() * size_t(c.vocab_size));
+        expect_close(got, want, tol, ("prefill logits" + tag).c_str());
+        for (const int32_t tok : {7, 50, 2}) {
+            const std::vector<int32_t> one = {tok};
+            cpu_model->forward(*cpu_cache, one, ForwardOptions{}, want);
+            gpu_model->forward(*gpu_cache, one, ForwardOptions{}, got);
+            expect_close(got, want, tol, ("decode logits after token " + std::to_string(tok) + tag).c_str());
+        }
+        EXPECT_EQ(gpu_cache->size(), int64_t(prompt.size() + 3));
+    }
+};
 
 }  // namespace
 
 TEST_P(CudaModelParity, PrefillAndDecodeLogitsMatchCpu) {
-    const ModelConfig c = GetParam().config();
-    const tiny::TensorMap weights = tiny::random_weights(c, 2024);
-    auto cpu_model = Model::from_store(c, std::make_unique<tiny::MemoryStore>(weights), *cpu_);
-    auto gpu_model = Model::from_store(c, std::make_unique<tiny::MemoryStore>(weights), *gpu_);
-    auto cpu_cache = cpu_model->new_cache(32);
-    auto gpu_cache = gpu_model->new_cache(32);
-    const std::vector<int32_t> prompt = {5, 17, 3, 42, 9, 63, 0, 28, 11};
-    ForwardOptions all;
-    all.all_logits = true;
-    std::vector<float> want, got;
-    cpu_model->forward(*cpu_cache, prompt, all, want);
-    gpu_model->forward(*gpu_cache, prompt, all, got);
-    ASSERT_EQ(want.size(), prompt.size() * size_t(c.vocab_size));
-    expect_close(got, want, 1e-4, "prefill logits");
-    for (const int32_t tok : {7, 50, 2}) {
-        const std::vector<int32_t> one = {tok};
-        cpu_model->forward(*cpu_cache, one, ForwardOptions{}, want);
-        gpu_model->forward(*gpu_cache, one, ForwardOptions{}, got);
-        expect_close(got, want, 1e-4, ("decode logits after token " + std::to_string(tok)).c_str());
-    }
-    EXPECT_EQ(gpu_cache->size(), int64_t(prompt.size() + 3));
+    prefill_and_decode_match(DType::F32, 2024, 1e-4);
 }
 
 // The same with a BF16 KV cache on both backends (Model::new_cache(.., BF16)): new latents / keys are
@@ -83,26 +93,7 @@ TEST_P(CudaModelParity, PrefillAndDecodeLogitsMatchCpu) {
 // the CPU and the other on the GPU (a 2^-8 relative difference in that element); 1e-3 of the largest logit
 // leaves room for that, ten times tighter than the F32-vs-BF16 cache difference (2e-3..3.3e-3 on the CPU).
 TEST_P(CudaModelParity, Bf16KvCacheMatchesCpuBf16Cache) {
-    const ModelConfig c = GetParam().config();
-    const tiny::TensorMap weights = tiny::random_weights(c, 2025);
-    auto cpu_model = Model::from_store(c, std::make_unique<tiny::MemoryStore>(weights), *cpu_);
-    auto gpu_model = Model::from_store(c, std::make_unique<tiny::MemoryStore>(weights), *gpu_);
-    auto cpu_cache = cpu_model->new_cache(32, DType::BF16);
-    auto gpu_cache = gpu_model->new_cache(32, DType::BF16);
-    EXPECT_EQ(gpu_cache->stats().dtype, DType::BF16);
-    const std::vector<int32_t> prompt = {5, 17, 3, 42, 9, 63, 0, 28, 11};
-    ForwardOptions all;
-    all.all_logits = true;
-    std::vector<float> want, got;
-    cpu_model->forward(*cpu_cache, prompt, all, want);
-    gpu_model->forward(*gpu_cache, prompt, all, got);
-    expect_close(got, want, 1e-3, "prefill logits, bf16 cache");
-    for (const int32_t tok : {7, 50, 2}) {
-        const std::vector<int32_t> one = {tok};
-        cpu_model->forward(*cpu_cache, one, ForwardOptions{}, want);
-        gpu_model->forward(*gpu_cache, one, ForwardOptions{}, got);
-        expect_close(got, want, 1e-3, ("decode logits after token " + std::to_string(tok) + ", bf16 cache").c_str());
-    }
+    prefill_and_decode_match(DType::BF16, 2025, 1e-3);
 }
 
 INSTANTIATE_TEST_SUITE_P(Family, CudaModelParity, ::testing::ValuesIn(kCases),
