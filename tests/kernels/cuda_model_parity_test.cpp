@@ -374,6 +374,14 @@ TEST_P(CudaTrainModelParity, TrainerStepOnTensorCores) {
         EXPECT_NEAR(sg.loss, sc.loss, tol * std::abs(sc.loss)) << matmul_precision_name(p);
         EXPECT_NEAR(sg.grad_norm, sc.grad_norm, 5 * tol * sc.grad_norm) << matmul_precision_name(p);
         EXPECT_EQ(gpu_->matmul_precision(), MatmulPrecision::kExact) << "the Trainer restores the backend's setting";
+        if (p != MatmulPrecision::kExact) continue;
+        // The router bias after the aux-loss-free update (noaux_tc configs), read back from each device.
+        ASSERT_EQ(sg.router_bias.size(), sc.router_bias.size());
+        for (size_t l = 0; l < sc.router_bias.size(); ++l) {
+            ASSERT_EQ(sg.router_bias[l].size(), sc.router_bias[l].size()) << "layer " << l;
+            for (size_t e = 0; e < sc.router_bias[l].size(); ++e)
+                EXPECT_NEAR(sg.router_bias[l][e], sc.router_bias[l][e], 1e-6) << "layer " << l << " expert " << e;
+        }
     }
 }
 
