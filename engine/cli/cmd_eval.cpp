@@ -16,7 +16,8 @@ namespace cli {
 namespace {
 
 constexpr const char* kUsage =
-    "eval MODEL HELDOUT.jsonl [-n MAX_TOKENS] [--limit K] [--out RESULTS.jsonl] [--threads N] [--device auto|cpu|cuda]";
+    "eval MODEL HELDOUT.jsonl [-n MAX_TOKENS] [--limit K] [--out RESULTS.jsonl] [--threads N] [--device auto|cpu|cuda] "
+    "[--kv-cache f32|bf16]";
 
 std::string trim(const std::string& s) {
     const char* ws = " \t\r\n";
@@ -30,6 +31,7 @@ int run_eval(Args& args) {
     const long limit = long(args.number_or({"--limit"}, 0));
     const int threads = int(args.number_or({"-t", "--threads"}, 0));
     const std::string device = args.option_or({"--device"}, "cpu");
+    const engine::DType kv_dtype = parse_kv_cache(args);
     auto out_opt = args.option({"-o", "--out"});
     auto pos = args.positionals(2, 2, kUsage);
     ENGINE_CHECK(max_tokens > 0, kInvalidArgument, "-n must be > 0, got ", max_tokens);
@@ -40,7 +42,7 @@ int run_eval(Args& args) {
     LoadedModel m = load_model(pos[0], threads, /*with_tokenizer=*/true, device);
     const auto& cfg = m.model->config();
     const int64_t ctx = std::min<int64_t>(2048, cfg.max_position_embeddings > 0 ? cfg.max_position_embeddings : 2048);
-    engine::Session session(*m.model, ctx);
+    engine::Session session(*m.model, ctx, kv_dtype);
     engine::GenerateOptions opt;
     opt.sampling.temperature = 0;  // greedy
     opt.max_tokens = max_tokens;

@@ -1,8 +1,8 @@
 // cmd_info.cpp — `latent info MODEL`: architecture, parameters, memory, KV cache MLA vs MHA.
 //
 // Reads config.json and the safetensors headers only (no forward pass). KV figures are given twice:
-// as this engine stores the cache (F32) and in bf16, the unit the DeepSeek papers and
-// deepseek-arch.md §2 use (V2-Lite: 31,104 B/token MLA vs 221,184 B/token MHA).
+// for our two cache types, F32 (the default) and bf16 (--kv-cache bf16), the latter also the unit the
+// DeepSeek papers and deepseek-arch.md §2 use (V2-Lite: 31,104 B/token MLA vs 221,184 B/token MHA).
 #include <cstdio>
 
 #include "command.h"
@@ -69,13 +69,14 @@ int run_info(Args& args) {
     std::printf("dtype          %s%s\n", dtypes.c_str(), c.torch_dtype.empty() ? "" : ("  (config: " + c.torch_dtype + ")").c_str());
     std::printf("weight memory  %s (%s B)\n", human_bytes(double(s.weight_bytes)).c_str(), with_commas(s.weight_bytes).c_str());
     std::printf("\nKV cache bytes per token, all %lld layers:\n", (long long)c.num_hidden_layers);
-    std::printf("  %-38s %28s %16s\n", "", "as stored by us (F32 cache)", "bf16");
+    std::printf("  %-38s %28s %16s\n", "", "as stored by us (F32 cache)", "bf16 (--kv-cache bf16)");
     std::printf("  %-38s %26s B %14s B\n", mla ? "MLA latent (kv_lora_rank + rope)" : "this model (MHA K + V)",
                 with_commas(kv_f32).c_str(), with_commas(kv_bf16).c_str());
     std::printf("  %-38s %26s B %14s B\n", "MHA-equivalent (2 * H * v_head_dim)", with_commas(mha_f32).c_str(),
                 with_commas(mha_bf16).c_str());
     std::printf("  MHA / ours = %.2fx\n", ratio);
-    std::printf("memory per 1K tokens of context: %s as stored (F32), %s in bf16 (MHA-equivalent bf16: %s)\n",
+    std::printf("memory per 1K tokens of context: %s as stored (F32), %s in bf16 (--kv-cache bf16; MHA-equivalent "
+                "bf16: %s)\n",
                 human_bytes(double(kv_f32) * 1024).c_str(), human_bytes(double(kv_bf16) * 1024).c_str(),
                 human_bytes(double(mha_bf16) * 1024).c_str());
     return 0;

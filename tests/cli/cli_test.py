@@ -173,6 +173,28 @@ def case_perplexity():
         check(np.median(rel) < 5e-3 and rel.max() > 0, f"bf16 vs f32 KV cache: per-row relative diffs {np.sort(rel)}")
 
 
+def case_eval():
+    # Held-out exact match: two conversations, the last message of each the reference answer.
+    with tempfile.TemporaryDirectory() as d:
+        held = os.path.join(d, "heldout.jsonl")
+        with open(held, "w") as f:
+            for q, a in [("the cat", "sat"), ("the dog", "ran")]:
+                f.write(json.dumps({"messages": [{"role": "user", "content": q},
+                                                 {"role": "assistant", "content": a}]}) + "\n")
+        for kv in ["f32", "bf16"]:
+            res = os.path.join(d, f"results_{kv}.jsonl")
+            _, out, _ = run(["eval", TINY, held, "-n", "6", "--kv-cache", kv, "--out", res])
+            check(re.search(r"accuracy [0-9.]+ \([0-2]/2 exact match\)", out), out)
+            rows = [json.loads(line) for line in open(res)]
+            check(len(rows) == 2 and rows[0]["reference"] == "sat" and rows[1]["prompt"] == "the dog"
+                  and all(isinstance(r["correct"], bool) for r in rows), f"results: {rows}")
+            check(all(isinstance(r["answer"], str) for r in rows), f"results: {rows}")
+        with open(held, "a") as f:
+            f.write('{"messages": [{"role": "user", "content": "no answer"}]}\n')
+        _, _, err = run(["eval", TINY, held], expect_rc="nonzero")
+        check(":3:" in err and "assistant" in err, f"a bad line should be named: {err}")
+
+
 def case_chat():
     script = "the cat\nthe dog\n/reset\nhello\n/exit\n"
     _, out, err = run(["chat", TINY, "-n", "4", "--temp", "0", "--system", "be brief"], stdin=script.encode())
