@@ -93,6 +93,7 @@ TelemetrySnapshot makeSnapshot(engine::Session& session, const engine::ModelConf
     s.kvBytesUsed = kv.bytes_used;
     s.kvBytesPerToken = kv.bytes_per_token;
     s.mhaBytesPerToken = kv.mha_bytes_per_token;
+    s.kvCacheType = kv.dtype == engine::DType::BF16 ? QStringLiteral("bf16") : QStringLiteral("fp32");
     s.kvBytesPerLayer = QVector<qint64>(kv.bytes_used_per_layer.begin(), kv.bytes_used_per_layer.end());
     const engine::ExpertLoad& load = session.expert_load();
     s.layers = int(cfg.num_hidden_layers);

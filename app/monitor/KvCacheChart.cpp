@@ -50,17 +50,25 @@ qint64 KvCacheChart::tokensThatFit(qint64 freeBytes, qint64 bytesPerToken) {
 }
 
 void KvCacheChart::addSample(const TelemetrySnapshot& s, qint64 freeBytes) {
+    if (m_mla.size() == 0 && s.kvTokens > 0) {
+        // Both curves start at the origin (an empty cache holds no bytes), so a short reply, whose first
+        // sample may be its last, still draws a line instead of one invisible point.
+        m_mla.add(0.0, 0.0);
+        m_mha.add(0.0, 0.0);
+    }
     m_mla.add(double(s.kvTokens), double(s.kvBytesUsed) / kMiB);
     m_mha.add(double(s.kvTokens), double(s.kvTokens * s.mhaBytesPerToken) / kMiB);
     m_perLayer = s.kvBytesPerLayer;
     const qint64 fitMla = tokensThatFit(freeBytes + s.kvBytesUsed, s.kvBytesPerToken);
     const qint64 fitMha = tokensThatFit(freeBytes + s.kvBytesUsed, s.mhaBytesPerToken);
     const double ratio = s.kvBytesPerToken > 0 ? double(s.mhaBytesPerToken) / double(s.kvBytesPerToken) : 0;
-    setCaption(tr("%1 tokens · MLA %2 vs MHA %3 (%4× smaller) · fits in free memory: %5 tokens MLA, %6 MHA")
+    setCaption(tr("%1 tokens · MLA %2 vs MHA %3 (%4× smaller, %7 cache) · fits in free memory: %5 tokens MLA, "
+                  "%6 MHA")
                    .arg(s.kvTokens)
                    .arg(humanBytes(double(s.kvBytesUsed)), humanBytes(double(s.kvTokens * s.mhaBytesPerToken)))
                    .arg(ratio, 0, 'f', 1)
-                   .arg(QLocale().toString(fitMla), QLocale().toString(fitMha)));
+                   .arg(QLocale().toString(fitMla), QLocale().toString(fitMha))
+                   .arg(s.kvCacheType.isEmpty() ? QStringLiteral("fp32") : s.kvCacheType));
     markDirty();
 }
 

@@ -13,6 +13,7 @@ struct TelemetrySnapshot {
     qint64 kvBytesUsed = 0;
     qint64 kvBytesPerToken = 0;    // MLA
     qint64 mhaBytesPerToken = 0;   // the same model with plain multi-head attention
+    QString kvCacheType;           // the element type both are counted in: "fp32" | "bf16"
     QVector<qint64> kvBytesPerLayer;
     // Experts: row-major [layer][expert]; dense layers are all-zero rows with moeLayer[l] == false
     int layers = 0;

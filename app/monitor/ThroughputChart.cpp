@@ -9,6 +9,7 @@ ThroughputChart::ThroughputChart(QWidget* parent) : ChartBase(tr("Throughput and
     m_decodeGraph = p->addGraph();
     m_decodeGraph->setName(tr("decode tokens/s"));
     m_decodeGraph->setPen(QPen(QColor(0x27, 0xae, 0x60), 2));
+    m_decodeGraph->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, 5));  // a short reply: one sample
     m_prefillGraph = p->addGraph();
     m_prefillGraph->setName(tr("prefill tokens/s"));
     m_prefillGraph->setPen(QPen(QColor(0x8e, 0x44, 0xad), 2));
@@ -23,7 +24,8 @@ ThroughputChart::ThroughputChart(QWidget* parent) : ChartBase(tr("Throughput and
     p->yAxis2->setLabel(tr("RAM (MiB)"));
     p->legend->setVisible(true);
     p->legend->setFont(font());
-    p->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignLeft);
+    // Top right: the first samples of a reply sit at the left edge, where the legend would hide them.
+    p->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
     applyPalette();
 }
 

@@ -72,6 +72,13 @@ private slots:
         QCOMPARE(chart.mlaSeries().xs().last(), 5000.0);
         // MHA needs (2·16·128)/576 ≈ 7.1× the MLA bytes per token here.
         QVERIFY(std::abs(chart.mhaSeries().ys().last() / chart.mlaSeries().ys().last() - 4096.0 / 576.0) < 1e-9);
+        // One sample (a short reply) still draws a line: both curves start at the origin.
+        KvCacheChart one;
+        one.addSample(snapshot(28, 2, 8), 8ll << 30);
+        QCOMPARE(one.mlaSeries().size(), 2);
+        QCOMPARE(one.mlaSeries().xs().first(), 0.0);
+        QCOMPARE(one.mlaSeries().ys().first(), 0.0);
+        QCOMPARE(one.mhaSeries().xs().last(), 28.0);
         QCOMPARE(KvCacheChart::tokensThatFit(1000, 10), qint64(100));
         QCOMPARE(KvCacheChart::tokensThatFit(1000, 0), qint64(0));
         QTemporaryDir dir;

@@ -89,6 +89,7 @@ private slots:
         QVERIFY(!telemetry.isEmpty());
         const TelemetrySnapshot last = telemetry.last().at(1).value<TelemetrySnapshot>();
         QCOMPARE(last.kvBytesPerToken, post.kvBytesPerToken);  // measured from the session's cache
+        QCOMPARE(last.kvCacheType, QStringLiteral("bf16"));
         QCOMPARE(last.kvBytesUsed, last.kvTokens * last.kvBytesPerToken);
 
         worker.loadModel(m_model, 1024, 1, QStringLiteral("cpu"), QStringLiteral("q4_0"));
@@ -193,6 +194,7 @@ private slots:
         QVERIFY(!telemetry.isEmpty());
         const TelemetrySnapshot last = telemetry.last().at(1).value<TelemetrySnapshot>();
         QCOMPARE(last.kvBytesPerToken, model.kvBytesPerToken);
+        QCOMPARE(last.kvCacheType, QStringLiteral("fp32"));
         QVERIFY(last.kvTokens >= st.promptTokens);
         QCOMPARE(last.kvBytesUsed, last.kvTokens * last.kvBytesPerToken);
         QCOMPARE(last.layers, 6);
