@@ -22,6 +22,7 @@
 #include "cpu/attention_decode.h"
 #include "cpu/cpu_backend.h"
 #include "cpu/cpu_common.h"
+#include "cpu/simd_load.h"
 
 namespace engine {
 
@@ -30,10 +31,6 @@ using namespace cpu;
 namespace {
 
 constexpr int64_t kScoreBudget = int64_t(1) << 20;  // floats of scores per work item (4 MiB per thread)
-
-// Key/value storage: float, or uint16_t holding bf16 bits.
-inline float kv_f32(float x) { return x; }
-inline float kv_f32(uint16_t x) { return bf16_to_f32(x); }
 
 // Query rows sharing one K/V head: row r is query t = r / heads_per_row_group.
 template <class KT>
@@ -68,6 +65,7 @@ inline void softmax_row(float* p, int64_t n_valid, int64_t n_total) {
 template <class KT>
 void run_attention(const TensorView& out, const TensorView& q, const TensorView& k, const TensorView& v, float scale,
                    int64_t q_pos0, int threads) {
+    constexpr WKind kW = bf16_or_f32_kind<KT>();  // keys/values: float, or uint16_t holding bf16 bits
     const int64_t T = q.shape[0], H = q.shape[1], dk = q.shape[2];
     const int64_t S = k.shape[0], Hk = k.shape[1], dv = v.shape[2];
     // Build the groups of query rows that share one K/V head.
@@ -111,7 +109,7 @@ void run_attention(const TensorView& out, const TensorView& q, const TensorView&
                 for (int64_t s = 0; s < n_valid; ++s) {
                     const KT* kr = g.k + s * g.ldk;  // [dk]
                     float d = 0.0f;
-                    for (int64_t i = 0; i < dk; ++i) d += qr[i] * kv_f32(kr[i]);
+                    for (int64_t i = 0; i < dk; ++i) d += qr[i] * load1_w<kW>(kr, i);
                     p[size_t(s)] = d * scale;
                 }
                 softmax_row(p.data(), n_valid, n_valid);
@@ -119,7 +117,7 @@ void run_attention(const TensorView& out, const TensorView& q, const TensorView&
                 for (int64_t s = 0; s < n_valid; ++s) {
                     const KT* vr = g.v + s * g.ldv;  // [dv]
                     const float ps = p[size_t(s)];
-                    for (int64_t i = 0; i < dv; ++i) acc[size_t(i)] += ps * kv_f32(vr[i]);
+                    for (int64_t i = 0; i < dv; ++i) acc[size_t(i)] += ps * load1_w<kW>(vr, i);
                 }
                 float* o = g.out + r * g.ldo;  // [dv]
                 for (int64_t i = 0; i < dv; ++i) o[i] = acc[size_t(i)];

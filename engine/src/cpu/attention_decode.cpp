@@ -15,7 +15,6 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <type_traits>
 #include <vector>
 
 #include "cpu/cpu_common.h"
@@ -33,16 +32,12 @@ constexpr int kHeads = 8;        // heads per register block
 
 // Keys and values are stored as KT: float, or uint16_t holding bf16 bits (a BF16 KV cache), widened to
 // fp32 as they are loaded (simd_load.h).
-template <class KT>
-constexpr WKind kv_kind() {
-    return std::is_same_v<KT, float> ? WKind::kF32 : WKind::kBF16;
-}
 
 // sc[j·ld_sc] = scale · q_j·kr  for the HB heads q_j = q + j·ldq.
 template <int HB, class KT>
 __attribute__((target("avx2,fma,f16c"))) inline void score_heads(const float* q, int64_t ldq, const KT* kr, int64_t dk,
                                                                  float scale, float* sc, int64_t ld_sc) {
-    constexpr WKind W = kv_kind<KT>();
+    constexpr WKind W = bf16_or_f32_kind<KT>();
     const int64_t d8 = dk / 8 * 8;
     __m256 acc[HB];
 #pragma GCC unroll 8
@@ -63,7 +58,7 @@ __attribute__((target("avx2,fma,f16c"))) inline void score_heads(const float* q,
 template <int HB, class KT>
 __attribute__((target("avx2,fma,f16c"))) inline void pv_heads(const float* p, int64_t ld_p, const KT* v, int64_t ldv,
                                                               int64_t ns, int64_t dv, float* o, int64_t ldo) {
-    constexpr WKind W = kv_kind<KT>();
+    constexpr WKind W = bf16_or_f32_kind<KT>();
     const int64_t d8 = dv / 8 * 8;
     for (int64_t d = 0; d < d8; d += 8) {
         __m256 acc[HB];
@@ -90,7 +85,7 @@ __attribute__((target("avx2,fma,f16c"))) inline void pv_heads(const float* p, in
 template <int HB, class KT>
 __attribute__((target("avx512f"))) inline void score_heads512(const float* q, int64_t ldq, const KT* kr, int64_t dk,
                                                               float scale, float* sc, int64_t ld_sc) {
-    constexpr WKind W = kv_kind<KT>();
+    constexpr WKind W = bf16_or_f32_kind<KT>();
     const int64_t d16 = dk / 16 * 16;
     __m512 acc[HB];
 #pragma GCC unroll 8
@@ -111,7 +106,7 @@ __attribute__((target("avx512f"))) inline void score_heads512(const float* q, in
 template <int HB, class KT>
 __attribute__((target("avx512f"))) inline void pv_heads512(const float* p, int64_t ld_p, const KT* v, int64_t ldv,
                                                            int64_t ns, int64_t dv, float* o, int64_t ldo) {
-    constexpr WKind W = kv_kind<KT>();
+    constexpr WKind W = bf16_or_f32_kind<KT>();
     const int64_t d16 = dv / 16 * 16;
     for (int64_t d = 0; d < d16; d += 16) {
         __m512 acc[HB];

@@ -7,6 +7,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "engine/dtype.h"
 
@@ -56,6 +57,13 @@ __attribute__((target("avx512f"))) inline __m512 load16_w(const void* base, int6
 }
 
 __attribute__((target("avx512f"))) inline float hsum16(__m512 v) { return _mm512_reduce_add_ps(v); }
+
+// The WKind of an element stored as T: float, or uint16_t holding bf16 bits (a BF16 KV cache).
+template <class T>
+constexpr WKind bf16_or_f32_kind() {
+    static_assert(std::is_same_v<T, float> || std::is_same_v<T, uint16_t>, "float or bf16 bits");
+    return std::is_same_v<T, float> ? WKind::kF32 : WKind::kBF16;
+}
 
 template <WKind W>
 constexpr int64_t w_size() {
