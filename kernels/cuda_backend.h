@@ -3,8 +3,9 @@
 // Owns its device, stream, cuBLAS handle and a workspace (no globals). Weights live in their stored
 // dtype (bf16/f16/f32) on the device; activations are f32. GEMMs with bf16/f16 weights cast the
 // activation to the weight's dtype in the workspace and run cublasGemmEx with fp32 accumulation and
-// fp32 output (tensor cores); f32 weights use cublasSgemm.
-// Kernel files: matmul.cu, norm_rope.cu, attention.cu (+ attention_decode.cu, attention_flash.cu),
+// fp32 output (tensor cores); f32 weights use cublasSgemm. Decode-sized products (≤ 4 rows) run our GEMV
+// (gemv.cu) on the fp32 activation instead.
+// Kernel files: matmul.cu (+ gemv.cu), norm_rope.cu, attention.cu (+ attention_decode.cu, attention_flash.cu),
 // elementwise.cu, moe.cu (+ moe_decode.cu), hyper_connections.cu, cuda_backend.cu; the
 // training ops: train_dense.cu, train_rows.cu, train_loss_optim.cu, attention_backward.cu (+
 // attention_flash_backward.cu).
@@ -213,6 +214,14 @@ private:
     void grouped_gemm(const std::vector<GemmProblem>& probs, cudaDataType_t ab_type, void* ptr_space);
     static bool moe_loop_by_env();  // LATENT_CUDA_MOE=loop
     bool moe_loop_ = false;         // set by the env, or after cuBLAS refused the grouped call
+
+    // Decode-sized products (gemv.cu): matmul() with an [out, in] weight and at most kGemvMaxM rows of x
+    // takes our GEMV kernel instead of cuBLAS, unless LATENT_CUDA_GEMV=cublas was set at construction.
+    static constexpr int64_t kGemvMaxM = 4;
+    static bool gemv_by_env();
+    bool gemv_applies(const engine::TensorView& x, bool w_transposed) const;
+    void gemv(const engine::TensorView& y, const engine::TensorView& x, const engine::TensorView& w, bool accumulate);
+    bool gemv_enabled_ = true;
 
     // The cuBLAS compute type of a GEMM whose A/B are `ab`: fp32 operands follow precision_.
     cublasComputeType_t compute_type(cudaDataType_t ab) const {

@@ -4,6 +4,7 @@
 // its transpose: GemmEx(OP_T, OP_N, m = N, n = M, k = K, A = w, B = x, C = y). For bf16/f16 weights
 // the activation is cast to the weight dtype in the workspace (bf16 in, fp32 accumulate, fp32 out). F32
 // weights: fp32, or TF32 / bf16 tensor cores when set_matmul_precision asked for them (training).
+// Products of at most CudaBackend::kGemvMaxM rows with an [out, in] weight go to gemv.cu instead.
 #include "checks.h"
 #include "common.cuh"
 #include "cuda_backend.h"
@@ -41,6 +42,10 @@ void CudaBackend::matmul(const TensorView& y, const TensorView& x, const TensorV
                  kInvalidArgument, "matmul: x ", x.shape_str(), " · w ", w.shape_str(),
                  w_transposed ? "ᵀ" : "", " does not give y ", y.shape_str());
     if (M == 0 || N == 0) return;
+    if (gemv_applies(x, w_transposed) && (w.dtype == DType::F32 || w.dtype == DType::BF16 || w.dtype == DType::F16)) {
+        gemv(y, x, w, accumulate);  // decode-sized: gemv.cu
+        return;
+    }
     const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
     const int64_t ldx = x.stride[b0], ldw = w.stride[b0], ldy = y.stride[b0];
     const int64_t sx = batched ? x.stride[0] : 0, sw = batched ? w.stride[0] : 0, sy = batched ? y.stride[0] : 0;

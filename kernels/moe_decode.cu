@@ -9,8 +9,8 @@
 //   kernel 2 (down)     one warp per output row d:  y[d] = Σ_j down_e[d, :] · act_j   (slots in order)
 //
 // Both are GEMVs over bf16/f16/f32 weights: memory-bound, so each lane streams 16-byte vectors of a row
-// (8 bf16) when every row is 16-byte aligned, x sits in shared memory, and the sums are fp32 with a
-// fixed order (deterministic, no atomics). The expert pointer table ([E] {gate, up, down, strides})
+// (8 bf16) when every row is 16-byte aligned (gemv.cuh's lane_dot), x sits in shared memory, and the sums
+// are fp32 with a fixed order (deterministic, no atomics). The expert pointer table ([E] {gate, up, down, strides})
 // is uploaded once per layer and cached, keyed by the caller's table address and checked entry by entry.
 // An id outside [0, E) (moe_route never writes one) gives that slot a zero contribution.
 #include <cstring>
@@ -18,6 +18,7 @@
 #include "checks.h"
 #include "common.cuh"
 #include "cuda_backend.h"
+#include "gemv.cuh"
 #include "reduce.cuh"
 
 namespace cuda_backend {
@@ -48,42 +49,6 @@ struct MoeDecodeParams {
     float* y;                        // [D]
     int64_t D = 0;
 };
-
-// Σ over the 16 bytes `q` (16 / sizeof(W) weights, little-endian) of w·x.
-template <typename W>
-__device__ __forceinline__ float dot16(const uint4& q, const float* x) {
-    const unsigned w[4] = {q.x, q.y, q.z, q.w};
-    float s = 0.0f;
-    if constexpr (std::is_same_v<W, float>) {
-        for (int j = 0; j < 4; ++j) s += __uint_as_float(w[j]) * x[j];
-    } else if constexpr (std::is_same_v<W, __nv_bfloat16>) {
-        for (int j = 0; j < 4; ++j)
-            s += __uint_as_float(w[j] << 16) * x[2 * j] + __uint_as_float(w[j] & 0xffff0000u) * x[2 * j + 1];
-    } else {
-        for (int j = 0; j < 4; ++j)
-            s += __half2float(__ushort_as_half(static_cast<unsigned short>(w[j] & 0xffffu))) * x[2 * j] +
-                 __half2float(__ushort_as_half(static_cast<unsigned short>(w[j] >> 16))) * x[2 * j + 1];
-    }
-    return s;
-}
-
-// This lane's share of row·x over n elements (not yet summed over the warp). kVec: row is 16-byte
-// aligned; lanes take 16-byte vectors in turn, then single elements for the tail.
-template <typename W, bool kVec>
-__device__ __forceinline__ float lane_dot(const W* row, const float* x, int64_t n, int lane) {
-    float s = 0.0f;
-    int64_t k0 = 0;
-    if constexpr (kVec) {
-        constexpr int V = 16 / int(sizeof(W));
-        const int64_t nv = n / V;
-        const uint4* r4 = reinterpret_cast<const uint4*>(row);
-#pragma unroll 4
-        for (int64_t c = lane; c < nv; c += 32) s += dot16<W>(r4[c], x + c * V);
-        k0 = nv * V;
-    }
-    for (int64_t k = k0 + lane; k < n; k += 32) s += to_float<W>(row[k]) * x[k];
-    return s;
-}
 
 // The expert of slot j, its width and its combine weight; false when a routed id is out of range.
 __device__ __forceinline__ bool slot_expert(const MoeDecodeParams& p, int j, ExpertPtrs& e, int64_t& I, float& w) {

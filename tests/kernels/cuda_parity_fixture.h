@@ -115,20 +115,38 @@ protected:
     bool selftest() const { return gpu_->device() == Device::CPU; }
 };
 
-// A second CUDA backend made with LATENT_CUDA_ATTENTION=`mode` ("reference": the plain attention kernels;
-// "tf32": decode and flash-forward attention on tensor cores). The variable is read when a backend is created and unset
-// again whatever happens.
-inline std::unique_ptr<Backend> cuda_backend_with_attention(const char* mode) {
-    ::setenv("LATENT_CUDA_ATTENTION", mode, 1);
+// A second CUDA backend made with the environment variable `var` set to `value` (the backend reads its
+// switches when it is created); the variable is unset again whatever happens.
+inline std::unique_ptr<Backend> cuda_backend_with(const char* var, const char* value) {
+    ::setenv(var, value, 1);
     std::unique_ptr<Backend> be;
     try {
         be = make_cuda_backend(0);
     } catch (...) {
-        ::unsetenv("LATENT_CUDA_ATTENTION");
+        ::unsetenv(var);
         throw;
     }
-    ::unsetenv("LATENT_CUDA_ATTENTION");
+    ::unsetenv(var);
     return be;
+}
+
+// LATENT_CUDA_ATTENTION=`mode` ("reference": the plain attention kernels; "tf32": decode and flash-forward
+// attention on tensor cores).
+inline std::unique_ptr<Backend> cuda_backend_with_attention(const char* mode) {
+    return cuda_backend_with("LATENT_CUDA_ATTENTION", mode);
+}
+
+// A view of `base`'s storage starting `offset` elements in, with explicit shape and strides (elements).
+inline TensorView strided(const TensorView& base, int64_t offset, std::initializer_list<int64_t> shape,
+                          std::initializer_list<int64_t> strides) {
+    TensorView v = base;
+    v.data = static_cast<char*>(base.data) + size_t(offset) * dtype_size(base.dtype);
+    v.ndim = int(shape.size());
+    int i = 0;
+    for (int64_t d : shape) v.shape[size_t(i++)] = d;
+    i = 0;
+    for (int64_t d : strides) v.stride[size_t(i++)] = d;
+    return v;
 }
 
 }  // namespace parity

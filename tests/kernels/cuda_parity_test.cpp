@@ -1,15 +1,20 @@
 // cuda_parity_test.cpp — every forward op of the CUDA backend against the CPU reference backend.
 // Tolerances: f32 paths ≤ 1e-4 relative; GEMMs with bf16/f16 weights cast the activation to the
-// weight dtype (bf16 in, fp32 accumulate), so they are compared at bf16/f16 precision.
+// weight dtype (bf16 in, fp32 accumulate), so they are compared at bf16/f16 precision, except the
+// decode-sized ones (≤ 4 rows: gemv.cu keeps x in fp32).
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "cuda_parity_fixture.h"  // CudaParity: gpu_/cpu_ backends, host(), to_gpu(), to_host(), expect_close()
 
 using namespace engine;
 using parity::CudaParity;
+using parity::CudaParitySelftest;
+using parity::strided;
 
 TEST_F(CudaParity, MatmulAllWeightDtypes) {
     for (DType wt : {DType::F32, DType::BF16, DType::F16}) {
@@ -34,6 +39,82 @@ TEST_F(CudaParity, BatchedMatmulUntransposedStridedWeight) {
     cpu_->matmul(y.view(), x.view(), w, false, false);
     gpu_->matmul(dy.view(), dx.view(), dw, false, false);
     expect_close(to_host(dy.view()), y.as<float>(), 2e-2, "batched");
+}
+
+// Decode-sized products (≤ 4 rows of x, [out, in] weights) run gemv.cu on the fp32 activation, so every
+// weight dtype matches the CPU at the fp32 tolerance; the cuBLAS path (x rounded to bf16/f16) misses it by
+// two orders of magnitude. Cases: M 1..4; K with a tail after the 16-byte vectors; x too big for shared
+// memory (M·K > 12288 floats: read through L1); N not a multiple of a block's 8 columns; accumulate; rows
+// that are not 16-byte aligned (scalar loads); and the absorbed-MLA form, batched over heads with strided
+// x, w and y. M = 5 takes cuBLAS. LATENT_CUDA_GEMV=cublas must send the same products to cuBLAS.
+TEST_F(CudaParitySelftest, DecodeGemvSmallM) {
+    constexpr double kTol = 2e-5;
+    struct Case {
+        int64_t M, N, K;
+        bool accumulate;
+    };
+    const Case cases[] = {{1, 53, 96, false}, {2, 64, 1003, true}, {3, 40, 200, false},
+                          {4, 17, 517, true}, {1, 33, 13000, false}, {4, 9, 3100, true}};
+    auto run = [&](Backend& gpu, const Tensor& x, const TensorView& w_host, const TensorView& w_gpu, Tensor& y,
+                   bool accumulate) {
+        Tensor dx = to_gpu(x), dy = to_gpu(y);
+        cpu_->matmul(y.view(), x.view(), w_host, true, accumulate);
+        gpu.matmul(dy.view(), dx.view(), w_gpu, true, accumulate);
+        return to_host(dy.view());
+    };
+    for (DType wt : {DType::F32, DType::BF16, DType::F16}) {
+        for (const Case& c : cases) {
+            Tensor x = host(DType::F32, {c.M, c.K}), w = host(wt, {c.N, c.K}, 0.1f), y = host(DType::F32, {c.M, c.N});
+            Tensor dw = to_gpu(w);
+            const std::string what = std::string(dtype_name(wt)) + " M" + std::to_string(c.M) + " N" +
+                                     std::to_string(c.N) + " K" + std::to_string(c.K);
+            const std::vector<float> got = run(*gpu_, x, w.view(), dw.view(), y, c.accumulate);
+            expect_close(got, y.as<float>(), kTol, what.c_str());
+        }
+        // Rows one element into a [29, 260] tensor: 2- or 4-byte offsets, 520- or 1040-byte row strides.
+        Tensor wfull = host(wt, {29, 260}, 0.1f), x = host(DType::F32, {2, 256}), y = host(DType::F32, {2, 29});
+        Tensor dwfull = to_gpu(wfull);
+        const TensorView w = wfull.view().slice_last(1, 257), dw = dwfull.view().slice_last(1, 257);
+        const std::vector<float> got = run(*gpu_, x, w, dw, y, false);
+        expect_close(got, y.as<float>(), kTol, (std::string(dtype_name(wt)) + " unaligned rows").c_str());
+    }
+    // Absorbed MLA, H 4 heads, T 1: x = q_nope [H, 1, 48] inside q [1, H, 64]; w = rows 40..71 of each head's
+    // [72, 48] block (kv_b's W_UV part); y = o [H, 1, 32] inside [1, H, 32].
+    Tensor q = host(DType::F32, {1, 4, 64}), kvb = host(DType::BF16, {4, 72, 48}, 0.1f);
+    Tensor o = host(DType::F32, {1, 4, 32});
+    Tensor dq = to_gpu(q), dkvb = to_gpu(kvb), dout = to_gpu(o);
+    const TensorView x = strided(q.view(), 0, {4, 1, 48}, {64, 256, 1});
+    const TensorView dx = strided(dq.view(), 0, {4, 1, 48}, {64, 256, 1});
+    const TensorView w = strided(kvb.view(), 40 * 48, {4, 32, 48}, {72 * 48, 48, 1});
+    const TensorView dw = strided(dkvb.view(), 40 * 48, {4, 32, 48}, {72 * 48, 48, 1});
+    cpu_->matmul(strided(o.view(), 0, {4, 1, 32}, {32, 128, 1}), x, w, true, false);
+    gpu_->matmul(strided(dout.view(), 0, {4, 1, 32}, {32, 128, 1}), dx, dw, true, false);
+    expect_close(to_host(dout.view()), o.as<float>(), kTol, "batched absorbed heads");
+
+    // Beyond the GEMV: M = 5, and the cuBLAS switch; both round x to bf16 (GPU only).
+    if (selftest()) return;
+    Tensor x5 = host(DType::F32, {5, 1003}), w5 = host(DType::BF16, {64, 1003}, 0.1f), y5 = host(DType::F32, {5, 64});
+    Tensor dw5 = to_gpu(w5);
+    const std::vector<float> g5 = run(*gpu_, x5, w5.view(), dw5.view(), y5, false);
+    expect_close(g5, y5.as<float>(), 2e-2, "M 5 (cuBLAS)");
+    std::unique_ptr<Backend> cublas = parity::cuda_backend_with("LATENT_CUDA_GEMV", "cublas");
+    Tensor x1 = host(DType::F32, {1, 1003}), y1 = host(DType::F32, {1, 64});
+    Tensor cw = cublas->alloc(DType::BF16, w5.view().shape.data(), 2), cx = cublas->alloc(DType::F32, {1, 1003});
+    Tensor cy = cublas->alloc(DType::F32, {1, 64});
+    cublas->copy(cw.view(), w5.view());
+    cublas->copy(cx.view(), x1.view());
+    cpu_->matmul(y1.view(), x1.view(), w5.view(), true, false);
+    cublas->matmul(cy.view(), cx.view(), cw.view(), true, false);
+    Tensor hy = Tensor::cpu(DType::F32, {1, 64});
+    cublas->copy(hy.view(), cy.view());
+    const std::vector<float> gc(hy.as<float>(), hy.as<float>() + 64);
+    expect_close(gc, y1.as<float>(), 2e-2, "LATENT_CUDA_GEMV=cublas");
+    double err = 0, ref = 1e-6;
+    for (int i = 0; i < 64; ++i) {
+        err = std::max(err, double(std::fabs(gc[size_t(i)] - y1.as<float>()[i])));
+        ref = std::max(ref, double(std::fabs(y1.as<float>()[i])));
+    }
+    EXPECT_GT(err / ref, 1e-4) << "LATENT_CUDA_GEMV=cublas gave fp32-exact values: the switch did not reach cuBLAS";
 }
 
 TEST_F(CudaParity, RmsNormRopeSiluAddAxpyEmbedding) {
