@@ -19,7 +19,8 @@
 //
 // Also printed, against the same limit: loading an FP8 checkpoint, Backend::dequantize_fp8 of a
 // [7168 x 18432] E4M3 weight with 128x128 block scales (DeepSeek-V3's largest dense shape; 1 byte read +
-// 2 written per weight).
+// 2 written per weight); and the step's dense GEMVs one by one (M = 1, bf16: q_proj, kv_a_proj, o_proj,
+// the dense layer, lm_head) with our kernel and, on a GPU, with cuBLAS (LATENT_CUDA_GEMV=cublas).
 //
 // --shape tiny (a few MB) with --device cpu checks the program itself on a machine without a GPU. Not a
 // test: it asserts nothing; it prints numbers.
@@ -171,6 +172,62 @@ double dequant_bandwidth(Backend& be, int64_t rows, int64_t cols) {
     return 3.0 * double(rows * cols) / best * 1e-9;
 }
 
+// Backend::matmul with one row of x and a bf16 [N, K] weight (a decode step's dense Linear layers): GB/s
+// of weight bytes, best of 3 passes after a warm-up pass. Each pass multiplies by every one of several
+// copies of the weight (≥ 512 MiB in all), so the weights come from memory, not from a cache. Calls are
+// issued back to back: below a few MB per weight the launch rate, not the kernel, can be the limit.
+double gemv_bandwidth(Backend& be, int64_t N, int64_t K) {
+    const int64_t bytes = N * K * 2;
+    const int64_t copies = std::clamp<int64_t>(((int64_t(512) << 20) + bytes - 1) / bytes, 1, 256);
+    std::vector<Tensor> w;
+    for (int64_t c = 0; c < copies; ++c) w.push_back(be.alloc(DType::BF16, {N, K}));  // zeros: same work
+    Tensor x = be.alloc(DType::F32, {1, K}), y = be.alloc(DType::F32, {1, N});
+    be.fill(x.view(), 0.5f);
+    double best = 1e30;
+    for (int r = 0; r < 4; ++r) {
+        be.synchronize();
+        const double t0 = now_s();
+        for (const Tensor& wc : w) be.matmul(y.view(), x.view(), wc.view(), /*w_transposed=*/true, false);
+        be.synchronize();
+        if (r > 0) best = std::min(best, now_s() - t0);
+    }
+    return double(bytes * copies) / best * 1e-9;
+}
+
+// The dense GEMV shapes of one decode step of `s` (M = 1, bf16), on `be` and, on a GPU, also on a backend
+// made with LATENT_CUDA_GEMV=cublas (the same products through cublasGemmEx), as % of the copy limit.
+void gemv_table(Backend& be, const BackendChoice& choice, const Shape& s, double bw) {
+    struct Row {
+        const char* name;
+        int64_t N, K;
+    };
+    const Row rows[] = {{"q_proj", s.H * (s.d_n + s.d_r), s.D},   {"kv_a_proj", s.r_kv + s.d_r, s.D},
+                        {"o_proj", s.D, s.H * s.d_v},              {"dense gate/up", s.I_dense, s.D},
+                        {"dense down", s.D, s.I_dense},            {"lm_head", s.V, s.D}};
+    std::unique_ptr<Backend> cublas;
+    if (be.device() == Device::CUDA) {
+        ::setenv("LATENT_CUDA_GEMV", "cublas", 1);
+        try {
+            cublas = make_backend(choice);
+        } catch (const Error& e) {
+            std::printf("(no cuBLAS comparison: %s)\n", e.what());
+        }
+        ::unsetenv("LATENT_CUDA_GEMV");
+    }
+    std::printf("dense GEMV, M = 1, bf16 weights: GB/s of weights read, %% of the copy limit; %s\n",
+                cublas ? "our kernel (gemv.cu) | cuBLAS (LATENT_CUDA_GEMV=cublas)" : be.name().c_str());
+    for (const Row& r : rows) {
+        const double ours = gemv_bandwidth(be, r.N, r.K);
+        std::printf("  %-14s [%6lld x %5lld] %5.2f MB  %7.1f GB/s %5.1f%%", r.name, (long long)r.N, (long long)r.K,
+                    2e-6 * double(r.N * r.K), ours, 100.0 * ours / bw);
+        if (cublas) {
+            const double cb = gemv_bandwidth(*cublas, r.N, r.K);
+            std::printf("  |  %7.1f GB/s %5.1f%%", cb, 100.0 * cb / bw);
+        }
+        std::printf("\n");
+    }
+}
+
 struct DecodeRun {
     double median_s = 0, best_s = 0;
 };
@@ -239,6 +296,8 @@ int main(int argc, char** argv) {
             std::printf("load: dequantize_fp8 [%lld x %lld] %.1f GB/s = %.1f%% of the copy limit\n", (long long)rows,
                         (long long)cols, dq, 100.0 * dq / bw);
         }
+
+        gemv_table(*be, choice, s, bw);
 
         const ModelConfig cfg = ModelConfig::from_json_text(v2_config_json(s, 163840), "gpu_decode_bench " + shape_name);
         const double t_load0 = now_s();

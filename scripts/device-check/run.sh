@@ -156,7 +156,7 @@ check bench-ckpt timeout 180 env LD_LIBRARY_PATH="$LIBS" "$B/latent_model_decode
 check cuda-attention-bench timeout 150 env LD_LIBRARY_PATH="$LIBS" "$B/latent_cuda_attention_bench"
 # Batch-1 decode of a DeepSeek-V2-Lite-shaped model (31 GB of random bf16 weights made in memory), CUDA
 # Graphs and op by op, % of the bytes roofline at the device copy bandwidth (issue #5 asks for >= 60 %); then
-# with a BF16 KV cache.
+# with a BF16 KV cache. First it times the step's dense GEMVs alone, gemv.cu against cuBLAS.
 check gpu-decode-bench timeout 180 env LD_LIBRARY_PATH="$LIBS" "$B/latent_gpu_decode_bench" --shape v2-lite \
     --prompt 512 --tokens 32
 for dev in cuda cpu; do
@@ -164,6 +164,9 @@ for dev in cuda cpu; do
 done
 check bench-cuda-bf16-kv timeout 180 env LD_LIBRARY_PATH="$LIBS" "$B/latent" bench "$W/ckpt" --device cuda -p 512 \
     -n 128 --kv-cache bf16
+# The same decode with the dense GEMVs through cuBLAS instead of gemv.cu (the default's A/B on a whole model).
+check bench-cuda-cublas-gemv timeout 180 env LD_LIBRARY_PATH="$LIBS" LATENT_CUDA_GEMV=cublas "$B/latent" bench \
+    "$W/ckpt" --device cuda -p 512 -n 128
 # Training step of the base preset on the GPU: MFU against the backend's GEMM rate at the step's precision
 # (bf16 tensor cores), and mHC (n = 4) vs residual step time (issue #5: >= 40 % and <= 1.07x).
 check train-bench-base timeout 120 env LD_LIBRARY_PATH="$LIBS" "$B/latent_train_bench" --device cuda --preset base \
