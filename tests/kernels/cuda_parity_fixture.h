@@ -136,17 +136,4 @@ inline std::unique_ptr<Backend> cuda_backend_with_attention(const char* mode) {
     return cuda_backend_with("LATENT_CUDA_ATTENTION", mode);
 }
 
-// A view of `base`'s storage starting `offset` elements in, with explicit shape and strides (elements).
-inline TensorView strided(const TensorView& base, int64_t offset, std::initializer_list<int64_t> shape,
-                          std::initializer_list<int64_t> strides) {
-    TensorView v = base;
-    v.data = static_cast<char*>(base.data) + size_t(offset) * dtype_size(base.dtype);
-    v.ndim = int(shape.size());
-    int i = 0;
-    for (int64_t d : shape) v.shape[size_t(i++)] = d;
-    i = 0;
-    for (int64_t d : strides) v.stride[size_t(i++)] = d;
-    return v;
-}
-
 }  // namespace parity

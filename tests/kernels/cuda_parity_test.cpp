@@ -14,7 +14,6 @@
 using namespace engine;
 using parity::CudaParity;
 using parity::CudaParitySelftest;
-using parity::strided;
 
 TEST_F(CudaParity, MatmulAllWeightDtypes) {
     for (DType wt : {DType::F32, DType::BF16, DType::F16}) {
@@ -83,12 +82,12 @@ TEST_F(CudaParitySelftest, DecodeGemvSmallM) {
     Tensor q = host(DType::F32, {1, 4, 64}), kvb = host(DType::BF16, {4, 72, 48}, 0.1f);
     Tensor o = host(DType::F32, {1, 4, 32});
     Tensor dq = to_gpu(q), dkvb = to_gpu(kvb), dout = to_gpu(o);
-    const TensorView x = strided(q.view(), 0, {4, 1, 48}, {64, 256, 1});
-    const TensorView dx = strided(dq.view(), 0, {4, 1, 48}, {64, 256, 1});
-    const TensorView w = strided(kvb.view(), 40 * 48, {4, 32, 48}, {72 * 48, 48, 1});
-    const TensorView dw = strided(dkvb.view(), 40 * 48, {4, 32, 48}, {72 * 48, 48, 1});
-    cpu_->matmul(strided(o.view(), 0, {4, 1, 32}, {32, 128, 1}), x, w, true, false);
-    gpu_->matmul(strided(dout.view(), 0, {4, 1, 32}, {32, 128, 1}), dx, dw, true, false);
+    const TensorView x = q.view().strided(0, {4, 1, 48}, {64, 256, 1});
+    const TensorView dx = dq.view().strided(0, {4, 1, 48}, {64, 256, 1});
+    const TensorView w = kvb.view().strided(40 * 48, {4, 32, 48}, {72 * 48, 48, 1});
+    const TensorView dw = dkvb.view().strided(40 * 48, {4, 32, 48}, {72 * 48, 48, 1});
+    cpu_->matmul(o.view().strided(0, {4, 1, 32}, {32, 128, 1}), x, w, true, false);
+    gpu_->matmul(dout.view().strided(0, {4, 1, 32}, {32, 128, 1}), dx, dw, true, false);
     expect_close(to_host(dout.view()), o.as<float>(), kTol, "batched absorbed heads");
 
     // Beyond the GEMV: M = 5, and the cuBLAS switch; both round x to bf16 (GPU only).

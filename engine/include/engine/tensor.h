@@ -51,6 +51,10 @@ struct TensorView {
     TensorView slice_rows(int64_t begin, int64_t end) const;        // along dim 0
     TensorView slice_last(int64_t begin, int64_t end) const;        // along the last dim
     TensorView reshape(std::initializer_list<int64_t> shape) const; // requires contiguity
+    // The same storage from `elem_offset` elements in, with explicit shape and strides (elements; no
+    // bounds check: the caller knows the layout it describes).
+    TensorView strided(int64_t elem_offset, std::initializer_list<int64_t> shape,
+                       std::initializer_list<int64_t> strides) const;
     std::string shape_str() const;  // "[2, 16, 192]"
 };
 

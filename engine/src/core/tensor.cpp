@@ -1,6 +1,7 @@
 // tensor.cpp — TensorView helpers and host-owned Tensors.
 #include "engine/tensor.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -61,6 +62,19 @@ TensorView TensorView::slice_last(int64_t begin, int64_t end) const {
     TensorView v = *this;
     v.data = static_cast<char*>(data) + size_t(begin * stride[ndim - 1]) * dtype_size(dtype);
     v.shape[ndim - 1] = end - begin;
+    return v;
+}
+
+TensorView TensorView::strided(int64_t elem_offset, std::initializer_list<int64_t> new_shape,
+                               std::initializer_list<int64_t> new_strides) const {
+    ENGINE_CHECK(new_shape.size() == new_strides.size() && new_shape.size() <= size_t(kMaxDims), kInvalidArgument,
+                 "strided view: ", new_shape.size(), " dims with ", new_strides.size(), " strides (at most ", kMaxDims,
+                 ")");
+    TensorView v = *this;
+    v.data = static_cast<char*>(data) + size_t(elem_offset) * dtype_size(dtype);
+    v.ndim = int(new_shape.size());
+    std::copy(new_shape.begin(), new_shape.end(), v.shape.begin());
+    std::copy(new_strides.begin(), new_strides.end(), v.stride.begin());
     return v;
 }
 

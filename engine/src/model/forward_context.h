@@ -32,16 +32,7 @@ struct ForwardContext {
 // (elements). The last stride must be 1 (backend rule).
 inline TensorView strided_view(const TensorView& base, int64_t elem_offset, std::initializer_list<int64_t> shape,
                                std::initializer_list<int64_t> strides) {
-    TensorView v;
-    v.data = static_cast<char*>(base.data) + size_t(elem_offset) * dtype_size(base.dtype);
-    v.dtype = base.dtype;
-    v.device = base.device;
-    v.ndim = int(shape.size());
-    int i = 0;
-    for (int64_t s : shape) v.shape[size_t(i++)] = s;
-    i = 0;
-    for (int64_t s : strides) v.stride[size_t(i++)] = s;
-    return v;
+    return base.strided(elem_offset, shape, strides);
 }
 
 // Sublayer functions (x: normalised input [T, D]; out: [T, D], overwritten).

@@ -23,16 +23,7 @@ TensorView tv(const Buf& b, std::initializer_list<int64_t> shape) { return tv(co
 
 TensorView sview(const Buf& base, int64_t offset, std::initializer_list<int64_t> shape,
                  std::initializer_list<int64_t> strides) {
-    TensorView v;
-    v.data = base.data() + offset;
-    v.dtype = DType::F32;
-    v.device = base.device();
-    v.ndim = int(shape.size());
-    int i = 0;
-    for (int64_t s : shape) v.shape[size_t(i++)] = s;
-    i = 0;
-    for (int64_t s : strides) v.stride[size_t(i++)] = s;
-    return v;
+    return TensorView::contiguous(base.data(), DType::F32, {0}, base.device()).strided(offset, shape, strides);
 }
 
 namespace {
