@@ -88,6 +88,13 @@ TEST(Tensor, ViewsSliceAndReshape) {
     EXPECT_THROW(v.reshape({5, 5}), Error);
     EXPECT_THROW(v.slice_rows(3, 5), Error);
     EXPECT_THROW(last.reshape({24}), Error);
+    // Explicit strides: columns 0..1 and rows 1..3 of v seen as [4, 6], transposed: tr[i][j] = 6 + 6·j + i.
+    TensorView tr = v.strided(6, {2, 3}, {1, 6});
+    EXPECT_EQ(tr.shape_str(), "[2, 3]");
+    EXPECT_EQ(tr.as<float>()[tr.stride[1] * 2 + tr.stride[0]], 19.0f);  // tr[1][2]
+    EXPECT_EQ(tr.dtype, DType::F32);
+    EXPECT_EQ(tr.device, Device::CPU);
+    EXPECT_THROW(v.strided(0, {2, 3}, {1}), Error);
 }
 
 TEST(Error, CarriesKindAndUserMessage) {
