@@ -151,6 +151,7 @@ CudaBackend::CudaBackend(int device) : device_(device) {
     graphs_enabled_ = graphs_enabled_by_env();
     moe_loop_ = moe_loop_by_env();
     gemv_enabled_ = gemv_by_env();
+    gemv_setup();
     CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     CUBLAS_CHECK(cublasCreate(&cublas_));
     CUBLAS_CHECK(cublasSetStream(cublas_, stream_));

@@ -38,6 +38,9 @@ struct GemmProblem {
     void* C;
 };
 
+// The most rows of x a product may have to run gemv.cu's kernel instead of cuBLAS (decode-sized).
+constexpr int kGemvMaxM = 4;
+
 class CudaBackend final : public engine::Backend {
 public:
     explicit CudaBackend(int device);
@@ -217,8 +220,8 @@ private:
 
     // Decode-sized products (gemv.cu): matmul() with an [out, in] weight and at most kGemvMaxM rows of x
     // takes our GEMV kernel instead of cuBLAS, unless LATENT_CUDA_GEMV=cublas was set at construction.
-    static constexpr int64_t kGemvMaxM = 4;
     static bool gemv_by_env();
+    void gemv_setup();  // at construction: the kernels' shared-memory opt-in
     bool gemv_applies(const engine::TensorView& x, bool w_transposed) const;
     void gemv(const engine::TensorView& y, const engine::TensorView& x, const engine::TensorView& w, bool accumulate);
     bool gemv_enabled_ = true;

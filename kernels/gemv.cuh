@@ -28,8 +28,10 @@ __device__ __forceinline__ void unpack16(const uint4& q, float (&f)[16 / sizeof(
 
 // s[m] += this lane's share of row·x_m over n elements, for the first M (≤ kM) activation rows
 // x_m = x + m·ldx (not yet summed over the warp). kVec: row is 16-byte aligned; lanes take 16-byte
-// vectors in turn (each word's weights summed first, then added to s[m]).
-template <typename W, bool kVec, int kM>
+// vectors in turn (each word's weights summed first, then added to s[m]). kXVec (with kVec): x and ldx
+// keep every lane's V activations 16-byte aligned, so they are read as float4s. In shared memory that
+// matters: lane c reads x[c·V .. c·V + V), and scalar reads 32 bytes apart are 8-way bank conflicts.
+template <typename W, bool kVec, int kM, bool kXVec = false>
 __device__ __forceinline__ void lane_dots(const W* row, const float* x, int64_t ldx, int64_t n, int lane, int M,
                                           float (&s)[kM]) {
     int64_t k0 = 0;
@@ -45,10 +47,21 @@ __device__ __forceinline__ void lane_dots(const W* row, const float* x, int64_t 
             for (int m = 0; m < kM; ++m) {
                 if (m >= M) break;
                 const float* xm = x + m * ldx + c * V;
+                float xv[V];
+                if constexpr (kXVec) {
+#pragma unroll
+                    for (int q = 0; q < V / 4; ++q) {
+                        const float4 t = reinterpret_cast<const float4*>(xm)[q];
+                        xv[4 * q] = t.x, xv[4 * q + 1] = t.y, xv[4 * q + 2] = t.z, xv[4 * q + 3] = t.w;
+                    }
+                } else {
+#pragma unroll
+                    for (int j = 0; j < V; ++j) xv[j] = xm[j];
+                }
 #pragma unroll
                 for (int j = 0; j < V; j += P) {
-                    float t = f[j] * xm[j];
-                    if constexpr (P == 2) t += f[j + 1] * xm[j + 1];
+                    float t = f[j] * xv[j];
+                    if constexpr (P == 2) t += f[j + 1] * xv[j + 1];
                     s[m] += t;
                 }
             }
@@ -64,10 +77,10 @@ __device__ __forceinline__ void lane_dots(const W* row, const float* x, int64_t 
 }
 
 // One activation row: this lane's share of row·x.
-template <typename W, bool kVec>
+template <typename W, bool kVec, bool kXVec = false>
 __device__ __forceinline__ float lane_dot(const W* row, const float* x, int64_t n, int lane) {
     float s[1] = {0.0f};
-    lane_dots<W, kVec, 1>(row, x, 0, n, lane, 1, s);
+    lane_dots<W, kVec, 1, kXVec>(row, x, 0, n, lane, 1, s);
     return s[0];
 }
 

@@ -4,7 +4,7 @@
 // its transpose: GemmEx(OP_T, OP_N, m = N, n = M, k = K, A = w, B = x, C = y). For bf16/f16 weights
 // the activation is cast to the weight dtype in the workspace (bf16 in, fp32 accumulate, fp32 out). F32
 // weights: fp32, or TF32 / bf16 tensor cores when set_matmul_precision asked for them (training).
-// Products of at most CudaBackend::kGemvMaxM rows with an [out, in] weight go to gemv.cu instead.
+// Products of at most kGemvMaxM rows with an [out, in] weight go to gemv.cu instead.
 #include "checks.h"
 #include "common.cuh"
 #include "cuda_backend.h"

@@ -68,7 +68,7 @@ __device__ __forceinline__ bool slot_expert(const MoeDecodeParams& p, int j, Exp
 
 template <typename W, bool kVec>
 __global__ void __launch_bounds__(32 * kWarps) moe_decode_gate_up_kernel(MoeDecodeParams p) {
-    __shared__ float xs[kMaxD];
+    __shared__ __align__(16) float xs[kMaxD];
     for (int64_t k = threadIdx.x; k < p.D; k += blockDim.x) xs[k] = p.x[k];
     __syncthreads();
     const int j = int(blockIdx.y), lane = int(threadIdx.x & 31);
@@ -79,8 +79,8 @@ __global__ void __launch_bounds__(32 * kWarps) moe_decode_gate_up_kernel(MoeDeco
     if (!slot_expert(p, j, e, I, w) || i >= I) return;  // a bad id's slot is skipped by kernel 2 too
     const W* gate = static_cast<const W*>(e.gate) + i * e.ld_gate;
     const W* up = static_cast<const W*>(e.up) + i * e.ld_up;
-    const float g = warp_reduce(lane_dot<W, kVec>(gate, xs, p.D, lane), SumOp{});
-    const float u = warp_reduce(lane_dot<W, kVec>(up, xs, p.D, lane), SumOp{});
+    const float g = warp_reduce(lane_dot<W, kVec, kVec>(gate, xs, p.D, lane), SumOp{});  // xs: 16-byte aligned
+    const float u = warp_reduce(lane_dot<W, kVec, kVec>(up, xs, p.D, lane), SumOp{});
     if (lane == 0) p.act[p.act_off[j] + i] = w * (g / (1.0f + expf(-g))) * u;
 }
 

@@ -42,10 +42,11 @@ TEST_F(CudaParity, BatchedMatmulUntransposedStridedWeight) {
 
 // Decode-sized products (≤ 4 rows of x, [out, in] weights) run gemv.cu on the fp32 activation, so every
 // weight dtype matches the CPU at the fp32 tolerance; the cuBLAS path (x rounded to bf16/f16) misses it by
-// two orders of magnitude. Cases: M 1..4; K with a tail after the 16-byte vectors; x too big for shared
-// memory (M·K > 12288 floats: read through L1); N not a multiple of a block's 8 columns; accumulate; rows
-// that are not 16-byte aligned (scalar loads); and the absorbed-MLA form, batched over heads with strided
-// x, w and y. M = 5 takes cuBLAS. LATENT_CUDA_GEMV=cublas must send the same products to cuBLAS.
+// two orders of magnitude. Cases: M 1..4; K with a tail after the 16-byte vectors and K not a multiple of
+// 4 (padded shared-memory rows); x over 48 KB (the shared-memory opt-in); N not a multiple of a block's 8
+// columns; accumulate; rows that are not 16-byte aligned (scalar loads); and the absorbed-MLA form, batched
+// over heads with strided x, w and y. M = 5, and x beyond the opt-in, take cuBLAS. LATENT_CUDA_GEMV=cublas
+// must send the same products to cuBLAS.
 TEST_F(CudaParitySelftest, DecodeGemvSmallM) {
     constexpr double kTol = 2e-5;
     struct Case {
@@ -90,12 +91,17 @@ TEST_F(CudaParitySelftest, DecodeGemvSmallM) {
     gpu_->matmul(dout.view().strided(0, {4, 1, 32}, {32, 128, 1}), dx, dw, true, false);
     expect_close(to_host(dout.view()), o.as<float>(), kTol, "batched absorbed heads");
 
-    // Beyond the GEMV: M = 5, and the cuBLAS switch; both round x to bf16 (GPU only).
+    // Beyond the GEMV: M = 5, x of 4 x 60000 floats (960 KB: over any device's opt-in), and the cuBLAS
+    // switch; all round x to bf16 (GPU only).
     if (selftest()) return;
     Tensor x5 = host(DType::F32, {5, 1003}), w5 = host(DType::BF16, {64, 1003}, 0.1f), y5 = host(DType::F32, {5, 64});
     Tensor dw5 = to_gpu(w5);
     const std::vector<float> g5 = run(*gpu_, x5, w5.view(), dw5.view(), y5, false);
     expect_close(g5, y5.as<float>(), 2e-2, "M 5 (cuBLAS)");
+    Tensor xb = host(DType::F32, {4, 60000}), wb = host(DType::BF16, {9, 60000}, 0.1f), yb = host(DType::F32, {4, 9});
+    Tensor dwb = to_gpu(wb);
+    const std::vector<float> gb = run(*gpu_, xb, wb.view(), dwb.view(), yb, false);
+    expect_close(gb, yb.as<float>(), 2e-2, "x beyond the shared-memory opt-in (cuBLAS)");
     std::unique_ptr<Backend> cublas = parity::cuda_backend_with("LATENT_CUDA_GEMV", "cublas");
     Tensor x1 = host(DType::F32, {1, 1003}), y1 = host(DType::F32, {1, 64});
     Tensor cw = cublas->alloc(DType::BF16, w5.view().shape.data(), 2), cx = cublas->alloc(DType::F32, {1, 1003});
