@@ -84,7 +84,9 @@ __global__ void __launch_bounds__(32 * kWarps) moe_decode_gate_up_kernel(MoeDeco
     if (lane == 0) p.act[p.act_off[j] + i] = w * (g / (1.0f + expf(-g))) * u;
 }
 
-template <typename W, bool kVec>
+// kXVec: every slot's activations start 16-byte aligned, so lanes read them as float4s (8 scalar loads 32
+// bytes apart would make L1, not memory, the limit).
+template <typename W, bool kVec, bool kXVec>
 __global__ void __launch_bounds__(32 * kWarps) moe_decode_down_kernel(MoeDecodeParams p) {
     const int lane = int(threadIdx.x & 31);
     const int64_t d = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5);
@@ -95,7 +97,7 @@ __global__ void __launch_bounds__(32 * kWarps) moe_decode_down_kernel(MoeDecodeP
         int64_t I;
         float w;
         if (!slot_expert(p, j, e, I, w)) continue;
-        s += lane_dot<W, kVec>(static_cast<const W*>(e.down) + d * e.ld_down, p.act + p.act_off[j], I, lane);
+        s += lane_dot<W, kVec, kXVec>(static_cast<const W*>(e.down) + d * e.ld_down, p.act + p.act_off[j], I, lane);
     }
     s = warp_reduce(s, SumOp{});
     if (lane == 0) p.y[d] = s;
@@ -228,6 +230,9 @@ void CudaBackend::moe_decode(const TensorView& y, const TensorView& x, const Ten
         fill(y, 0.0f);
         return;
     }
+    // With 16-byte rows every width is a multiple of 4 floats, so the slots' activations stay aligned.
+    bool act_vec = vec && is_aligned(p.act, 16);
+    for (int64_t j = 0; j <= K + n_shared; ++j) act_vec = act_vec && p.act_off[j] % 4 == 0;
     const dim3 grid1(unsigned(ceil_div(max_rows, kWarps)), unsigned(K + n_shared));
     const unsigned grid2 = unsigned(ceil_div(D, kWarps));
     dispatch_float(table.dtype, op, [&](auto tag) {
@@ -235,11 +240,12 @@ void CudaBackend::moe_decode(const TensorView& y, const TensorView& x, const Ten
         if (vec) {
             moe_decode_gate_up_kernel<W, true><<<grid1, 32 * kWarps, 0, stream_>>>(p);
             CUDA_CHECK_LAUNCH();
-            moe_decode_down_kernel<W, true><<<grid2, 32 * kWarps, 0, stream_>>>(p);
+            if (act_vec) moe_decode_down_kernel<W, true, true><<<grid2, 32 * kWarps, 0, stream_>>>(p);
+            else moe_decode_down_kernel<W, true, false><<<grid2, 32 * kWarps, 0, stream_>>>(p);
         } else {
             moe_decode_gate_up_kernel<W, false><<<grid1, 32 * kWarps, 0, stream_>>>(p);
             CUDA_CHECK_LAUNCH();
-            moe_decode_down_kernel<W, false><<<grid2, 32 * kWarps, 0, stream_>>>(p);
+            moe_decode_down_kernel<W, false, false><<<grid2, 32 * kWarps, 0, stream_>>>(p);
         }
         CUDA_CHECK_LAUNCH();
     });
