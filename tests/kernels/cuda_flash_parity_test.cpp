@@ -231,17 +231,6 @@ TEST_F(CudaFlashAttentionBackward, FlashPathIsTakenAndDeterministic) {
 
 constexpr double kTf32Tol = 3e-3;
 
-// max |a − b| / max |a|
-double max_rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
-    EXPECT_EQ(a.size(), b.size());
-    double max_diff = 0, max_ref = 1e-30;
-    for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
-        max_diff = std::max(max_diff, double(std::fabs(a[i] - b[i])));
-        max_ref = std::max(max_ref, double(std::fabs(a[i])));
-    }
-    return max_diff / max_ref;
-}
-
 class CudaFlashAttentionTf32 : public CudaFlashAttentionBackward {
 protected:
     void SetUp() override {

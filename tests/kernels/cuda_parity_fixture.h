@@ -115,6 +115,17 @@ protected:
     bool selftest() const { return gpu_->device() == Device::CPU; }
 };
 
+// max |a − b| / max |a|: how far b is from a (a check that two paths really differ).
+inline double max_rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
+    EXPECT_EQ(a.size(), b.size());
+    double max_diff = 0, max_ref = 1e-30;
+    for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
+        max_diff = std::max(max_diff, double(std::fabs(a[i] - b[i])));
+        max_ref = std::max(max_ref, double(std::fabs(a[i])));
+    }
+    return max_diff / max_ref;
+}
+
 // A second CUDA backend made with the environment variable `var` set to `value` (the backend reads its
 // switches when it is created); the variable is unset again whatever happens.
 inline std::unique_ptr<Backend> cuda_backend_with(const char* var, const char* value) {
