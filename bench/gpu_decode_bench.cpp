@@ -145,14 +145,11 @@ private:
 // Device-to-device copy bandwidth through the backend (GB/s, read + write), best of 5 after a warm-up.
 double copy_bandwidth(Backend& be, int64_t bytes) {
     Tensor a = be.alloc(DType::F32, {bytes / 4}), b = be.alloc(DType::F32, {bytes / 4});
-    double best = 1e30;
-    for (int r = 0; r < 6; ++r) {
-        be.synchronize();
-        const double t0 = now_s();
+    be.synchronize();
+    const double best = best_of(5, [&] {
         be.copy(b.view(), a.view());
         be.synchronize();
-        if (r > 0) best = std::min(best, now_s() - t0);
-    }
+    });
     return 2.0 * double(bytes) / best * 1e-9;
 }
 
@@ -161,14 +158,11 @@ double dequant_bandwidth(Backend& be, int64_t rows, int64_t cols) {
     Tensor w = be.alloc(DType::F8_E4M3, {rows, cols}), out = be.alloc(DType::BF16, {rows, cols});
     Tensor scale = be.alloc(DType::F32, {(rows + 127) / 128, (cols + 127) / 128});
     be.fill(scale.view(), 0.01f);  // the codes are zeros (alloc zero-fills): no NaN, same work per weight
-    double best = 1e30;
-    for (int r = 0; r < 6; ++r) {
-        be.synchronize();
-        const double t0 = now_s();
+    be.synchronize();
+    const double best = best_of(5, [&] {
         be.dequantize_fp8(out.view(), w.view(), scale.view());
         be.synchronize();
-        if (r > 0) best = std::min(best, now_s() - t0);
-    }
+    });
     return 3.0 * double(rows * cols) / best * 1e-9;
 }
 
@@ -183,14 +177,11 @@ double gemv_bandwidth(Backend& be, int64_t N, int64_t K) {
     for (int64_t c = 0; c < copies; ++c) w.push_back(be.alloc(DType::BF16, {N, K}));  // zeros: same work
     Tensor x = be.alloc(DType::F32, {1, K}), y = be.alloc(DType::F32, {1, N});
     be.fill(x.view(), 0.5f);
-    double best = 1e30;
-    for (int r = 0; r < 4; ++r) {
-        be.synchronize();
-        const double t0 = now_s();
+    be.synchronize();
+    const double best = best_of(3, [&] {
         for (const Tensor& wc : w) be.matmul(y.view(), x.view(), wc.view(), /*w_transposed=*/true, false);
         be.synchronize();
-        if (r > 0) best = std::min(best, now_s() - t0);
-    }
+    });
     return double(bytes * copies) / best * 1e-9;
 }
 
